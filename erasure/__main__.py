@@ -1,0 +1,3 @@
+from erasure.cli import main
+
+main()

@@ -1,0 +1,347 @@
+"""TOML configuration -> frozen, typed, validated settings.
+
+Settings are declared once, as dataclasses whose fields carry their help text;
+the loader, the error messages and the documentation test all read the same
+declarations. Unknown keys are errors with a "did you mean" suggestion, because
+a misspelt key in a tool that deletes data must never be silently ignored.
+Secrets never sit in the file: a ``*_env`` key names the environment variable
+that holds them, and they are read only when needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from erasure.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "erasure.toml"
+CONFIG_ENV = "ERASURE_CONFIG"
+
+Security = Literal["tls", "starttls", "none"]
+Regulation = Literal["gdpr", "ccpa"]
+
+
+def setting(default: Any = dataclasses.MISSING, *, help: str, factory: Any = None) -> Any:
+    """Declare one setting with its help text (used by the docs test and errors)."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    url: str = setting("sqlite:///erasure-state.db", help="SQLAlchemy URL of the tool's own state database (requests, audit trail, outbox).")
+
+
+@dataclass(frozen=True)
+class StoreTable:
+    name: str = setting(help="Table name in the view store.")
+    viewer_column: str | None = setting(None, help="Column holding the customer's viewer id (tables keyed by viewer id).")
+    tenant_column: str | None = setting(None, help="Column holding the tenant's environment id; every delete is scoped by it.")
+    key: str | None = setting(None, help="Primary key column; child tables reach rows through it.")
+    time_column: str | None = setting(None, help="Timestamp column used by the retention purge.")
+    parent: str | None = setting(None, help="For a child table: the table whose rows it belongs to.")
+    parent_key: str | None = setting(None, help="For a child table: the column holding the parent's key.")
+
+    @property
+    def is_child(self) -> bool:
+        return self.parent is not None
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = setting("sqlite:///views.db", help="SQLAlchemy URL of the view store.")
+    tables: tuple[StoreTable, ...] = setting(factory=tuple, help="Tables holding view data (see [[store.tables]]).")
+    lock_timeout_seconds: int = setting(10, help="How long one erasure waits for a row lock before giving up and retrying on a later run.")
+    statement_timeout_seconds: int = setting(300, help="Upper bound for one delete statement.")
+    password_env: str | None = setting(None, help="Environment variable holding the store password, merged into the URL.")
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    kind: Literal["imap", "maildir"] = setting("maildir", help='"imap" or "maildir".')
+    path: str = setting("Maildir", help="Maildir folder (kind = maildir).")
+    host: str = setting("localhost", help="IMAP server host name.")
+    port: int | None = setting(None, help="IMAP port; default 993 for tls, 143 otherwise.")
+    security: Security = setting("tls", help='"tls" (implicit TLS), "starttls" or "none" (loopback tests only).')
+    ca_file: str | None = setting(None, help="PEM file of CA certificates to trust instead of the system store.")
+    username: str = setting("", help="IMAP login name.")
+    password_env: str | None = setting(None, help="Environment variable holding the IMAP password.")
+    folder: str = setting("INBOX", help="Folder new requests arrive in.")
+    processed_folder: str = setting("Processed", help="Folder messages move to once their request is recorded.")
+    review_folder: str = setting("Review", help="Folder for messages that need a person (or were ignored as automatic mail).")
+    timeout_seconds: int = setting(30, help="Socket timeout for every mailbox operation.")
+    max_message_bytes: int = setting(25 * 1024 * 1024, help="Messages larger than this are sent to review without being fetched.")
+    batch_size: int = setting(50, help="Messages fetched per round trip.")
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    kind: Literal["smtp", "directory", "console"] = setting("directory", help='"smtp", "directory" (.eml files) or "console".')
+    directory: str = setting("outbox", help="Where .eml replies are written (kind = directory).")
+    from_address: str = setting("privacy@example.com", help="From address of every reply.")
+    host: str = setting("localhost", help="SMTP server host name.")
+    port: int | None = setting(None, help="SMTP port; default 465 for tls, 587 for starttls, 25 otherwise.")
+    security: Security = setting("starttls", help='"tls", "starttls" or "none".')
+    ca_file: str | None = setting(None, help="PEM file of CA certificates to trust instead of the system store.")
+    username: str = setting("", help="SMTP AUTH user; empty for no authentication.")
+    password_env: str | None = setting(None, help="Environment variable holding the SMTP password.")
+    timeout_seconds: int = setting(30, help="Socket timeout for SMTP.")
+    max_per_recipient_per_day: int = setting(20, help="Replies to one address per 24 hours before further replies are held (stops reply storms).")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    name: str = setting(help="Short tenant name used on the CLI and in the register.")
+    senders: tuple[str, ...] = setting(factory=tuple, help='Allowed From addresses; "@domain" allows the whole domain.')
+    environments: tuple[str, ...] = setting(factory=tuple, help="The tenant's environment ids in the view store; deletes are scoped to these.")
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    trusted_authserv_ids: tuple[str, ...] = setting(factory=tuple, help="Authentication-Results headers are trusted only from these authserv-ids (your own MX).")
+    require_authentication: bool = setting(True, help="Require DMARC pass (or aligned DKIM pass) from a trusted authserv-id before acting.")
+    auto_approve: bool = setting(True, help="Erase without an officer's approval when the match count is small enough.")
+    auto_approve_max_views: int = setting(10_000, help="Requests matching more views than this wait for `erasure requests approve`.")
+    retention_days: int = setting(100, help="Views older than this are deleted by `erasure retention purge`.")
+    default_regulation: Regulation = setting("gdpr", help="Regulation applied when a request names none.")
+    ccpa_days: int = setting(45, help="CCPA: calendar days to answer.")
+    ccpa_extension_days: int = setting(45, help="CCPA: extension in calendar days.")
+    gdpr_extension_months: int = setting(2, help="GDPR: extension in months.")
+    ack_business_days: int = setting(10, help="CCPA: business days to confirm receipt.")
+    holidays: tuple[str, ...] = setting(factory=tuple, help="Dates (YYYY-MM-DD) that are not business days.")
+    time_zone: str = setting("UTC", help="Office time zone for deadlines (IANA name).")
+    record_retention_months: int = setting(24, help="Request records are kept this long after closing, then pruned.")
+    max_viewer_id_length: int = setting(256, help="Longer viewer ids go to review.")
+    max_viewer_ids: int = setting(100_000, help="Requests naming more ids go to review.")
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    hmac_key_env: str = setting("ERASURE_AUDIT_KEY", help="Environment variable holding the HMAC key for viewer ids in the audit trail.")
+    key_version: int = setting(1, help="Version of the current key; bump when rotating.")
+
+
+@dataclass(frozen=True)
+class TemplateSettings:
+    directory: str | None = setting(None, help="Folder whose templates override the packaged ones, one by one.")
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    name: str = setting("Example Video Analytics", help="The controller's name, used in replies.")
+    contact: str = setting("privacy@example.com", help="Where requesters can write with questions.")
+    supervisory_authority: str = setting(
+        "the data protection supervisory authority of your country",
+        help="Named in refusals as where the requester may complain.",
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    state: StateSettings = setting(factory=StateSettings, help="[state]")
+    store: StoreSettings = setting(factory=StoreSettings, help="[store]")
+    mailbox: MailboxSettings = setting(factory=MailboxSettings, help="[mailbox]")
+    delivery: DeliverySettings = setting(factory=DeliverySettings, help="[delivery]")
+    tenants: tuple[Tenant, ...] = setting(factory=tuple, help="[[tenants]]")
+    policy: PolicySettings = setting(factory=PolicySettings, help="[policy]")
+    audit: AuditSettings = setting(factory=AuditSettings, help="[audit]")
+    templates: TemplateSettings = setting(factory=TemplateSettings, help="[templates]")
+    controller: ControllerSettings = setting(factory=ControllerSettings, help="[controller]")
+    base_dir: Path = field(default=Path("."), metadata={"help": "internal", "internal": True})
+
+    def tenant(self, name: str) -> Tenant:
+        """The tenant called ``name``; a ConfigError naming the known ones otherwise."""
+        for tenant in self.tenants:
+            if tenant.name == name:
+                return tenant
+        known = ", ".join(t.name for t in self.tenants) or "none configured"
+        raise ConfigError(f"no tenant named {name!r} in [[tenants]] (known: {known})")
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the config relative to the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def audit_key(self) -> bytes:
+        return read_secret(self.audit.hmac_key_env, "audit.hmac_key_env").encode()
+
+
+def read_secret(env_name: str | None, key_path: str) -> str:
+    """Read a secret from the environment variable a ``*_env`` key names."""
+    if not env_name:
+        raise ConfigError(f"{key_path} is not set; name the environment variable that holds the secret")
+    value = os.environ.get(env_name)
+    if not value:
+        raise ConfigError(f"{key_path} names {env_name}, which is not set; export {env_name}=... before running")
+    return value
+
+
+# ---------------------------------------------------------------- loading
+
+
+def default_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """--config, else $ERASURE_CONFIG, else ./erasure.toml (the CLI contract)."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return Path(DEFAULT_CONFIG_NAME)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a TOML file; every problem is a ConfigError naming the key."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {p} not found; pass --config PATH, set {CONFIG_ENV}, "
+            f"or copy config.example.toml to {DEFAULT_CONFIG_NAME}"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p} is not valid TOML: {exc}") from exc
+    return config_from_dict(data, base_dir=p.resolve().parent, source=str(p))
+
+
+def config_from_dict(data: dict[str, Any], *, base_dir: Path = Path("."), source: str = "config") -> Config:
+    """Build a Config from already-parsed TOML (tests and `demo` use this directly)."""
+    config = _build(Config, data, prefix="", source=source)
+    config = dataclasses.replace(config, base_dir=base_dir)
+    _check(config, source)
+    return config
+
+
+def _fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+
+
+def _build(cls: type, data: Any, *, prefix: str, source: str) -> Any:
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {where} must be a table")
+    known = _fields(cls)
+    hints = typing.get_type_hints(cls)
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+            raise ConfigError(f"{source}: unknown key {prefix}{key}{hint}")
+    kwargs = {}
+    for name, f in known.items():
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], key=f"{prefix}{name}", source=source)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{source}: {prefix}{name} is required ({f.metadata['help']})")
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, *, key: str, source: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(non_none[0], value, key=key, source=source)
+    if origin is Literal:
+        if value not in args:
+            close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+            hint_text = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{source}: {key} = {value!r} is not one of {', '.join(map(repr, args))}{hint_text}")
+        return value
+    if origin is tuple:
+        item = args[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {key} must be a list")
+        if dataclasses.is_dataclass(item):
+            return tuple(_build(item, v, prefix=f"{key}[{i}].", source=source) for i, v in enumerate(value))
+        return tuple(_convert(item, v, key=f"{key}[{i}]", source=source) for i, v in enumerate(value))
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, prefix=f"{key}.", source=source)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {key} must be true or false, not {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {key} must be a whole number, not {value!r}")
+        if value < 0:
+            raise ConfigError(f"{source}: {key} must not be negative")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: {key} must be a string, not {value!r}")
+        return value
+    raise AssertionError(f"unsupported setting type {hint!r} for {key}")  # pragma: no cover
+
+
+def _check(config: Config, source: str) -> None:
+    """Cross-field rules that a single key cannot express."""
+    names = [t.name for t in config.tenants]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"{source}: tenant {name!r} is configured twice in [[tenants]]")
+    for i, t in enumerate(config.tenants):
+        if not t.environments:
+            raise ConfigError(f"{source}: tenants[{i}].environments is empty; list the tenant's environment ids so deletes can be scoped")
+        for s in t.senders:
+            if "@" not in s:
+                raise ConfigError(f"{source}: tenants[{i}].senders has {s!r}; use a full address or \"@domain\"")
+    by_name = {t.name: t for t in config.store.tables}
+    for i, t in enumerate(config.store.tables):
+        key = f"store.tables[{i}]"
+        if t.is_child:
+            if t.parent not in by_name:
+                raise ConfigError(f"{source}: {key}.parent = {t.parent!r} is not a configured table")
+            if not t.parent_key:
+                raise ConfigError(f"{source}: {key}.parent_key is required for a child table")
+            if not by_name[t.parent].key:
+                raise ConfigError(f"{source}: store table {t.parent!r} needs `key` because {t.name!r} names it as parent")
+        else:
+            if not (t.viewer_column and t.tenant_column):
+                raise ConfigError(f"{source}: {key} needs viewer_column and tenant_column (or parent and parent_key for a child table)")
+    if config.mailbox.kind == "imap" and not config.mailbox.username:
+        raise ConfigError(f"{source}: mailbox.username is required when mailbox.kind = \"imap\"")
+    try:
+        import zoneinfo
+
+        zoneinfo.ZoneInfo(config.policy.time_zone)
+    except Exception:
+        raise ConfigError(f"{source}: policy.time_zone = {config.policy.time_zone!r} is not an IANA time zone (e.g. \"Europe/Berlin\")") from None
+
+
+def settings_reference() -> list[tuple[str, str, str]]:
+    """(key, default, help) for every setting: the source of the docs and `--help`."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for name, f in _fields(cls).items():
+            hint = hints[name]
+            sub = typing.get_args(hint)[0] if typing.get_origin(hint) is tuple else hint
+            if dataclasses.is_dataclass(sub):
+                walk(sub, f"{prefix}{name}.")
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = repr(f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                default = repr(list(f.default_factory()))
+            else:
+                default = "(required)"
+            rows.append((f"{prefix}{name}", default, f.metadata["help"]))
+
+    walk(Config, "")
+    return rows

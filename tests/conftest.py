@@ -1,0 +1,4 @@
+"""Shared fixtures. Server fixtures live in their own plugin modules, listed here."""
+
+pytest_plugins: list[str] = [
+]
