@@ -1,0 +1,689 @@
+"""The `erasure` command: parse options, call the library, print, exit.
+
+Nothing below this module prints, prompts or exits. Errors from the library are
+turned into a message and an exit code here, in one place (``_fail``):
+
+    0   done
+    1   done, but something needs attention (items for review, delivery problems, a broken audit chain)
+    2   usage or configuration error
+    75  temporary failure (mailbox or database unreachable): cron may simply retry
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, NoReturn, Optional
+
+import typer
+
+from erasure import __version__
+from erasure.config import Config, default_config_path, load_config
+from erasure.errors import (
+    ConfigError,
+    ErasureError,
+    InvalidTransitionError,
+    RequestNotFoundError,
+    TemporaryError,
+)
+
+EXIT_OK, EXIT_ATTENTION, EXIT_USAGE, EXIT_TEMPFAIL = 0, 1, 2, 75
+
+app = typer.Typer(
+    name="erasure",
+    help=(
+        "Handle GDPR/CCPA erasure requests for the view store: read the privacy mailbox, verify each request, "
+        "delete the viewer's views in the requester's tenant only, keep a hash-chained audit trail, and reply.\n\n"
+        "Start with `erasure demo`, which runs everything on throw-away data.\n\n"
+        "Example: erasure --config /etc/erasure/erasure.toml poll"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+requests_app = typer.Typer(help="The request register and the officer's decisions.\n\nExample: erasure requests list --status needs_review", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit trail.\n\nExample: erasure audit verify", no_args_is_help=True)
+outbox_app = typer.Typer(help="Replies waiting to be sent, and parked ones.\n\nExample: erasure outbox list", no_args_is_help=True)
+retention_app = typer.Typer(help="The retention period for view data.\n\nExample: erasure retention purge --dry-run", no_args_is_help=True)
+app.add_typer(requests_app, name="requests")
+app.add_typer(audit_app, name="audit")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(retention_app, name="retention")
+
+log = logging.getLogger("erasure")
+
+
+class Context:
+    def __init__(self, config_path: Optional[Path]) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(default_config_path(self.config_path))
+        return self._config
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"erasure {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="Config file. Default: $ERASURE_CONFIG, else ./erasure.toml.", show_default=False
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step to stderr."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = Context(config)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Map library errors to a message and an exit code (the module docstring's table)."""
+    try:
+        yield
+    except TemporaryError as exc:
+        _fail(f"{exc} (temporary: try again later)", EXIT_TEMPFAIL)
+    except (ConfigError, InvalidTransitionError, RequestNotFoundError) as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except ErasureError as exc:
+        _fail(str(exc), EXIT_ATTENTION)
+
+
+def _desk(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    from erasure.state import open_state
+    from erasure.workflow import Desk
+
+    config: Config = ctx.obj.config
+    state = open_state(config.state.url, base_dir=config.base_dir)
+    return Desk(config, state)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def format_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A plain, aligned text table: readable in a terminal, a log or an email."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+# ---------------------------------------------------------------- init
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create or upgrade the state database and check the view store's tables and columns.
+
+    Safe to run again: it only applies migrations that are missing.
+
+    Example: erasure --config erasure.toml init
+    """
+    from erasure.state import open_state
+    from erasure.store import ViewStore
+    from erasure.state import resolve_sqlite_url
+    import dataclasses
+
+    with errors():
+        config: Config = ctx.obj.config
+        state = open_state(config.state.url, base_dir=config.base_dir)
+        from erasure.state import current_revision
+
+        typer.echo(f"state database ready at schema {current_revision(state.engine)}")
+        state.close()
+        settings = dataclasses.replace(config.store, url=resolve_sqlite_url(config.store.url, config.base_dir))
+        store = ViewStore(settings)
+        try:
+            warnings = store.check_schema()
+        finally:
+            store.close()
+        typer.echo(f"view store: {len(config.store.tables)} table(s) checked")
+        for warning in warnings:
+            typer.echo(f"warning: {warning}", err=True)
+        if not config.store.tables:
+            typer.echo("warning: no [[store.tables]] configured; nothing can be erased", err=True)
+
+
+# ---------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    directory: Optional[Path] = typer.Option(
+        None, "--dir", help="Folder for the demo's files (re-created on each run). Default: a new temporary folder.",
+        show_default=False,
+    ),
+) -> None:
+    """Run the whole pipeline on throw-away data: no servers, no configuration.
+
+    Creates a SQLite view store with synthetic views for two tenants, a Maildir of
+    sample requests (good ones, an unknown sender, one with no viewer id, an
+    auto-reply), and a config; then polls, erases, audits and writes the replies
+    as .eml files. Re-running with the same --dir starts afresh.
+
+    Example: erasure demo --dir /tmp/erasure-demo
+    """
+    from erasure.demo import run_demo
+
+    with errors():
+        result = run_demo(directory)
+    rows = [
+        [o.reference, o.sender, o.tenant or "-", o.status, o.detail, ", ".join(o.replies) or "-"]
+        for o in result.requests
+    ]
+    typer.echo(f"Demo folder: {result.directory}\n")
+    typer.echo(format_table(["request", "from", "tenant", "state", "what happened", "reply"], rows))
+    typer.echo("")
+    typer.echo(f"Replies (.eml files): {result.replies_dir}")
+    typer.echo(f"Audit trail: {result.audit_events} events, chain {'intact' if result.audit_ok else 'BROKEN'}")
+    typer.echo(f"Views left in the store: {result.views_before} before, {result.views_after} after")
+    typer.echo("")
+    typer.echo("Look around with, for example:")
+    typer.echo(f"  export ERASURE_CONFIG={result.config_path} {result.key_env}={result.key_hint}")
+    typer.echo("  erasure requests list")
+    typer.echo(f"  erasure requests show {result.requests[0].reference if result.requests else 'ER-...'}")
+    typer.echo("  erasure audit verify")
+
+
+# ---------------------------------------------------------------- poll
+
+
+@app.command()
+def poll(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Read and decide, count matching views; change nothing, move nothing, send nothing."),
+    watch: bool = typer.Option(False, "--watch", help="Stay connected and process mail as it arrives (IMAP IDLE)."),
+) -> None:
+    """Fetch new mail, move every request as far as it can go, then send queued replies.
+
+    Meant for cron: a second run while one is active exits at once (0); exit 75
+    when the mailbox or a database is unreachable; exit 1 when something needs a
+    person (review, approval, parked replies).
+
+    Example (crontab, every 5 minutes): */5 * * * * erasure --config /etc/erasure/erasure.toml poll
+    """
+    from erasure.runner import poll_once, watch_forever
+
+    with errors():
+        config: Config = ctx.obj.config
+        if watch:
+            if dry_run:
+                raise ConfigError("--watch and --dry-run cannot be combined")
+            watch_forever(config, report=lambda result: typer.echo(result.summary()))
+            return
+        result = poll_once(config, dry_run=dry_run)
+    if dry_run:
+        for o in result.outcomes:
+            typer.echo(f"{o.reference}: would be {o.status} ({o.reason_code}); tenant {o.tenant or '-'}; "
+                       f"{'' if o.match_count is None else f'{o.match_count} matching rows'}".rstrip("; "))
+    for problem in result.problems:
+        typer.echo(f"problem: {problem}", err=True)
+    typer.echo(result.summary())
+    if result.needs_attention:
+        raise typer.Exit(EXIT_ATTENTION)
+
+
+# ---------------------------------------------------------------- requests
+
+
+def _mask(viewer_id: str | None, digest: str) -> str:
+    """Enough of an id for an officer to recognise it, too little to reuse it."""
+    if viewer_id is None:
+        return f"hmac:{digest[:12]}"
+    if len(viewer_id) <= 4:
+        return "*" * len(viewer_id)
+    return f"{viewer_id[:2]}{'*' * min(len(viewer_id) - 4, 8)}{viewer_id[-2:]}"
+
+
+def request_summary(r: Any, today: dt.date) -> dict[str, Any]:
+    from erasure.deadlines import days_left
+
+    return {
+        "reference": r.reference,
+        "status": r.status,
+        "channel": r.channel,
+        "tenant": r.tenant,
+        "regulation": r.regulation,
+        "kind": r.kind,
+        "requester": r.requester,
+        "received_at": r.received_at.isoformat(),
+        "due": r.due.isoformat(),
+        "days_left": days_left(r.due, today) if r.is_open else None,
+        "overdue": bool(r.is_open and r.due < today),
+        "reason_code": r.reason_code,
+        "reason": r.reason,
+        "match_count": r.match_count,
+        "rows_erased": r.rows_erased,
+        "response": r.response,
+        "closed_at": r.closed_at.isoformat() if r.closed_at else None,
+    }
+
+
+@requests_app.command("list")
+def requests_list(
+    ctx: typer.Context,
+    status: Optional[str] = typer.Option(None, "--status", help="Only this state, e.g. needs_review."),
+    tenant: Optional[str] = typer.Option(None, "--tenant", help="Only this tenant."),
+    overdue: bool = typer.Option(False, "--overdue", help="Only open requests past their due date."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON array (fields documented in docs/json.md)."),
+) -> None:
+    """The register: every request with its state and due date.
+
+    Example: erasure requests list --status needs_review
+    """
+    from sqlalchemy import select
+
+    from erasure.models import ErasureRequest, RequestStatus
+
+    with errors():
+        if status is not None and status not in RequestStatus.ALL:
+            raise ConfigError(f"--status {status!r} is not a state; use one of {', '.join(RequestStatus.ALL)}")
+        desk = _desk(ctx)
+        today = desk.now().date()
+        with desk.state.session() as session:
+            stmt = select(ErasureRequest).order_by(ErasureRequest.received_at, ErasureRequest.id)
+            if status:
+                stmt = stmt.where(ErasureRequest.status == status)
+            if tenant:
+                stmt = stmt.where(ErasureRequest.tenant == tenant)
+            rows = [request_summary(r, today) for r in session.scalars(stmt)]
+        if overdue:
+            rows = [r for r in rows if r["overdue"]]
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("no requests")
+        return
+    table = [
+        [r["reference"], r["tenant"] or "-", r["regulation"].upper(), r["status"], r["received_at"][:10], r["due"],
+         "" if r["days_left"] is None else (f"{r['days_left']}" + (" OVERDUE" if r["overdue"] else ""))]
+        for r in rows
+    ]
+    typer.echo(format_table(["reference", "tenant", "law", "state", "received", "due", "days left"], table))
+
+
+@requests_app.command("show")
+def requests_show(
+    ctx: typer.Context,
+    reference: str = typer.Argument(..., help="The request reference, e.g. ER-2026-000001."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object (fields documented in docs/json.md)."),
+) -> None:
+    """One request: its subjects (masked), the reason for any review, its events and replies.
+
+    Example: erasure requests show ER-2026-000001
+    """
+    from sqlalchemy import select
+
+    from erasure.models import AuditEvent
+
+    with errors():
+        desk = _desk(ctx)
+        with desk.state.session() as session:
+            r = desk._get(session, reference)
+            data = request_summary(r, desk.now().date())
+            data["subjects"] = [_mask(s.viewer_id, s.viewer_hmac) for s in r.subjects]
+            data["events"] = [
+                {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "event": e.event, "reason": e.reason,
+                 "data": json.loads(e.data)}
+                for e in session.scalars(select(AuditEvent).where(AuditEvent.request_ref == r.reference).order_by(AuditEvent.seq))
+            ]
+            data["replies"] = [
+                {"kind": m.kind, "to": m.recipient, "status": m.status, "message_id": m.message_id,
+                 "attempts": m.attempts, "last_error": m.last_error}
+                for m in r.replies
+            ]
+    if as_json:
+        _print_json(data)
+        return
+    lines = [
+        f"{data['reference']}  {data['status']}  ({data['regulation'].upper()}, {data['channel']})",
+        f"tenant:     {data['tenant'] or '-'}",
+        f"requester:  {data['requester'] or '-'}",
+        f"received:   {data['received_at']}",
+        f"due:        {data['due']}" + (" OVERDUE" if data["overdue"] else ""),
+    ]
+    if data["reason_code"]:
+        lines.append(f"reason:     {data['reason_code']}: {data['reason']}")
+    if data["rows_erased"] is not None:
+        lines.append(f"erased:     {data['rows_erased']} row(s)")
+    lines.append(f"subjects:   {', '.join(data['subjects']) or '-'}")
+    lines.append("events:")
+    lines += [f"  {e['seq']:>6}  {e['at'][:19]}  {e['actor']:<10} {e['event']}" + (f": {e['reason']}" if e["reason"] else "")
+              for e in data["events"]]
+    lines.append("replies:" + ("" if data["replies"] else " none"))
+    lines += [f"  {m['kind']} to {m['to']}: {m['status']}" + (f" ({m['last_error']})" if m["last_error"] else "")
+              for m in data["replies"]]
+    typer.echo("\n".join(lines))
+
+
+def _decision_output(outcome: Any) -> None:
+    typer.echo(f"{outcome.reference}: {outcome.status}" + (f" ({outcome.rows_erased} rows erased)" if outcome.rows_erased is not None else ""))
+    if outcome.needs_attention:
+        raise typer.Exit(EXIT_ATTENTION)
+
+
+ActorOption = typer.Option(None, "--actor", help="Who decides (recorded in the audit trail). Default: your login name.")
+
+
+@requests_app.command("add")
+def requests_add(
+    ctx: typer.Context,
+    tenant: str = typer.Option(..., "--tenant", help="The tenant whose views are erased."),
+    viewer_id: list[str] = typer.Option(..., "--viewer-id", help="A viewer id, exactly as the customer gave it; repeat for more."),
+    regulation: Optional[str] = typer.Option(None, "--regulation", help="gdpr or ccpa. Default: policy.default_regulation."),
+    requester: Optional[str] = typer.Option(None, "--requester", help="Address to send replies to. Default: no replies."),
+    actor: Optional[str] = ActorOption,
+) -> None:
+    """Record a request that came by letter, phone or web form, and process it.
+
+    Example: erasure requests add --tenant acme --viewer-id v-1234 --regulation gdpr --requester privacy@acme.example
+    """
+    with errors():
+        if regulation is not None and regulation not in ("gdpr", "ccpa"):
+            raise ConfigError(f"--regulation {regulation!r}: use gdpr or ccpa")
+        if requester is not None:
+            from erasure.parse import strict_address
+
+            if strict_address(requester) is None:
+                raise ConfigError(f"--requester {requester!r} is not one plain email address")
+        desk = _desk(ctx)
+        outcome = desk.add_manual(tenant=tenant, viewer_ids=viewer_id, regulation=regulation, requester=requester, actor=actor)
+        _deliver(ctx, desk)
+    _decision_output(outcome)
+
+
+def _deliver(ctx: typer.Context, desk: Any) -> None:
+    from erasure.runner import deliver_outbox
+
+    report = deliver_outbox(desk.config, desk.state)
+    for problem in report.problems:
+        typer.echo(f"problem: {problem}", err=True)
+
+
+@requests_app.command("approve")
+def requests_approve(
+    ctx: typer.Context,
+    reference: str = typer.Argument(..., help="The request reference."),
+    tenant: Optional[str] = typer.Option(None, "--tenant", help="Set the tenant (for a review case whose sender was unknown)."),
+    actor: Optional[str] = ActorOption,
+) -> None:
+    """Let an erasure that waits for approval, or a reviewed request, go ahead now.
+
+    Example: erasure requests approve ER-2026-000007 --tenant acme
+    """
+    with errors():
+        desk = _desk(ctx)
+        outcome = desk.approve(reference, actor=actor, tenant=tenant)
+        _deliver(ctx, desk)
+    _decision_output(outcome)
+
+
+@requests_app.command("reject")
+def requests_reject(
+    ctx: typer.Context,
+    reference: str = typer.Argument(..., help="The request reference."),
+    reason: str = typer.Option(..., "--reason", help="Why; the requester is told, with their right to complain."),
+    actor: Optional[str] = ActorOption,
+) -> None:
+    """Refuse a request, telling the requester why and where they may complain.
+
+    Example: erasure requests reject ER-2026-000003 --reason "The sender could not be verified as the account owner."
+    """
+    with errors():
+        desk = _desk(ctx)
+        outcome = desk.reject(reference, reason=reason, actor=actor)
+        _deliver(ctx, desk)
+    _decision_output(outcome)
+
+
+@requests_app.command("extend")
+def requests_extend(
+    ctx: typer.Context,
+    reference: str = typer.Argument(..., help="The request reference."),
+    reason: str = typer.Option(..., "--reason", help="Why more time is needed; the requester is told."),
+    actor: Optional[str] = ActorOption,
+) -> None:
+    """Extend the deadline (GDPR by two months, CCPA by 45 days), telling the requester why.
+
+    Example: erasure requests extend ER-2026-000004 --reason "The request covers several thousand viewer ids."
+    """
+    with errors():
+        desk = _desk(ctx)
+        outcome = desk.extend(reference, reason=reason, actor=actor)
+        _deliver(ctx, desk)
+    typer.echo(f"{outcome.reference}: {outcome.status}, extended")
+
+
+# ---------------------------------------------------------------- audit
+
+
+@audit_app.command("verify")
+def audit_verify(
+    ctx: typer.Context,
+    expect_head: Optional[str] = typer.Option(None, "--expect-head", help="SEQ:HASH from an earlier `erasure audit head`; detects a cut or rebuilt tail."),
+) -> None:
+    """Recompute the hash chain; exit 1 and name the first bad event if anything was changed.
+
+    Example: erasure audit verify --expect-head 1042:9f2c...
+    """
+    from erasure import audit
+
+    with errors():
+        head = audit.ChainHead.parse(expect_head) if expect_head else None
+        desk = _desk(ctx)
+        with desk.state.session() as session:
+            result = audit.verify(session, head)
+    if result.ok:
+        typer.echo(f"audit trail intact: {result.events} events, head {result.head or 'empty'}")
+        return
+    typer.echo(f"audit trail BROKEN at event {result.first_bad_seq}: {result.problem}")
+    raise typer.Exit(EXIT_ATTENTION)
+
+
+@audit_app.command("head")
+def audit_head(ctx: typer.Context) -> None:
+    """Print the newest event as SEQ:HASH, to keep somewhere the database's owner cannot edit.
+
+    Example: erasure audit head >> /secure/erasure-heads.txt
+    """
+    from erasure import audit
+
+    with errors():
+        desk = _desk(ctx)
+        with desk.state.session() as session:
+            head = audit.head(session)
+    typer.echo(str(head) if head else "0:" + audit.GENESIS)
+
+
+def _parse_when(value: Optional[str], option: str) -> Optional[dt.datetime]:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a date or time; use e.g. 2026-01-31 or 2026-01-31T12:00") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+@audit_app.command("export")
+def audit_export(
+    ctx: typer.Context,
+    fmt: str = typer.Option("jsonl", "--format", help="csv or jsonl."),
+    since: Optional[str] = typer.Option(None, "--since", help="From this UTC date/time (inclusive)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Up to this UTC date/time (exclusive)."),
+    request: Optional[str] = typer.Option(None, "--request", help="Only one request's events."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file instead of standard output."),
+) -> None:
+    """Export events with their chain fields, streaming, for an auditor to verify independently.
+
+    Columns: seq, at, actor, event, request_ref, tenant, reason, data, prev_hash, hash (see docs/audit.md).
+
+    Example: erasure audit export --format csv --since 2026-01-01 -o audit-2026.csv
+    """
+    from erasure import audit
+
+    with errors():
+        if fmt not in ("csv", "jsonl"):
+            raise ConfigError(f"--format {fmt!r}: use csv or jsonl")
+        start, end = _parse_when(since, "--since"), _parse_when(until, "--until")
+        desk = _desk(ctx)
+        out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+        try:
+            with desk.state.session() as session:
+                for chunk in audit.export_lines(audit.iter_events(session, since=start, until=end, request_ref=request), fmt):  # type: ignore[arg-type]
+                    out.write(chunk)
+        finally:
+            if output:
+                out.close()
+
+
+@audit_app.command("find")
+def audit_find(
+    ctx: typer.Context,
+    tenant: str = typer.Option(..., "--tenant", help="The tenant the viewer belongs to."),
+    viewer_id: str = typer.Option(..., "--viewer-id", help="The viewer id, exactly."),
+) -> None:
+    """Was this viewer erased, when, and by which request? (Looks up the HMAC; the id is not stored.)
+
+    Example: erasure audit find --tenant acme --viewer-id v-1234
+    """
+    from erasure import audit
+
+    with errors():
+        desk = _desk(ctx)
+        with desk.state.session() as session:
+            found = audit.find_viewer(session, desk.config.audit_key(), desk.config.audit.key_version, tenant, viewer_id)
+    if not found:
+        typer.echo("no request named this viewer id for this tenant")
+        return
+    for f in found:
+        typer.echo(f"{f.reference}: {f.status}, received {f.received_at:%Y-%m-%d}"
+                   + (f", closed {f.closed_at:%Y-%m-%d}" if f.closed_at else "")
+                   + (f", {f.rows_erased} row(s) erased" if f.rows_erased is not None else ""))
+
+
+# ---------------------------------------------------------------- outbox
+
+
+@outbox_app.command("list")
+def outbox_list(
+    ctx: typer.Context,
+    status: Optional[str] = typer.Option(None, "--status", help="queued, sent or parked."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON array."),
+) -> None:
+    """Replies and their delivery state; parked ones show why.
+
+    Example: erasure outbox list --status parked
+    """
+    from sqlalchemy import select
+
+    from erasure.models import OutboxMessage
+
+    with errors():
+        desk = _desk(ctx)
+        with desk.state.session() as session:
+            stmt = select(OutboxMessage).order_by(OutboxMessage.id)
+            if status:
+                stmt = stmt.where(OutboxMessage.status == status)
+            rows = [
+                {"id": m.id, "request": m.request.reference, "kind": m.kind, "to": m.recipient, "status": m.status,
+                 "attempts": m.attempts, "message_id": m.message_id, "last_error": m.last_error,
+                 "created_at": m.created_at.isoformat(), "sent_at": m.sent_at.isoformat() if m.sent_at else None}
+                for m in session.scalars(stmt)
+            ]
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("outbox empty")
+        return
+    typer.echo(format_table(
+        ["id", "request", "kind", "to", "status", "tries", "problem"],
+        [[str(r["id"]), r["request"], r["kind"], r["to"], r["status"], str(r["attempts"]), r["last_error"] or ""] for r in rows],
+    ))
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    ctx: typer.Context,
+    ids: list[int] = typer.Argument(None, help="Outbox ids to retry; default: every parked or deferred reply."),
+) -> None:
+    """Queue parked or deferred replies again and try to send them now.
+
+    Example: erasure outbox retry 12 13
+    """
+    from sqlalchemy import select
+
+    from erasure.models import OutboxMessage
+
+    with errors():
+        desk = _desk(ctx)
+        with desk.state.session() as session:
+            stmt = select(OutboxMessage).where(OutboxMessage.status.in_(["parked", "queued"]))
+            if ids:
+                stmt = stmt.where(OutboxMessage.id.in_(ids))
+            n = 0
+            for m in session.scalars(stmt):
+                m.status, m.next_attempt_at = "queued", None
+                n += 1
+        typer.echo(f"{n} repl{'y' if n == 1 else 'ies'} queued again")
+        from erasure.runner import deliver_outbox
+
+        report = deliver_outbox(desk.config, desk.state)
+    typer.echo(f"{report.sent} sent, {report.deferred} deferred, {report.parked} parked")
+    for problem in report.problems:
+        typer.echo(f"problem: {problem}", err=True)
+    if report.deferred or report.parked:
+        raise typer.Exit(EXIT_ATTENTION)
+
+
+# ---------------------------------------------------------------- retention
+
+
+@retention_app.command("purge")
+def retention_purge(
+    ctx: typer.Context,
+    days: Optional[int] = typer.Option(None, "--days", min=1, help="Retention period in days. Default: policy.retention_days."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
+) -> None:
+    """Delete views older than the retention period, in chunks, with progress.
+
+    Example (daily cron): 30 3 * * * erasure retention purge
+    """
+    from erasure.runner import purge
+
+    with errors():
+        config: Config = ctx.obj.config
+        counts = purge(config, days=days, dry_run=dry_run,
+                       progress=lambda table, n: typer.echo(f"  {table}: {n} row(s) so far", err=True))
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(f"retention purge: {verb} " + ", ".join(f"{n} from {t}" for t, n in counts.items()))
+
+
+def main() -> None:
+    app()

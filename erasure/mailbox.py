@@ -1,0 +1,155 @@
+"""Where requests come from: the mailbox sources and their common interface.
+
+A source lists what is waiting in the intake folder, fetches message bytes, and
+moves a message out once its request is committed to the state database. The
+workflow's intake ledger (``MailboxMessage``) makes the sequence
+fetch -> commit -> move safe to interrupt anywhere: a message that is still in
+the folder but already recorded is only moved, never taken a second time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal, Protocol, Sequence
+
+from erasure.config import Config
+from erasure.errors import MailboxError
+
+Destination = Literal["processed", "review"]
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """A message waiting in the intake folder, known before its body is fetched."""
+
+    key: str  # stable unique key within the source
+    uid: int | None
+    uidvalidity: int | None
+    size: int
+    internal_date: dt.datetime | None  # arrival time, aware UTC
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    ref: MessageRef
+    raw: bytes | None  # None when the message is over the size limit and was not fetched
+
+    @property
+    def oversized(self) -> bool:
+        return self.raw is None
+
+
+class MailSource(Protocol):
+    name: str
+
+    def pending(self) -> list[MessageRef]: ...
+
+    def fetch(self, refs: Sequence[MessageRef]) -> Iterator[IncomingMessage]: ...
+
+    def move(self, ref: MessageRef, destination: Destination) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> MailSource: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class MaildirSource:
+    """A Maildir (as written by fetchmail, getmail or the demo) as the intake folder.
+
+    Processed and review folders are Maildir++ subfolders (``.Processed``,
+    ``.Review``). Moving is one ``rename`` within the same file system, so it is
+    atomic: a message is in exactly one folder at any moment.
+    """
+
+    def __init__(self, root: Path, *, processed_folder: str = "Processed", review_folder: str = "Review",
+                 max_message_bytes: int = 25 * 1024 * 1024) -> None:
+        self.root = root
+        self.name = f"maildir:{root.resolve()}"
+        self.max_message_bytes = max_message_bytes
+        self.folders = {"processed": processed_folder, "review": review_folder}
+        for sub in ("new", "cur", "tmp"):
+            if not (root / sub).is_dir():
+                raise MailboxError(
+                    f"{root} is not a Maildir (no {sub}/ folder); point mailbox.path at a Maildir, "
+                    f"or create one with: mkdir -p {root}/{{new,cur,tmp}}"
+                )
+
+    def __enter__(self) -> MaildirSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+    @staticmethod
+    def _key(filename: str) -> str:
+        # Maildir flags follow ":2," and change when a client marks the message; the key must not.
+        return filename.split(":", 1)[0]
+
+    def _files(self) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        for sub in ("new", "cur"):
+            for entry in os.scandir(self.root / sub):
+                if entry.is_file() and not entry.name.startswith("."):
+                    found[self._key(entry.name)] = Path(entry.path)
+        return found
+
+    def pending(self) -> list[MessageRef]:
+        refs = []
+        for key, path in self._files().items():
+            st = path.stat()
+            refs.append(
+                MessageRef(
+                    key=key,
+                    uid=None,
+                    uidvalidity=None,
+                    size=st.st_size,
+                    internal_date=dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc),
+                )
+            )
+        refs.sort(key=lambda r: (r.internal_date, r.key))
+        return refs
+
+    def fetch(self, refs: Sequence[MessageRef]) -> Iterator[IncomingMessage]:
+        files = self._files()
+        for ref in refs:
+            path = files.get(ref.key)
+            if path is None:
+                continue  # moved away by another client since pending(); nothing to take
+            if ref.size > self.max_message_bytes:
+                yield IncomingMessage(ref, None)
+                continue
+            yield IncomingMessage(ref, path.read_bytes())
+
+    def move(self, ref: MessageRef, destination: Destination) -> None:
+        path = self._files().get(ref.key)
+        if path is None:
+            return  # already moved: moving is idempotent
+        target = self.root / f".{self.folders[destination]}"
+        for sub in ("new", "cur", "tmp"):
+            (target / sub).mkdir(parents=True, exist_ok=True)
+        name = path.name if ":" in path.name else f"{path.name}:2,S"
+        os.rename(path, target / "cur" / name)
+
+
+def open_source(config: Config) -> MailSource:
+    """The configured mailbox as a MailSource (the caller closes it)."""
+    m = config.mailbox
+    if m.kind == "maildir":
+        return MaildirSource(
+            config.path(m.path),
+            processed_folder=m.processed_folder,
+            review_folder=m.review_folder,
+            max_message_bytes=m.max_message_bytes,
+        )
+    from erasure.config import read_secret
+    from erasure.imap import ImapSource
+
+    return ImapSource(m, read_secret(m.password_env, "mailbox.password_env"))

@@ -1,0 +1,215 @@
+"""The tool's own state database: requests, their subjects, the audit trail, the
+outbox and the mailbox ledger.
+
+The schema is owned by Alembic (``erasure/migrations``); these classes mirror it
+and a test checks that the migrations and the models agree. All times are stored
+as naive UTC and returned as aware UTC datetimes, so SQLite, PostgreSQL and
+MariaDB behave the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, naive UTC on disk."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        # MariaDB's plain DATETIME drops microseconds, which would change the
+        # hashed timestamps of audit events; DATETIME(6) keeps them.
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; use datetime.now(timezone.utc)")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+
+
+# Bounded lengths keep every indexed column within MariaDB's index size limit.
+REF_LEN = 32
+ADDRESS_LEN = 320
+HEADER_LEN = 255
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RequestStatus:
+    """The request states (DESIGN.md), plus ``ignored`` for automatic mail and
+    ``cancelled`` for requests withdrawn before erasure."""
+
+    RECEIVED = "received"
+    NEEDS_REVIEW = "needs_review"
+    AWAITING_APPROVAL = "awaiting_approval"
+    ERASING = "erasing"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    IGNORED = "ignored"
+
+    OPEN = (RECEIVED, NEEDS_REVIEW, AWAITING_APPROVAL, ERASING)
+    CLOSED = (COMPLETED, REJECTED, IGNORED)
+    ALL = OPEN + CLOSED
+
+
+class ErasureRequest(Base):
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(REF_LEN), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email | manual
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    # The decision taken at intake, kept so that a crash between intake and
+    # classification can resume without the original message.
+    planned: Mapped[str] = mapped_column(String(16))  # erase | review | ignore
+    kind: Mapped[str] = mapped_column(String(16))  # erasure | access | other
+    regulation: Mapped[str] = mapped_column(String(8))
+    tenant: Mapped[str | None] = mapped_column(String(100), index=True)
+    requester: Mapped[str | None] = mapped_column(String(ADDRESS_LEN))
+    reply_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    subject_line: Mapped[str] = mapped_column(String(HEADER_LEN), default="")
+    message_id: Mapped[str | None] = mapped_column(String(HEADER_LEN))
+    thread_refs: Mapped[str | None] = mapped_column(Text)  # Message-ID + References, for threading replies
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    acknowledge_by: Mapped[dt.date | None] = mapped_column(Date)
+    due_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    extended_to: Mapped[dt.date | None] = mapped_column(Date)
+    match_count: Mapped[int | None] = mapped_column(BigInteger)
+    rows_erased: Mapped[int | None] = mapped_column(BigInteger)
+    response: Mapped[str | None] = mapped_column(String(32))  # completed | no_data_found | rejected | ignored
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    subjects: Mapped[list[Subject]] = relationship(
+        back_populates="request", order_by="Subject.position", cascade="all, delete-orphan"
+    )
+    replies: Mapped[list[OutboxMessage]] = relationship(back_populates="request", order_by="OutboxMessage.id")
+
+    @property
+    def due(self) -> dt.date:
+        return self.extended_to or self.due_on
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in RequestStatus.OPEN
+
+
+class Subject(Base):
+    """One viewer id named by a request. The raw id is dropped when the request closes."""
+
+    __tablename__ = "subjects"
+    __table_args__ = (Index("ix_subjects_hmac", "viewer_hmac"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    viewer_id: Mapped[str | None] = mapped_column(Text)
+    viewer_hmac: Mapped[str] = mapped_column(String(64))
+    key_version: Mapped[int] = mapped_column(Integer)
+
+    request: Mapped[ErasureRequest] = relationship(back_populates="subjects")
+
+
+class AuditEvent(Base):
+    """One link of the hash chain; see audit.py for the canonical encoding."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    event: Mapped[str] = mapped_column(String(40))
+    request_ref: Mapped[str | None] = mapped_column(String(REF_LEN), index=True)
+    tenant: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[str] = mapped_column(Text)  # canonical JSON object
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class OutboxMessage(Base):
+    """A reply rendered once, stored as bytes, delivered at least once."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    message_id: Mapped[str] = mapped_column(String(HEADER_LEN), unique=True)
+    recipient: Mapped[str] = mapped_column(String(ADDRESS_LEN), index=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary(2**24))  # MEDIUMBLOB on MariaDB
+    status: Mapped[str] = mapped_column(String(16), index=True)  # queued | sent | parked
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    receipt: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    request: Mapped[ErasureRequest] = relationship(back_populates="replies")
+
+
+class MailboxMessage(Base):
+    """The intake ledger: every message ever taken from a mailbox, so none is taken twice."""
+
+    __tablename__ = "mailbox_messages"
+    __table_args__ = (
+        UniqueConstraint("source", "message_key", name="uq_mailbox_messages_source_key"),
+        Index("ix_mailbox_messages_body", "body_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(HEADER_LEN))
+    message_key: Mapped[str] = mapped_column(String(HEADER_LEN))
+    message_id: Mapped[str | None] = mapped_column(String(HEADER_LEN))
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"))
+    destination: Mapped[str] = mapped_column(String(16))  # processed | review
+    moved: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class MailboxCursor(Base):
+    """Per-source bookkeeping: UIDVALIDITY seen and the last successful poll."""
+
+    __tablename__ = "mailbox_cursor"
+
+    source: Mapped[str] = mapped_column(String(HEADER_LEN), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(Integer)
+    last_uid: Mapped[int | None] = mapped_column(Integer)
+    last_poll_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,119 @@
+"""Runs that tie the pieces together for cron and the CLI: one poll, watching,
+delivering the outbox, the retention purge.
+
+These are the side-effect edges: they open the state database, the mailbox,
+the view store and the delivery transport, and make sure each is closed again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import filelock
+
+from erasure import audit
+from erasure.config import Config
+from erasure.errors import TemporaryError
+from erasure.mailbox import open_source
+from erasure.notify import DeliveryReport, deliver
+from erasure.state import State, open_state, resolve_sqlite_url
+from erasure.workflow import Desk, PollResult, utcnow
+
+log = logging.getLogger("erasure.runner")
+
+LOCK_NAME = ".erasure-poll.lock"
+
+
+def lock_path(config: Config) -> Path:
+    """One lock per config folder: overlapping cron runs of the same installation exclude each other."""
+    return config.base_dir / LOCK_NAME
+
+
+def deliver_outbox(config: Config, state: State, *, stream=None) -> DeliveryReport:  # type: ignore[no-untyped-def]
+    """Send what is due in the outbox through the configured transport."""
+    from erasure.delivery import make_transport, retry_delay
+
+    transport = make_transport(config.delivery, base_dir=config.base_dir, stream=stream or sys.stdout)
+    try:
+        return deliver(state, transport, now=utcnow, retry_delay=retry_delay)
+    finally:
+        transport.close()
+
+
+def poll_once(config: Config, *, dry_run: bool = False) -> PollResult:
+    """One cron pass under the poll lock: intake, advance, deliver."""
+    lock = filelock.FileLock(str(lock_path(config)), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        return PollResult(source=config.mailbox.kind, locked=True)
+    try:
+        state = open_state(config.state.url, base_dir=config.base_dir)
+        desk = Desk(config, state)
+        try:
+            with open_source(config) as source:
+                result = desk.poll(source, dry_run=dry_run)
+            if not dry_run:
+                report = deliver_outbox(config, state)
+                result.sent, result.deferred, result.parked = report.sent, report.deferred, report.parked
+                result.problems.extend(report.problems)
+            log.info(result.summary())
+            return result
+        finally:
+            desk.close()
+            state.close()
+    finally:
+        lock.release()
+
+
+def watch_forever(config: Config, *, report: Callable[[PollResult], None],
+                  idle_seconds: float = 240.0, max_backoff: float = 300.0) -> None:
+    """`poll --watch`: a pass, then wait for new mail (IDLE), again and again.
+
+    IDLE is re-issued every few minutes (servers drop idle clients after 30);
+    a dropped connection is retried with exponential backoff.
+    """
+    backoff = 1.0
+    while True:
+        try:
+            report(poll_once(config))
+            backoff = 1.0
+            if config.mailbox.kind == "imap":
+                with open_source(config) as source:
+                    source.wait_for_new(idle_seconds)  # type: ignore[attr-defined]
+            else:
+                time.sleep(idle_seconds / 4)  # a Maildir has no push; look again shortly
+        except TemporaryError as exc:
+            log.warning("mailbox or database unavailable, retrying in %.0f s: %s", backoff, exc)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)
+
+
+def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
+          progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+    """Delete views older than the retention period and record it in the audit trail."""
+    from erasure.store import ViewStore
+
+    retention = days or config.policy.retention_days
+    cutoff = utcnow() - dt.timedelta(days=retention)
+    settings = dataclasses.replace(config.store, url=resolve_sqlite_url(config.store.url, config.base_dir))
+    store = ViewStore(settings)
+    try:
+        counts = store.purge_older_than(cutoff, dry_run=dry_run, progress=progress)
+    finally:
+        store.close()
+    if not dry_run:
+        state = open_state(config.state.url, base_dir=config.base_dir)
+        try:
+            with state.session() as session:
+                audit.record(session, "retention_purge", data={"cutoff": cutoff.isoformat(), "days": retention,
+                                                               "counts": counts})
+        finally:
+            state.close()
+    return counts

@@ -1,0 +1,113 @@
+"""Opening the state database and keeping its schema at the current Alembic head.
+
+Every command calls ``open_state``; it migrates on first use so a new install
+needs no separate step, and ``erasure init`` does the same explicitly.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from erasure.errors import StateError, StateUnavailableError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def resolve_sqlite_url(url: str, base_dir: Path) -> str:
+    """Relative SQLite paths in the config are relative to the config file, not the cwd."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database).expanduser()
+        if not path.is_absolute():
+            path = base_dir / path
+        return parsed.set(database=str(path)).render_as_string(hide_password=False)
+    return url
+
+
+def make_engine(url: str, *, base_dir: Path = Path(".")) -> Engine:
+    """An engine with the per-dialect settings the tool relies on."""
+    url = resolve_sqlite_url(url, base_dir)
+    try:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.close()
+
+            return engine
+        return sa.create_engine(url, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise StateError(f"state.url {sa.make_url(url).render_as_string()!r} is not usable: {exc}") from exc
+    except ModuleNotFoundError as exc:
+        raise StateError(f"state.url needs the Python driver {exc.name!r}; install it (pip install {exc.name})") from exc
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def upgrade(engine: Engine) -> str:
+    """Bring the schema to the newest revision; returns it. Safe to call every run."""
+    try:
+        if current_revision(engine) == head_revision():
+            return head_revision()
+        cfg = _alembic_config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except sa.exc.OperationalError as exc:
+        raise StateUnavailableError(f"cannot reach the state database ({engine.url.render_as_string()}): {exc.orig}") from exc
+    return head_revision()
+
+
+@dataclass
+class State:
+    """The state database: an engine and a session factory at the current schema."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        with self.sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_state(url: str, *, base_dir: Path = Path("."), migrate: bool = True) -> State:
+    engine = make_engine(url, base_dir=base_dir)
+    if migrate:
+        upgrade(engine)
+    return State(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))

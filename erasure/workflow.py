@@ -1,0 +1,632 @@
+"""The request state machine: the only place that moves a request forward.
+
+    received -> needs_review | awaiting_approval | erasing -> completed
+    received -> ignored (automatic mail)        any open state -> rejected
+
+Every arrow is one state-database transaction that also appends its audit
+event and queues its reply, so a crash anywhere leaves the request in a state
+from which ``advance`` resumes: nothing lost, nothing erased twice by mistake,
+no reply queued twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import getpass
+import hashlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from erasure import audit
+from erasure.config import Config
+from erasure.deadlines import deadlines_for, number_in_words, format_date
+from erasure.errors import (
+    ErasureError,
+    InvalidTransitionError,
+    RequestNotFoundError,
+    StoreError,
+    TemporaryError,
+)
+from erasure.mailbox import IncomingMessage, MailSource, MessageRef
+from erasure.models import ErasureRequest, MailboxCursor, MailboxMessage, RequestStatus, Subject
+from erasure.notify import ReplySpec, TemplateRenderer, queue_reply
+from erasure.parse import ParsedMessage, parse_message
+from erasure.state import State, resolve_sqlite_url
+from erasure.store import Target, ViewStore
+from erasure.verify import Decision, decide
+
+log = logging.getLogger("erasure.workflow")
+
+S = RequestStatus
+
+#: Review reasons where the requester is asked, by template, for what is missing.
+ASK_FOR_INFORMATION = frozenset({"no_viewer_id", "invalid_viewer_id", "too_many_viewer_ids"})
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (e.g. a container without a passwd entry)
+        return "officer"
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    """Where one request stands after a step; what the CLI prints per request."""
+
+    reference: str
+    status: str
+    tenant: str | None
+    regulation: str
+    reason_code: str | None
+    reason: str | None
+    rows_erased: int | None
+    match_count: int | None
+    replies: tuple[str, ...] = ()
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.status in (S.NEEDS_REVIEW, S.AWAITING_APPROVAL)
+
+
+@dataclass
+class PollResult:
+    source: str
+    fetched: int = 0
+    duplicates: int = 0
+    locked: bool = False
+    dry_run: bool = False
+    outcomes: list[RequestOutcome] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    sent: int = 0
+    deferred: int = 0
+    parked: int = 0
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.problems) or self.parked > 0 or any(o.needs_attention for o in self.outcomes)
+
+    def summary(self) -> str:
+        if self.locked:
+            return "poll: another `erasure poll` is running; this one did nothing"
+        counts = Counter(o.status for o in self.outcomes)
+        states = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items())) or "nothing to do"
+        prefix = "poll (dry run)" if self.dry_run else "poll"
+        return (
+            f"{prefix}: {self.fetched} new message(s), {self.duplicates} already recorded; requests: {states}; "
+            f"replies: {self.sent} sent, {self.deferred} deferred, {self.parked} parked; {len(self.problems)} problem(s)"
+        )
+
+
+class Desk:
+    """The privacy desk: intake, decisions and erasure over one config and state database."""
+
+    def __init__(
+        self,
+        config: Config,
+        state: State,
+        *,
+        store: ViewStore | None = None,
+        renderer: TemplateRenderer | None = None,
+        now: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self._store = store
+        self.renderer = renderer or TemplateRenderer(
+            config.path(config.templates.directory) if config.templates.directory else None
+        )
+        self.now = now
+
+    # ------------------------------------------------------------ helpers
+
+    @property
+    def store(self) -> ViewStore:
+        if self._store is None:
+            settings = dataclasses.replace(
+                self.config.store, url=resolve_sqlite_url(self.config.store.url, self.config.base_dir)
+            )
+            self._store = ViewStore(settings)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    def _key(self) -> bytes:
+        return self.config.audit_key()
+
+    def _hmac(self, tenant: str | None, viewer_id: str) -> str:
+        return audit.viewer_hmac(self._key(), tenant or "", viewer_id)
+
+    def _get(self, session: Session, reference: str) -> ErasureRequest:
+        request = session.scalar(select(ErasureRequest).where(ErasureRequest.reference == reference))
+        if request is None and reference.isdigit():
+            request = session.get(ErasureRequest, int(reference))
+        if request is None:
+            raise RequestNotFoundError(f"no request {reference!r}; see `erasure requests list`")
+        return request
+
+    @staticmethod
+    def outcome(request: ErasureRequest) -> RequestOutcome:
+        return RequestOutcome(
+            reference=request.reference or str(request.id),
+            status=request.status,
+            tenant=request.tenant,
+            regulation=request.regulation,
+            reason_code=request.reason_code,
+            reason=request.reason,
+            rows_erased=request.rows_erased,
+            match_count=request.match_count,
+            replies=tuple(r.kind for r in request.replies),
+        )
+
+    def _reply(self, session: Session, request: ErasureRequest, kind: str, **extra: object) -> None:
+        queue_reply(session, self.config, request, ReplySpec(kind, dict(extra)), self.renderer, now=self.now())
+
+    def _close(self, request: ErasureRequest, status: str, response: str) -> None:
+        """Close a request and drop its raw viewer ids: only their HMACs outlive it."""
+        request.status = status
+        request.response = response
+        request.closed_at = self.now()
+        request.updated_at = request.closed_at
+        for subject in request.subjects:
+            subject.viewer_id = None
+
+    def _new_request(
+        self,
+        session: Session,
+        *,
+        channel: str,
+        decision: Decision,
+        kind: str,
+        received_at: dt.datetime,
+        requester: str | None,
+        subject_line: str = "",
+        message_id: str | None = None,
+        thread_refs: str | None = None,
+        actor: str = audit.SYSTEM,
+        audit_data: dict[str, object] | None = None,
+    ) -> ErasureRequest:
+        now = self.now()
+        deadlines = deadlines_for(decision.regulation, received_at, self.config.policy)
+        request = ErasureRequest(
+            channel=channel,
+            status=S.RECEIVED,
+            planned=decision.outcome,
+            kind=kind,
+            regulation=decision.regulation,
+            tenant=decision.tenant,
+            requester=requester,
+            reply_allowed=decision.reply_to is not None,
+            subject_line=subject_line[:255],
+            message_id=message_id[:255] if message_id else None,
+            thread_refs=thread_refs,
+            reason_code=decision.reason_code,
+            reason=decision.reason,
+            received_at=received_at,
+            acknowledge_by=deadlines.acknowledge_by,
+            due_on=deadlines.respond_by,
+            created_at=now,
+            updated_at=now,
+        )
+        if decision.outcome != "ignore":
+            key_version = self.config.audit.key_version
+            for i, viewer_id in enumerate(decision.viewer_ids):
+                request.subjects.append(
+                    Subject(position=i, viewer_id=viewer_id, viewer_hmac=self._hmac(decision.tenant, viewer_id),
+                            key_version=key_version)
+                )
+        session.add(request)
+        session.flush()
+        request.reference = f"ER-{received_at.year}-{request.id:06d}"
+        audit.record(
+            session, "received", actor=actor, request=request, now=now,
+            data={"channel": channel, "viewer_ids": len(request.subjects), "regulation": request.regulation,
+                  "due": request.due_on.isoformat(), **(audit_data or {})},
+        )
+        return request
+
+    # ------------------------------------------------------------ intake
+
+    def _decision_for(self, incoming: IncomingMessage) -> tuple[Decision, ParsedMessage | None]:
+        if incoming.raw is None:
+            return (
+                Decision(
+                    outcome="review", reason_code="message_too_large",
+                    reason=f"the message is {incoming.ref.size} bytes, over mailbox.max_message_bytes; it was not read",
+                    tenant=None, regulation=self.config.policy.default_regulation, viewer_ids=(), reply_to=None,
+                ),
+                None,
+            )
+        parsed = parse_message(
+            incoming.raw,
+            max_viewer_id_length=self.config.policy.max_viewer_id_length,
+            max_viewer_ids=self.config.policy.max_viewer_ids,
+        )
+        return decide(parsed, self.config), parsed
+
+    def intake(self, source_name: str, incoming: IncomingMessage) -> tuple[int | None, str, bool]:
+        """Record one message as a request (one transaction). Returns (request id, destination, duplicate).
+
+        A message already in the ledger, under this key or as the same bytes
+        under another key (a UIDVALIDITY change), is not taken again.
+        """
+        ref = incoming.ref
+        body_sha = hashlib.sha256(incoming.raw).hexdigest() if incoming.raw is not None else None
+        with self.state.session() as session:
+            known = session.scalar(
+                select(MailboxMessage).where(MailboxMessage.source == source_name, MailboxMessage.message_key == ref.key)
+            )
+            if known is not None:
+                return known.request_id, known.destination, True
+            if body_sha is not None:
+                same = session.scalar(select(MailboxMessage).where(MailboxMessage.body_sha256 == body_sha).limit(1))
+                if same is not None:
+                    session.add(MailboxMessage(
+                        source=source_name, message_key=ref.key[:255], message_id=same.message_id,
+                        body_sha256=body_sha, size=ref.size, request_id=same.request_id,
+                        destination=same.destination, moved=False, created_at=self.now(),
+                    ))
+                    return same.request_id, same.destination, True
+            decision, parsed = self._decision_for(incoming)
+            received_at = ref.internal_date or self.now()
+            request = self._new_request(
+                session,
+                channel="email",
+                decision=decision,
+                kind=parsed.kind if parsed else "other",
+                received_at=received_at,
+                requester=parsed.from_address if parsed else None,
+                subject_line=parsed.subject if parsed else "",
+                message_id=parsed.message_id if parsed else None,
+                thread_refs=" ".join(parsed.references) if parsed and parsed.references else None,
+                audit_data={"source": source_name, "message_key": ref.key, "size": ref.size, "body_sha256": body_sha,
+                            "from": parsed.from_address if parsed else None},
+            )
+            destination = "processed" if decision.outcome == "erase" else "review"
+            session.add(MailboxMessage(
+                source=source_name, message_key=ref.key[:255],
+                message_id=(parsed.message_id or "")[:255] if parsed else None,
+                body_sha256=body_sha, size=ref.size, request_id=request.id,
+                destination=destination, moved=False, created_at=self.now(),
+            ))
+            return request.id, destination, False
+
+    def _mark_moved(self, source_name: str, key: str) -> None:
+        with self.state.session() as session:
+            row = session.scalar(
+                select(MailboxMessage).where(MailboxMessage.source == source_name, MailboxMessage.message_key == key)
+            )
+            if row is not None:
+                row.moved = True
+
+    # ------------------------------------------------------------ advancing
+
+    def advance(self, request_id: int, *, dry_run: bool = False) -> RequestOutcome:
+        """Move one request as far as it can go now."""
+        with self.state.session() as session:
+            request = session.get(ErasureRequest, request_id)
+            if request is None:
+                raise RequestNotFoundError(f"no request with id {request_id}")
+            if request.status == S.RECEIVED:
+                self._classify(session, request)
+            status = request.status
+        if status == S.ERASING:
+            self._erase(request_id)
+        with self.state.session() as session:
+            return self.outcome(session.get(ErasureRequest, request_id))  # type: ignore[arg-type]
+
+    def _classify(self, session: Session, request: ErasureRequest) -> None:
+        now = self.now()
+        request.updated_at = now
+        if request.planned == "ignore":
+            self._close(request, S.IGNORED, "ignored")
+            audit.record(session, "ignored", request=request, reason=request.reason,
+                         data={"reason_code": request.reason_code}, now=now)
+            return
+        if request.planned == "review":
+            request.status = S.NEEDS_REVIEW
+            audit.record(session, "needs_review", request=request, reason=request.reason,
+                         data={"reason_code": request.reason_code}, now=now)
+            if request.reason_code in ASK_FOR_INFORMATION:
+                self._reply(session, request, "needs_information", missing=request.reason or "")
+            return
+        audit.record(session, "verified", request=request, data={"tenant": request.tenant}, now=now)
+        self._route_for_approval(session, request)
+
+    def _target(self, request: ErasureRequest) -> Target:
+        tenant = self.config.tenant(request.tenant or "")
+        ids = tuple(s.viewer_id for s in request.subjects if s.viewer_id is not None)
+        return Target(key=request.reference or str(request.id), environments=tenant.environments, viewer_ids=ids)
+
+    def _route_for_approval(self, session: Session, request: ErasureRequest) -> None:
+        """Large or policy-held erasures wait for an officer; the rest go ahead."""
+        policy = self.config.policy
+        count = self.store.count(self._target(request)).total
+        request.match_count = count
+        if not policy.auto_approve or count > policy.auto_approve_max_views:
+            request.status = S.AWAITING_APPROVAL
+            why = ("policy.auto_approve is off" if not policy.auto_approve
+                   else f"{count} views match, over policy.auto_approve_max_views = {policy.auto_approve_max_views}")
+            audit.record(session, "awaiting_approval", request=request, reason=why,
+                         data={"match_count": count}, now=self.now())
+            self._reply(session, request, "acknowledgement")
+        else:
+            request.status = S.ERASING
+            audit.record(session, "erasing", request=request, data={"match_count": count}, now=self.now())
+
+    def _erase(self, request_id: int) -> None:
+        with self.state.session() as session:
+            request = session.get(ErasureRequest, request_id)
+            assert request is not None
+            target = self._target(request)
+        try:
+            result = self.store.erase(target)
+        except TemporaryError:
+            raise  # stays `erasing`; the next run retries
+        except StoreError as exc:
+            with self.state.session() as session:
+                request = session.get(ErasureRequest, request_id)
+                assert request is not None
+                request.status = S.NEEDS_REVIEW
+                request.reason_code = "erasure_not_verified"
+                request.reason = str(exc)
+                request.updated_at = self.now()
+                audit.record(session, "needs_review", request=request, reason=str(exc),
+                             data={"reason_code": "erasure_not_verified"}, now=self.now())
+            return
+        with self.state.session() as session:
+            request = session.get(ErasureRequest, request_id)
+            assert request is not None
+            # A run that crashed after the store committed but before this
+            # transaction left the request `erasing`; the retry then finds nothing
+            # left. The views counted at verification were erased by that run, so
+            # this is a completion, not "no data found".
+            resumed = result.total == 0 and bool(request.match_count)
+            request.rows_erased = request.match_count if resumed else result.total
+            audit.record(session, "erased", request=request, now=self.now(),
+                         data={"counts": dict(result.counts), "total": result.total, "resumed": resumed})
+            if request.rows_erased:
+                counts = {"views counted at verification": request.match_count} if resumed else dict(result.counts)
+                self._reply(session, request, "completed", counts=counts, total_rows=request.rows_erased,
+                            total_rows_words=number_in_words(request.rows_erased))
+                self._close(request, S.COMPLETED, "completed")
+            else:
+                self._reply(session, request, "no_data_found")
+                self._close(request, S.COMPLETED, "no_data_found")
+            audit.record(session, "completed", request=request, data={"response": request.response}, now=self.now())
+
+    def open_request_ids(self, statuses: Iterable[str] = (S.RECEIVED, S.ERASING)) -> list[int]:
+        with self.state.session() as session:
+            return list(session.scalars(
+                select(ErasureRequest.id).where(ErasureRequest.status.in_(list(statuses))).order_by(ErasureRequest.id)
+            ))
+
+    # ------------------------------------------------------------ the mailbox pass
+
+    def poll(self, source: MailSource, *, dry_run: bool = False) -> PollResult:
+        """One pass: take new mail, move every request as far as it can go.
+
+        Delivery of the outbox is a separate call (``deliver``), so a broken SMTP
+        server never stops intake.
+        """
+        result = PollResult(source=source.name, dry_run=dry_run)
+        refs = source.pending()
+        if dry_run:
+            return self._dry_run(source, refs, result)
+        self._note_uidvalidity(source.name, refs)
+        with self.state.session() as session:
+            ledger = {
+                row.message_key: row
+                for row in session.scalars(select(MailboxMessage).where(
+                    MailboxMessage.source == source.name,
+                    MailboxMessage.message_key.in_([r.key[:255] for r in refs]),
+                ))
+            } if refs else {}
+        # Recorded but not yet moved (a crash between commit and move): only move.
+        for ref in refs:
+            row = ledger.get(ref.key[:255])
+            if row is not None:
+                result.duplicates += 1
+                self._move(source, ref, row.destination, result)
+        new_refs = [r for r in refs if r.key[:255] not in ledger]
+        touched: list[int] = []
+        for incoming in source.fetch(new_refs):
+            result.fetched += 1
+            request_id, destination, duplicate = self.intake(source.name, incoming)
+            if duplicate:
+                result.duplicates += 1
+                result.fetched -= 1
+            elif request_id is not None:
+                touched.append(request_id)
+            self._move(source, incoming.ref, destination, result)
+        for request_id in dict.fromkeys(touched + self.open_request_ids()):
+            try:
+                outcome = self.advance(request_id)
+            except TemporaryError as exc:
+                result.problems.append(f"request {request_id}: will retry: {exc}")
+                continue
+            except ErasureError as exc:
+                result.problems.append(f"request {request_id}: {exc}")
+                continue
+            if request_id in touched or outcome.status != S.ERASING:
+                result.outcomes.append(outcome)
+        self._note_poll(source.name, success=True)
+        return result
+
+    def _move(self, source: MailSource, ref: MessageRef, destination: str, result: PollResult) -> None:
+        try:
+            source.move(ref, destination)  # type: ignore[arg-type]
+        except TemporaryError:
+            raise
+        except ErasureError as exc:
+            result.problems.append(f"message {ref.key}: recorded, but could not be moved to {destination}: {exc}")
+            return
+        self._mark_moved(source.name, ref.key[:255])
+
+    def _dry_run(self, source: MailSource, refs: list[MessageRef], result: PollResult) -> PollResult:
+        with self.state.session() as session:
+            known = set(session.scalars(select(MailboxMessage.message_key).where(MailboxMessage.source == source.name)))
+        for incoming in source.fetch([r for r in refs if r.key[:255] not in known]):
+            result.fetched += 1
+            decision, _parsed = self._decision_for(incoming)
+            matches = None
+            status = {"erase": S.ERASING, "review": S.NEEDS_REVIEW, "ignore": S.IGNORED}[decision.outcome]
+            if decision.outcome == "erase" and decision.tenant:
+                tenant = self.config.tenant(decision.tenant)
+                matches = self.store.count(Target(incoming.ref.key, tenant.environments, decision.viewer_ids)).total
+                policy = self.config.policy
+                if not policy.auto_approve or matches > policy.auto_approve_max_views:
+                    status = S.AWAITING_APPROVAL
+            result.outcomes.append(RequestOutcome(
+                reference=f"(message {incoming.ref.key})", status=status, tenant=decision.tenant,
+                regulation=decision.regulation, reason_code=decision.reason_code, reason=decision.reason,
+                rows_erased=None, match_count=matches,
+            ))
+        return result
+
+    def _cursor(self, session: Session, source_name: str) -> MailboxCursor:
+        cursor = session.get(MailboxCursor, source_name)
+        if cursor is None:
+            cursor = MailboxCursor(source=source_name)
+            session.add(cursor)
+        return cursor
+
+    def _note_uidvalidity(self, source_name: str, refs: Sequence[MessageRef]) -> None:
+        values = {r.uidvalidity for r in refs if r.uidvalidity is not None}
+        if not values:
+            return
+        current = max(values)
+        with self.state.session() as session:
+            cursor = self._cursor(session, source_name)
+            if cursor.uidvalidity is not None and cursor.uidvalidity != current:
+                audit.record(session, "mailbox_uidvalidity_changed", now=self.now(),
+                             data={"source": source_name, "old": cursor.uidvalidity, "new": current},
+                             reason="the folder was recreated; messages already recorded are recognised by their bytes")
+            cursor.uidvalidity = current
+
+    def _note_poll(self, source_name: str, *, success: bool) -> None:
+        with self.state.session() as session:
+            cursor = self._cursor(session, source_name)
+            cursor.last_poll_at = self.now()
+            if success:
+                cursor.last_success_at = cursor.last_poll_at
+
+    # ------------------------------------------------------------ officer decisions
+
+    def add_manual(
+        self,
+        *,
+        tenant: str,
+        viewer_ids: Sequence[str],
+        regulation: str | None = None,
+        requester: str | None = None,
+        actor: str | None = None,
+        received_at: dt.datetime | None = None,
+    ) -> RequestOutcome:
+        """Intake from a letter, a phone call or a web form, checked like mail is."""
+        from erasure.parse import clean_viewer_ids
+
+        self.config.tenant(tenant)  # a ConfigError naming the known tenants
+        ids, problems = clean_viewer_ids(
+            viewer_ids, max_length=self.config.policy.max_viewer_id_length,
+            max_count=self.config.policy.max_viewer_ids,
+        )
+        if problems:
+            raise InvalidTransitionError("; ".join(p.text for p in problems) + "; correct the viewer ids and try again")
+        if not ids:
+            raise InvalidTransitionError("no viewer id given; pass --viewer-id at least once")
+        decision = Decision(
+            outcome="erase", reason_code="manual", reason="entered by an officer",
+            tenant=tenant, regulation=(regulation or self.config.policy.default_regulation),  # type: ignore[arg-type]
+            viewer_ids=tuple(ids), reply_to=requester,
+        )
+        with self.state.session() as session:
+            request = self._new_request(
+                session, channel="manual", decision=decision, kind="erasure",
+                received_at=received_at or self.now(), requester=requester, actor=actor or default_actor(),
+                audit_data={"requester": requester},
+            )
+            request_id = request.id
+        return self.advance(request_id)
+
+    def approve(self, reference: str, *, actor: str | None = None, tenant: str | None = None) -> RequestOutcome:
+        """An officer lets a held or reviewed erasure go ahead (optionally naming the tenant)."""
+        actor = actor or default_actor()
+        with self.state.session() as session:
+            request = self._get(session, reference)
+            if request.status not in (S.AWAITING_APPROVAL, S.NEEDS_REVIEW):
+                raise InvalidTransitionError(
+                    f"{request.reference} is {request.status}; only requests awaiting approval or in review can be approved"
+                )
+            if tenant is not None:
+                self.config.tenant(tenant)
+                if tenant != request.tenant:
+                    request.tenant = tenant
+                    for subject in request.subjects:
+                        if subject.viewer_id is not None:
+                            subject.viewer_hmac = self._hmac(tenant, subject.viewer_id)
+            if request.tenant is None:
+                raise InvalidTransitionError(f"{request.reference} has no tenant; approve it with --tenant NAME")
+            if not any(s.viewer_id for s in request.subjects):
+                raise InvalidTransitionError(
+                    f"{request.reference} names no viewer id; reject it, or add a new request with `erasure requests add`"
+                )
+            request.kind = "erasure"
+            request.approved_by = actor
+            request.status = S.ERASING
+            request.updated_at = self.now()
+            audit.record(session, "approved", actor=actor, request=request, now=self.now(),
+                         data={"tenant": request.tenant})
+            request_id = request.id
+        return self.advance(request_id)
+
+    def reject(self, reference: str, *, reason: str, actor: str | None = None) -> RequestOutcome:
+        """Refuse a request, giving the reasons and the right to complain (Art. 12(4), 7022(f))."""
+        if not reason.strip():
+            raise InvalidTransitionError("a rejection needs --reason: the requester is told why")
+        actor = actor or default_actor()
+        with self.state.session() as session:
+            request = self._get(session, reference)
+            if not request.is_open:
+                raise InvalidTransitionError(f"{request.reference} is already {request.status}")
+            self._reply(session, request, "rejected", reasons=reason)
+            self._close(request, S.REJECTED, "rejected")
+            request.reason = reason
+            audit.record(session, "rejected", actor=actor, request=request, reason=reason, now=self.now())
+            return self.outcome(request)
+
+    def extend(self, reference: str, *, reason: str, actor: str | None = None) -> RequestOutcome:
+        """Extend the deadline once, with reasons, before the original deadline passes."""
+        if not reason.strip():
+            raise InvalidTransitionError("an extension needs --reason: the requester is told why")
+        actor = actor or default_actor()
+        with self.state.session() as session:
+            request = self._get(session, reference)
+            if not request.is_open:
+                raise InvalidTransitionError(f"{request.reference} is already {request.status}")
+            if request.extended_to is not None:
+                raise InvalidTransitionError(f"{request.reference} was already extended to {request.extended_to}")
+            today = self.now().date()
+            if today > request.due_on:
+                raise InvalidTransitionError(
+                    f"{request.reference} was due on {request.due_on}; an extension must be given before the deadline"
+                )
+            extended = deadlines_for(request.regulation, request.received_at, self.config.policy, extended=True)  # type: ignore[arg-type]
+            request.extended_to = extended.extended_to
+            request.updated_at = self.now()
+            audit.record(session, "extended", actor=actor, request=request, reason=reason, now=self.now(),
+                         data={"due": request.due_on.isoformat(), "extended_to": str(request.extended_to)})
+            self._reply(session, request, "extended", reasons=reason, new_due_date=format_date(request.due))
+            return self.outcome(request)
