@@ -31,12 +31,13 @@ The rules, and the choices this module makes where the law leaves room:
   start with the first business day after receipt; Saturdays, Sundays and the
   dates in ``policy.holidays`` are skipped.
 
-* **No rolling forward.** Regulation 1182/71 Art. 3(4) and Civil Code section
-  10 both move a deadline that falls on a weekend or holiday to the next
+* **No rolling forward.** Regulation 1182/71 Art. 3(4) and California Civil
+  Code sections 10 and 12a both move a deadline that falls on a weekend or holiday to the next
   working day. We do not: the earlier date is never late under either rule,
   and an officer's reminder should not depend on which holidays are configured.
 
-Everything here is a pure function of its arguments: no clock, no I/O. Callers
+Everything here is a pure function of its arguments: no clock, and no I/O
+beyond zoneinfo reading the system's time zone database. Callers
 that need "today" take it as ``received_date(now, policy)`` so that overdue
 checks use the same office time zone as the due dates.
 """
