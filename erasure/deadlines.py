@@ -1,0 +1,331 @@
+"""When a request must be acknowledged and answered: the one place deadlines are computed.
+
+Every due date the tool shows, sorts by, warns about or writes into a letter
+comes from :func:`deadlines_for`, so the register, ``requests list --overdue``
+and the reply templates can never disagree about what "late" means.
+
+The rules, and the choices this module makes where the law leaves room:
+
+* **Receipt date.** Periods run from the office-local calendar day on which the
+  request was received (``policy.time_zone``). The caller passes the mailbox
+  arrival time, else the time of intake (:func:`receipt_time` picks).
+
+* **GDPR, Art. 12(3).** Answer "within one month of receipt". Counted as the
+  EU rule on periods (Regulation 1182/71, Art. 3(1) and 3(2)(c)) counts it: the
+  period ends on the same date of the following month, or on that month's last
+  day when the date does not exist there. The design doc's phrase "day of
+  receipt counts as day 1" (the UK ICO's wording) gives the same date: received
+  15 March, due 15 April; received 31 January, due 28 (or 29) February. It
+  rules out the two plausible mistakes, starting the count the next day
+  (16 April) or stopping a day short (14 April).
+  Extension: "two further months", counted from the original due date (31 Jan
+  -> 28 Feb -> 28 Apr). Counting three months from receipt would give 30 April
+  instead; the chained count is never later, so it is the safe reading.
+
+* **CCPA, 11 CCR 7021.** Confirm receipt "no later than 10 business days after
+  receipt" and answer "no later than 45 calendar days after receipt"; an
+  extension adds up to 45 more, "a maximum total of 90 calendar days from the
+  day the request is received". Calendar days are counted the Californian way
+  (Civil Code section 10: exclude the first day, include the last), so the day
+  of receipt is day 0 and the answer is due on receipt + 45. Business days
+  start with the first business day after receipt; Saturdays, Sundays and the
+  dates in ``policy.holidays`` are skipped.
+
+* **No rolling forward.** Regulation 1182/71 Art. 3(4) and California Civil
+  Code sections 10 and 12a both move a deadline that falls on a weekend or holiday to the next
+  working day. We do not: the earlier date is never late under either rule,
+  and an officer's reminder should not depend on which holidays are configured.
+
+Everything here is a pure function of its arguments: no clock, and no I/O
+beyond zoneinfo reading the system's time zone database. Callers
+that need "today" take it as ``received_date(now, policy)`` so that overdue
+checks use the same office time zone as the due dates.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from erasure.errors import ConfigError
+
+if TYPE_CHECKING:
+    from erasure.config import PolicySettings
+
+__all__ = [
+    "Deadlines",
+    "add_business_days",
+    "add_months",
+    "days_left",
+    "deadlines_for",
+    "extension_allowed",
+    "format_date",
+    "is_overdue",
+    "number_in_words",
+    "parse_holidays",
+    "receipt_time",
+    "received_date",
+]
+
+GDPR_MONTHS = 1  # Art. 12(3): "within one month of receipt"; fixed by law, not a setting
+
+_MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """The dates one request must meet, all office-local calendar dates.
+
+    An extension has to be announced (with reasons) no later than ``respond_by``
+    under both regulations (Art. 12(3) GDPR; 7021(b) CCPA): see
+    :func:`extension_allowed`.
+    """
+
+    received_on: date
+    acknowledge_by: date | None
+    respond_by: date
+    extended_to: date | None
+
+    @property
+    def due(self) -> date:
+        """The date that counts now: the extended one once an extension was given."""
+        return self.extended_to if self.extended_to is not None else self.respond_by
+
+
+# ---------------------------------------------------------------- receipt
+
+
+def receipt_time(arrived_at: datetime | None, intake_at: datetime) -> datetime:
+    """The moment the clock starts: mailbox arrival, else the time of intake.
+
+    Both regulations count from receipt, and a request is received when it
+    reaches the mailbox, not when this tool gets round to reading it. Letters,
+    calls and web forms have no arrival time, so their intake time is used.
+    If a skewed server clock puts the arrival after the intake, the earlier of
+    the two is taken: a deadline that starts too early is never missed.
+    Naive datetimes are taken as UTC.
+    """
+    intake = _aware(intake_at)
+    if arrived_at is None:
+        return intake
+    return min(_aware(arrived_at), intake)
+
+
+def received_date(received_at: datetime, policy: PolicySettings) -> date:
+    """The office-local calendar date of a moment; naive datetimes are UTC.
+
+    Deadlines are counted in whole calendar days where the office is: a mail
+    arriving at 23:30 UTC on 31 March reached a Berlin office on 1 April.
+    """
+    return _aware(received_at).astimezone(_zone(policy.time_zone)).date()
+
+
+def _aware(moment: datetime) -> datetime:
+    if not isinstance(moment, datetime):
+        raise TypeError(f"expected a datetime, got {type(moment).__name__} {moment!r}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"policy.time_zone = {name!r} is not an IANA time zone; use a name such as \"Europe/Berlin\""
+        ) from None
+
+
+def parse_holidays(values: Iterable[str]) -> frozenset[date]:
+    """``policy.holidays`` as dates; a ConfigError names the first bad entry.
+
+    Exposed so that config validation can reject a typo at load time instead
+    of at the first CCPA request.
+    """
+    days: set[date] = set()
+    for i, value in enumerate(values):
+        try:
+            days.add(date.fromisoformat(value))
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"policy.holidays[{i}] = {value!r} is not a date; write it as \"YYYY-MM-DD\""
+            ) from None
+    return frozenset(days)
+
+
+# ---------------------------------------------------------------- deadlines
+
+
+def deadlines_for(
+    regulation: Literal["gdpr", "ccpa"],
+    received_at: datetime,
+    policy: PolicySettings,
+    *,
+    extended: bool = False,
+) -> Deadlines:
+    """The acknowledgement, answer and extended dates for a request received at ``received_at``.
+
+    GDPR Art. 12(3): one month (:func:`add_months`), extended by
+    ``policy.gdpr_extension_months`` counted from the original due date; no
+    separate acknowledgement duty. CCPA 11 CCR 7021: acknowledge within
+    ``policy.ack_business_days`` business days, answer within
+    ``policy.ccpa_days`` calendar days (receipt is day 0), extended by
+    ``policy.ccpa_extension_days`` counted from the original due date.
+    """
+    received_on = received_date(received_at, policy)
+    if regulation == "gdpr":
+        respond_by = add_months(received_on, GDPR_MONTHS)
+        return Deadlines(
+            received_on=received_on,
+            acknowledge_by=None,
+            respond_by=respond_by,
+            extended_to=add_months(respond_by, policy.gdpr_extension_months) if extended else None,
+        )
+    if regulation == "ccpa":
+        respond_by = received_on + timedelta(days=policy.ccpa_days)
+        return Deadlines(
+            received_on=received_on,
+            acknowledge_by=add_business_days(received_on, policy.ack_business_days, parse_holidays(policy.holidays)),
+            respond_by=respond_by,
+            extended_to=respond_by + timedelta(days=policy.ccpa_extension_days) if extended else None,
+        )
+    raise ValueError(f"unknown regulation {regulation!r}; expected 'gdpr' or 'ccpa'")
+
+
+def extension_allowed(deadlines: Deadlines, today: date) -> bool:
+    """Whether an extension may still be given today.
+
+    Only once, and only while the original period runs: GDPR Art. 12(3) wants
+    the requester told "within one month of receipt", CCPA 7021(b) within the
+    first 45 days.
+    """
+    return deadlines.extended_to is None and today <= deadlines.respond_by
+
+
+# ---------------------------------------------------------------- calendar arithmetic
+
+
+def add_months(d: date, months: int) -> date:
+    """The same date ``months`` later, or that month's last day when the date does not exist.
+
+    This is Regulation 1182/71 Art. 3(2)(c) for periods in months (31 January
+    + 1 month = 28 February, or 29 in a leap year). Negative ``months`` count
+    back the same way, for retention periods.
+    """
+    index = d.year * 12 + (d.month - 1) + months
+    year, month0 = divmod(index, 12)
+    if not date.min.year <= year <= date.max.year:
+        raise ValueError(f"{d.isoformat()} {months:+d} months is outside the calendar Python can represent")
+    month = month0 + 1
+    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+
+def add_business_days(d: date, days: int, holidays: Iterable[date]) -> date:
+    """The ``days``-th business day after ``d``: weekends and ``holidays`` do not count.
+
+    CCPA 7021(a) "no later than 10 business days after receiving": the day of
+    receipt is not counted even if it is a business day, and a request that
+    arrives on a Saturday has the following Monday as its first business day.
+    ``days = 0`` returns ``d`` itself.
+    """
+    if days < 0:
+        raise ValueError(f"business days must not be negative, got {days}")
+    closed = frozenset(holidays)
+    current = d
+    counted = 0
+    while counted < days:
+        current += timedelta(days=1)
+        if current.weekday() < 5 and current not in closed:
+            counted += 1
+    return current
+
+
+def days_left(due: date, today: date) -> int:
+    """Calendar days until ``due``: 0 on the due date itself, negative once overdue."""
+    return (due - today).days
+
+
+def is_overdue(due: date, today: date) -> bool:
+    """A request answered on its due date is on time; from the next day on it is late."""
+    return today > due
+
+
+# ---------------------------------------------------------------- wording for letters
+
+
+def format_date(d: date) -> str:
+    """"29 November 2026": unambiguous on both sides of the Atlantic and independent of locale.
+
+    ``strftime`` would follow the process locale, and a legal notice must not
+    change language with the server it runs on.
+    """
+    return f"{d.day} {_MONTH_NAMES[d.month - 1]} {d.year}"
+
+
+_ONES = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+    "seventeen", "eighteen", "nineteen",
+)  # fmt: skip
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+# Short scale, as in current British and American usage: a billion is 10**9.
+_SCALES = ("", "thousand", "million", "billion", "trillion", "quadrillion", "quintillion")
+_WORDS_LIMIT = 1000 ** len(_SCALES)
+
+
+def number_in_words(n: int) -> str:
+    """A count in English words for letters ("twelve thousand and three views").
+
+    Figures in a letter can be misread or altered; words next to them cannot.
+    British usage: "and" before the last part below a hundred ("one hundred
+    and five", "one million and one"), hyphens in 21-99, no commas, short scale.
+    Works up to 10**21 - 1; negative numbers are not counts and raise ValueError.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"expected an int, got {type(n).__name__} {n!r}")
+    if n < 0:
+        raise ValueError(f"cannot write {n} as a count: it is negative")
+    if n >= _WORDS_LIMIT:
+        raise ValueError(f"{n} is too large to write in words (limit {_WORDS_LIMIT - 1})")
+    if n == 0:
+        return "zero"
+    groups: list[int] = []  # three-digit groups, least significant first
+    while n:
+        n, group = divmod(n, 1000)
+        groups.append(group)
+    parts: list[str] = []
+    for scale in range(len(groups) - 1, -1, -1):
+        group = groups[scale]
+        if group == 0:
+            continue
+        words = _below_thousand(group)
+        if scale:
+            words = f"{words} {_SCALES[scale]}"
+        elif group < 100 and parts:
+            words = f"and {words}"
+        parts.append(words)
+    return " ".join(parts)
+
+
+def _below_thousand(n: int) -> str:
+    hundreds, rest = divmod(n, 100)
+    if not hundreds:
+        return _below_hundred(rest)
+    if not rest:
+        return f"{_ONES[hundreds]} hundred"
+    return f"{_ONES[hundreds]} hundred and {_below_hundred(rest)}"
+
+
+def _below_hundred(n: int) -> str:
+    if n < 20:
+        return _ONES[n]
+    tens, ones = divmod(n, 10)
+    return _TENS[tens] if not ones else f"{_TENS[tens]}-{_ONES[ones]}"
