@@ -315,6 +315,9 @@ def _check(config: Config, source: str) -> None:
                 raise ConfigError(f"{source}: {key} needs viewer_column and tenant_column (or parent and parent_key for a child table)")
     if config.mailbox.kind == "imap" and not config.mailbox.username:
         raise ConfigError(f"{source}: mailbox.username is required when mailbox.kind = \"imap\"")
+    from erasure.deadlines import parse_holidays
+
+    parse_holidays(config.policy.holidays)  # a ConfigError naming the bad entry, at load rather than first use
     try:
         import zoneinfo
 
