@@ -139,6 +139,10 @@ class Desk:
             self._store = ViewStore(settings)
         return self._store
 
+    @property
+    def _root_tables(self) -> set[str]:
+        return {t.name for t in self.config.store.tables if not t.is_child}
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
@@ -353,14 +357,17 @@ class Desk:
     def _route_for_approval(self, session: Session, request: ErasureRequest) -> None:
         """Large or policy-held erasures wait for an officer; the rest go ahead."""
         policy = self.config.policy
-        count = self.store.count(self._target(request)).total
+        counted = self.store.count(self._target(request))
+        # The approval threshold is about views; child rows (events) ride along.
+        views = sum(n for table, n in counted.counts.items() if table in self._root_tables)
+        count = counted.total
         request.match_count = count
-        if not policy.auto_approve or count > policy.auto_approve_max_views:
+        if not policy.auto_approve or views > policy.auto_approve_max_views:
             request.status = S.AWAITING_APPROVAL
             why = ("policy.auto_approve is off" if not policy.auto_approve
-                   else f"{count} views match, over policy.auto_approve_max_views = {policy.auto_approve_max_views}")
+                   else f"{views} views match, over policy.auto_approve_max_views = {policy.auto_approve_max_views}")
             audit.record(session, "awaiting_approval", request=request, reason=why,
-                         data={"match_count": count}, now=self.now())
+                         data={"match_count": count, "views": views}, now=self.now())
             self._reply(session, request, "acknowledgement")
         else:
             request.status = S.ERASING
@@ -485,9 +492,11 @@ class Desk:
             status = {"erase": S.ERASING, "review": S.NEEDS_REVIEW, "ignore": S.IGNORED}[decision.outcome]
             if decision.outcome == "erase" and decision.tenant:
                 tenant = self.config.tenant(decision.tenant)
-                matches = self.store.count(Target(incoming.ref.key, tenant.environments, decision.viewer_ids)).total
+                counted = self.store.count(Target(incoming.ref.key, tenant.environments, decision.viewer_ids))
+                matches = counted.total
+                views = sum(n for table, n in counted.counts.items() if table in self._root_tables)
                 policy = self.config.policy
-                if not policy.auto_approve or matches > policy.auto_approve_max_views:
+                if not policy.auto_approve or views > policy.auto_approve_max_views:
                     status = S.AWAITING_APPROVAL
             result.outcomes.append(RequestOutcome(
                 reference=f"(message {incoming.ref.key})", status=status, tenant=decision.tenant,

@@ -1,0 +1,141 @@
+"""The CLI contract: commands, output, exit codes (0 done, 1 attention, 2 usage, 75 try later)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import filelock
+import pytest
+from typer.testing import CliRunner
+
+from erasure.cli import app
+from erasure.demo import KEY_ENV
+from tests.services import free_port
+
+runner = CliRunner()
+
+
+def run(*args, env=None):
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("demo")
+    result = run("demo", "--dir", d)
+    assert result.exit_code == 0, result.output
+    return d
+
+
+def cli(demo_dir, *args):
+    return run("--config", demo_dir / "erasure.toml", *args, env={KEY_ENV: "demo-only-audit-key-not-secret"})
+
+
+def test_demo_prints_what_happened_to_each_request(demo_dir):
+    out = run("demo", "--dir", demo_dir).output  # a re-run over the same folder starts afresh
+    for state in ("completed", "needs_review", "ignored"):
+        assert re.search(rf"\b{state}\b", out), out
+    assert "no data found" in out
+    assert "chain intact" in out
+    assert len(list((demo_dir / "replies").glob("*.eml"))) >= 3
+
+
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    result = run("demo", "--dir", tmp_path)
+    assert result.exit_code == 2
+    assert "was not made by `erasure demo`" in result.output
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_requests_list_json_is_the_register(demo_dir):
+    result = cli(demo_dir, "requests", "list", "--json")
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    assert len(rows) == 6
+    assert {r["status"] for r in rows} == {"completed", "needs_review", "ignored"}
+    assert set(rows[0]) >= {"reference", "status", "tenant", "regulation", "received_at", "due", "days_left", "overdue"}
+
+
+def test_requests_list_filters_by_status(demo_dir):
+    result = cli(demo_dir, "requests", "list", "--status", "needs_review")
+    assert result.exit_code == 0
+    assert result.output.count("needs_review") == 2
+    assert "completed" not in result.output
+
+
+def test_unknown_status_is_a_usage_error(demo_dir):
+    result = cli(demo_dir, "requests", "list", "--status", "done")
+    assert result.exit_code == 2
+    assert "not a state" in result.output
+
+
+def test_requests_show_masks_subjects_and_lists_events(demo_dir):
+    rows = json.loads(cli(demo_dir, "requests", "list", "--json").output)
+    review = next(r for r in rows if r["status"] == "needs_review" and r["reason_code"] != "no_viewer_id")
+    out = cli(demo_dir, "requests", "show", review["reference"]).output
+    assert "events:" in out and "received" in out
+    assert "viewer-00001" not in out and "vi" in out
+    data = json.loads(cli(demo_dir, "requests", "show", review["reference"], "--json").output)
+    assert data["subjects"] and all("*" in s for s in data["subjects"])
+
+
+def test_closed_requests_show_only_hmacs(demo_dir):
+    rows = json.loads(cli(demo_dir, "requests", "list", "--json", "--status", "completed").output)
+    data = json.loads(cli(demo_dir, "requests", "show", rows[0]["reference"], "--json").output)
+    assert all(s.startswith("hmac:") for s in data["subjects"])
+
+
+def test_unknown_request_is_a_usage_error(demo_dir):
+    result = cli(demo_dir, "requests", "show", "ER-1999-000001")
+    assert result.exit_code == 2
+    assert "no request 'ER-1999-000001'" in result.output
+
+
+def test_audit_verify_head_export_and_find(demo_dir, tmp_path):
+    verify = cli(demo_dir, "audit", "verify")
+    assert verify.exit_code == 0 and "intact" in verify.output
+    head = cli(demo_dir, "audit", "head").output.strip()
+    assert re.fullmatch(r"\d+:[0-9a-f]{64}", head)
+    assert cli(demo_dir, "audit", "verify", "--expect-head", head).exit_code == 0
+    out = tmp_path / "audit.csv"
+    assert cli(demo_dir, "audit", "export", "--format", "csv", "-o", out).exit_code == 0
+    rows = list(csv.DictReader(out.open()))
+    assert rows[-1]["hash"] == head.split(":")[1]
+    found = cli(demo_dir, "audit", "find", "--tenant", "acme", "--viewer-id", "viewer-00001")
+    assert found.exit_code == 0 and "completed" in found.output
+    none = cli(demo_dir, "audit", "find", "--tenant", "globex", "--viewer-id", "viewer-00001")
+    assert "no request named this viewer id" in none.output
+
+
+def test_a_missing_config_is_a_usage_error(tmp_path):
+    result = run("--config", tmp_path / "none.toml", "requests", "list")
+    assert result.exit_code == 2
+    assert "not found; pass --config PATH" in result.output
+
+
+def test_an_unreachable_state_database_is_a_temporary_failure(tmp_path):
+    port = free_port()  # nothing listens there
+    (tmp_path / "erasure.toml").write_text(
+        f'[state]\nurl = "postgresql+psycopg://postgres@127.0.0.1:{port}/x?connect_timeout=2"\n'
+    )
+    result = run("--config", tmp_path / "erasure.toml", "requests", "list")
+    assert result.exit_code == 75, result.output
+    assert "try again later" in result.output
+
+
+def test_an_overlapping_poll_exits_at_once(demo_dir):
+    from erasure.runner import LOCK_NAME
+
+    with filelock.FileLock(str(demo_dir / LOCK_NAME), timeout=0):
+        result = cli(demo_dir, "poll")
+    assert result.exit_code == 0
+    assert "another `erasure poll` is running" in result.output
+
+
+def test_poll_with_nothing_new_exits_zero(demo_dir):
+    result = cli(demo_dir, "poll")
+    assert result.exit_code == 0, result.output
+    assert "0 new message(s)" in result.output

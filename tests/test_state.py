@@ -1,0 +1,49 @@
+"""The state database: the same Alembic migrations, models and audit chain on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from erasure import audit
+from erasure.models import Base
+from erasure.state import current_revision, head_revision, open_state
+from tests.store_backends import fresh_database
+
+
+@pytest.fixture
+def state_url(store_backend, tmp_path):
+    for url in fresh_database(store_backend, tmp_path):
+        yield url.render_as_string(hide_password=False)
+
+
+def test_migrations_reach_head_and_match_the_models(state_url):
+    state = open_state(state_url)
+    try:
+        assert current_revision(state.engine) == head_revision()
+        with state.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == []
+        open_state(state_url).close()  # migrating again is a no-op
+    finally:
+        state.close()
+
+
+def test_timestamps_keep_microseconds_so_the_chain_verifies(state_url):
+    state = open_state(state_url)
+    at = dt.datetime(2026, 3, 29, 1, 30, 0, 123456, tzinfo=dt.timezone.utc)
+    try:
+        with state.session() as session:
+            for i in range(3):
+                audit.record(session, "received", reason=f"é{i}", data={"n": i}, now=at + dt.timedelta(microseconds=i))
+        with state.session() as session:
+            result = audit.verify(session)
+            events = list(audit.iter_events(session))
+        assert result.ok, result.problem
+        assert events[1].at == at + dt.timedelta(microseconds=1)
+        assert events[1].at.tzinfo is not None
+    finally:
+        state.close()

@@ -1,0 +1,239 @@
+"""The request state machine end to end on embedded parts: Maildir in, SQLite store, .eml replies out."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import sqlite3
+
+import pytest
+import sqlalchemy as sa
+
+from erasure import audit
+from erasure.errors import InvalidTransitionError
+from erasure.models import ErasureRequest, MailboxMessage, OutboxMessage
+from erasure.store import Target
+from tests.world import make_world, mail, world  # noqa: F401  (fixture)
+
+
+def requests(w):
+    with w.state.session() as session:
+        return session.scalars(sa.select(ErasureRequest).order_by(ErasureRequest.id)).all()
+
+
+def only_request(w):
+    (r,) = requests(w)
+    return r
+
+
+def read_reply(path):
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+
+
+def test_a_genuine_request_erases_the_tenants_views_only(world):
+    assert world.views("env_acme_prod", "viewer-00001") == 3
+    assert world.views("env_globex", "viewer-00001") == 3
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00001\n"))
+    result = world.poll()
+    r = only_request(world)
+    assert (r.status, r.response, r.tenant) == ("completed", "completed", "acme")
+    assert world.views(viewer="viewer-00001") == 3  # globex's views of the same id are untouched
+    assert world.views("env_globex", "viewer-00001") == 3
+    assert r.rows_erased == 6 * 4  # 6 views in two acme environments, each with 3 events
+    assert [o.status for o in result.outcomes] == ["completed"]
+    assert not result.needs_attention
+
+
+def test_the_reply_threads_and_is_marked_automatic(world):
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00002\n", subject="Please erase", message_id="<q1@acme.example>"))
+    world.poll()
+    (path,) = world.replies()
+    reply = read_reply(path)
+    r = only_request(world)
+    assert reply["To"] == "dpo@acme.example"
+    assert reply["In-Reply-To"] == "<q1@acme.example>"
+    assert reply["Auto-Submitted"] == "auto-replied"
+    assert reply["Message-ID"] == f"<{r.reference}.completed@analytics.example>"
+    assert r.reference in reply["Subject"]
+
+
+def test_the_message_moves_to_processed_and_is_not_taken_twice(world):
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00003\n"))
+    world.poll()
+    assert list((world.maildir / "new").iterdir()) == []
+    assert len(list((world.maildir / ".Processed" / "cur").iterdir())) == 1
+    second = world.poll()
+    assert second.fetched == 0 and len(requests(world)) == 1 and len(world.replies()) == 1
+
+
+def test_a_crash_between_commit_and_move_does_not_create_a_second_request(world):
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00004\n"))
+    with world.source() as source:
+        (incoming,) = list(source.fetch(source.pending()))
+        world.desk.intake(source.name, incoming)  # committed; then the "crash": never moved
+    result = world.poll()
+    assert result.duplicates == 1 and result.fetched == 0
+    assert len(requests(world)) == 1
+    assert only_request(world).status == "completed"  # the recorded request still went forward
+    assert list((world.maildir / "new").iterdir()) == []
+
+
+def test_the_same_bytes_under_a_new_key_are_recognised(world):
+    raw = mail("dpo@acme.example", "Viewer ID: viewer-00005\n")
+    world.deliver(raw, "first.test")
+    world.poll()
+    world.deliver(raw, "second.test")  # e.g. after UIDVALIDITY changed, the same message again
+    result = world.poll()
+    assert result.duplicates == 1 and len(requests(world)) == 1 and len(world.replies()) == 1
+
+
+def test_a_crash_after_the_store_committed_completes_without_saying_no_data(world):
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00006\n"))
+    with world.source() as source:
+        (incoming,) = list(source.fetch(source.pending()))
+        request_id, _, _ = world.desk.intake(source.name, incoming)
+    with world.state.session() as session:
+        r = session.get(ErasureRequest, request_id)
+        world.desk._classify(session, r)  # -> erasing, match count recorded
+        assert r.status == "erasing"
+        target = world.desk._target(r)
+    world.desk.store.erase(target)  # the store commits, then the process dies
+    outcome = world.desk.advance(request_id)
+    assert outcome.status == "completed" and outcome.rows_erased == 24
+    with world.state.session() as session:
+        r = session.get(ErasureRequest, request_id)
+        assert r.response == "completed"
+        assert [m.kind for m in r.replies] == ["completed"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "replies"),
+    [
+        (mail("someone@unknown.example", "Viewer ID: viewer-00001\n"), "needs_review", []),
+        (mail("dpo@acme.example", "Viewer ID: viewer-00001\n", authenticated=False), "needs_review", []),
+        (mail("dpo@acme.example", "Please delete our user's data.\n"), "needs_review", ["needs_information"]),
+        (mail("dpo@acme.example", "Viewer ID: viewer-00001\n", headers={"Auto-Submitted": "auto-replied"}), "ignored", []),
+    ],
+    ids=["unknown-sender", "unauthenticated", "no-viewer-id", "auto-reply"],
+)
+def test_doubtful_mail_is_never_erased(world, raw, status, replies):
+    world.deliver(raw)
+    result = world.poll()
+    r = only_request(world)
+    assert r.status == status
+    assert [m.kind for m in r.replies] == replies
+    assert world.views(viewer="viewer-00001") == 9
+    assert result.needs_attention == (status == "needs_review")
+    folder = ".Review"
+    assert len(list((world.maildir / folder / "cur").iterdir())) == 1
+
+
+def test_an_officer_can_approve_a_review_case_naming_the_tenant(world):
+    world.deliver(mail("someone@unknown.example", "Viewer ID: viewer-00007\n"))
+    world.poll()
+    r = only_request(world)
+    with pytest.raises(InvalidTransitionError, match="approve it with --tenant"):
+        world.desk.approve(r.reference, actor="alice")
+    outcome = world.desk.approve(r.reference, actor="alice", tenant="globex")
+    assert outcome.status == "completed"
+    assert world.views("env_globex", "viewer-00007") == 0
+    assert world.views("env_acme_prod", "viewer-00007") == 3
+    with world.state.session() as session:
+        found = audit.find_viewer(session, b"test-key", 1, "globex", "viewer-00007")
+        assert [f.reference for f in found] == [r.reference]
+        assert audit.find_viewer(session, b"test-key", 1, "acme", "viewer-00007") == []
+
+
+def test_large_erasures_wait_for_approval(tmp_path, monkeypatch):
+    w = make_world(tmp_path, monkeypatch, auto_approve_max_views=5)
+    ids = "".join(f"Viewer ID: viewer-0000{i}\n" for i in range(1, 4))  # 18 views in acme
+    w.deliver(mail("dpo@acme.example", ids))
+    w.poll()
+    r = only_request(w)
+    assert r.status == "awaiting_approval" and r.match_count == 18 * 4
+    assert [m.kind for m in r.replies] == ["acknowledgement"]
+    assert w.views("env_acme_prod") == 30
+    outcome = w.desk.approve(r.reference, actor="alice")
+    assert outcome.status == "completed"
+    assert w.views("env_acme_prod", "viewer-00001") == 0
+    w.state.close()
+
+
+def test_rejection_tells_the_requester_why(world):
+    world.deliver(mail("someone@unknown.example", "Viewer ID: viewer-00001\n"))
+    world.poll()
+    r = only_request(world)
+    outcome = world.desk.reject(r.reference, reason="We could not verify the sender.", actor="alice")
+    assert outcome.status == "rejected"
+    with pytest.raises(InvalidTransitionError, match="already rejected"):
+        world.desk.reject(r.reference, reason="again", actor="alice")
+
+
+def test_extension_is_once_and_recorded(world):
+    w = world
+    w.deliver(mail("someone@unknown.example", "Viewer ID: viewer-00002\n"))  # held for review
+    w.poll()
+    held = [r for r in requests(w) if r.status == "needs_review"][0]
+    outcome = w.desk.extend(held.reference, reason="Several systems to check.", actor="alice")
+    assert outcome.status == "needs_review"
+    with w.state.session() as session:
+        r = session.get(ErasureRequest, held.id)
+        assert r.extended_to is not None and r.extended_to > r.due_on
+    with pytest.raises(InvalidTransitionError, match="already extended"):
+        w.desk.extend(held.reference, reason="again", actor="alice")
+
+
+def test_manual_intake_goes_through_the_same_pipeline(world):
+    outcome = world.desk.add_manual(tenant="acme", viewer_ids=["viewer-00008"], regulation="ccpa",
+                                    requester="dpo@acme.example", actor="alice")
+    assert outcome.status == "completed" and outcome.rows_erased == 24
+    with world.state.session() as session:
+        r = session.scalar(sa.select(ErasureRequest))
+        assert (r.channel, r.regulation) == ("manual", "ccpa")
+        assert r.acknowledge_by is not None
+
+
+def test_dry_run_changes_nothing(world):
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00001\n"))
+    result = world.poll(dry_run=True)
+    assert [(o.status, o.match_count) for o in result.outcomes] == [("erasing", 24)]
+    assert requests(world) == []
+    assert world.views(viewer="viewer-00001") == 9
+    assert len(list((world.maildir / "new").iterdir())) == 1
+
+
+def test_no_raw_viewer_id_or_body_text_is_left_after_closing(world):
+    secret_id = "viewer-00009"
+    world.deliver(mail("dpo@acme.example", f"Confidential note 7f3a.\nViewer ID: {secret_id}\n"))
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00010\n", headers={"Auto-Submitted": "auto-replied"}))
+    world.poll()
+    assert {r.status for r in requests(world)} == {"completed", "ignored"}
+    world.state.close()
+    dump = "\n".join(sqlite3.connect(world.root / "state.db").iterdump())
+    assert secret_id not in dump and "viewer-00010" not in dump
+    assert "Confidential note" not in dump
+
+
+def test_every_step_is_in_an_intact_audit_chain(world):
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00001\n"))
+    world.deliver(mail("someone@unknown.example", "Viewer ID: viewer-00001\n"))
+    world.poll()
+    with world.state.session() as session:
+        assert audit.verify(session).ok
+        events = [e.event for e in audit.iter_events(session)]
+    for step in ("received", "verified", "erasing", "erased", "completed", "reply_queued", "reply_sent", "needs_review"):
+        assert step in events
+
+
+def test_the_outbox_holds_rendered_bytes_once(world):
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00001\n"))
+    world.poll()
+    with world.state.session() as session:
+        (m,) = session.scalars(sa.select(OutboxMessage)).all()
+        assert m.status == "sent" and m.attempts == 1
+        sent = read_reply(world.replies()[0])
+        assert sent["Message-ID"] == m.message_id
+        assert sent.get_body(("plain",)).get_content() == email.message_from_bytes(
+            m.raw, policy=email.policy.default).get_body(("plain",)).get_content()
+    with world.state.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(MailboxMessage)) == 1
