@@ -414,7 +414,7 @@ def _walk(msg: Message, out: _Collector) -> list[Message]:
             out.add("mime_too_deep", f"the MIME structure is nested more than {MAX_MIME_DEPTH} levels deep; the inner parts were not read")
             continue
         out.defect(getattr(part, "defects", ()))
-        if part.is_multipart():
+        if part.is_multipart() and not _content_type(part).startswith("message/"):
             children = part.get_payload()
             if isinstance(children, list):
                 if _content_type(part) == "multipart/alternative":
@@ -510,8 +510,12 @@ def _read_parts(msg: Message, out: _Collector, max_attachment: int) -> tuple[lis
     for part in _walk(msg, out):
         ctype = _content_type(part)
         name = _filename(part)
-        if ctype == "message/rfc822" or ctype.startswith("message/"):
-            continue  # a forwarded message is not the sender's own words
+        if ctype.startswith("message/"):
+            # A forwarded message is not the sender's own words, but it may hold ids
+            # the sender meant: a person decides rather than us silently skipping them.
+            if ctype == "message/rfc822":
+                out.add("forwarded_message", "the message contains a forwarded message, which is not read as a request")
+            continue
         if _is_attachment(part):
             kind = _attachment_kind(ctype, name)
             shown = _safe_name(name or ctype)
@@ -764,7 +768,7 @@ _ERASURE_WORDS = re.compile(
 )
 _ACCESS_WORDS = re.compile(
     r"\b(?:access\s+request|access\s+to\s+(?:\w+\s+){0,3}data|right\s+(?:of|to)\s+access|subject\s+access|"
-    r"export|copy\s+of|portab\w*|right\s+to\s+know|dsar|"
+    r"(?:data\s+)?export\s+(?:of\s+)?(?:\w+\s+){0,2}data|data\s+export|copy\s+of|portab\w*|right\s+to\s+know|dsar|"
     r"article\s*(?:15|20)|art\.?\s*(?:15|20)|1798\.(?:100|110|115)|auskunft)\b",
     re.IGNORECASE,
 )

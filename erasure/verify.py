@@ -73,6 +73,7 @@ REASONS: dict[str, str] = {
     "attachment_undecodable": "An attachment is neither UTF-8 nor UTF-16.",
     "attachment_ambiguous": "A CSV attachment has more than one viewer_id column.",
     "attachment_no_viewer_id_column": "A CSV attachment has several columns but none called viewer_id.",
+    "forwarded_message": "The message contains a forwarded message; ids in it are not read automatically.",
     "body_too_large": "A body part is larger than the configured limit.",
     "viewer_id_undecodable": "A viewer id contains bytes that could not be decoded.",
     "viewer_id_control_chars": "A viewer id contains control or invisible characters.",
