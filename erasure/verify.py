@@ -1,0 +1,269 @@
+"""Policy: may we act on this parsed email, for which tenant, and may we answer it?
+
+Pure over a ``ParsedMessage`` and the ``Config``. The tenant is chosen by the
+authenticated From address only: never by Reply-To, the display name, the
+envelope sender or anything the body says. The order of the checks is part of
+the contract, because each earlier rule protects the later ones:
+
+1. automatic mail (auto-replies, bounces, lists, mail from ourselves) -> ignore,
+   even when unauthenticated: answering it is how mail loops start;
+2. a missing, repeated or ambiguous From -> review, never answered;
+3. a sender no tenant lists -> review, never answered;
+4. not authenticated (when required) -> review, never answered;
+5. not an erasure request (access, other) -> review;
+6. anything doubtful the parser found, or a hint at another tenant -> review;
+7. no viewer id -> review (the workflow may ask the requester for one);
+8. otherwise -> erase.
+
+Sender matching: a full address matches that address (case-insensitive); an
+``@domain`` entry matches exactly that domain, never a subdomain and never a
+suffix (``@acme.example`` matches neither ``evil-acme.example`` nor
+``mail.acme.example``). Subdomains must be listed on their own.
+
+Authentication: only ``Authentication-Results`` headers whose authserv-id is
+in ``policy.trusted_authserv_ids`` count. The sender is authenticated when one
+of them reports ``dmarc=pass`` for the From domain, or ``dkim=pass`` with a
+signing domain aligned with it (equal, or a parent of the From domain), and
+none of them reports a DMARC result other than pass. Your MX must remove
+incoming headers carrying its own authserv-id (RFC 8601 section 5); the
+"no conflicting result" rule is a second line of defence, not a replacement.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import authres
+import authres.dmarc
+
+from erasure.config import Config, Tenant
+from erasure.parse import ParsedMessage, Problem
+
+Outcome = Literal["erase", "review", "ignore"]
+
+# Every reason code a Decision can carry -> the default text `requests show` prints.
+# Problem codes from parse.py are listed too; a test checks none is missing.
+REASONS: dict[str, str] = {
+    "ok": "The sender is authenticated for the tenant and the request names viewer ids to erase.",
+    # decide()
+    "automatic_mail": "Automatic mail (auto-reply, bounce, mailing list or bulk mail): recorded, never answered or acted on.",
+    "own_address": "The message comes from our own reply address: recorded and ignored so that no mail loop can start.",
+    "bad_from": "The From header is missing, repeated or not exactly one plain address, so the sender cannot be identified.",
+    "unknown_sender": "No tenant lists the sender's address or domain; the request is not answered until a person checks it.",
+    "ambiguous_tenant": "More than one tenant lists the sender's address or domain; fix [[tenants]].senders so exactly one does.",
+    "unauthenticated": "The sender's address is not authenticated (no DMARC pass or aligned DKIM pass from a trusted authserv-id).",
+    "access_request": "The message asks for access to or a copy of data, not erasure; a person answers it.",
+    "not_erasure": "The message does not ask for erasure in words we recognise; a person must read it.",
+    "cross_tenant_hint": "The message mentions another tenant; a person must check which tenant's data is meant.",
+    "no_viewer_id": "No viewer id was found in the documented formats; the requester should be asked for one.",
+    # parse.py problems
+    "unparseable": "The message could not be read.",
+    "from_missing": "The message has no From header.",
+    "from_multiple": "The message has more than one From header.",
+    "from_invalid": "The From header is not exactly one plain address.",
+    "from_unreadable": "The From header could not be read.",
+    "header_too_long": "A header was too long to read safely.",
+    "too_many_headers": "The message has too many header fields to read safely.",
+    "mime_too_deep": "The MIME structure is nested too deeply to read.",
+    "too_many_parts": "The message has too many MIME parts to read.",
+    "attachment_unreadable": "An attachment could not be read (not CSV or plain text, or invalid CSV).",
+    "attachment_too_large": "An attachment is larger than the configured limit.",
+    "attachment_undecodable": "An attachment is neither UTF-8 nor UTF-16.",
+    "attachment_ambiguous": "A CSV attachment has more than one viewer_id column.",
+    "attachment_no_viewer_id_column": "A CSV attachment has several columns but none called viewer_id.",
+    "forwarded_message": "The message contains a forwarded message; ids in it are not read automatically.",
+    "body_too_large": "A body part is larger than the configured limit.",
+    "viewer_id_undecodable": "A viewer id contains bytes that could not be decoded.",
+    "viewer_id_control_chars": "A viewer id contains control or invisible characters.",
+    "viewer_id_too_long": "A viewer id is longer than the configured limit.",
+    "viewer_id_ambiguous": "A viewer id contains a space, comma or semicolon: it may be several ids.",
+    "too_many_viewer_ids": "The request names more viewer ids than the configured limit.",
+    "ambiguous_wording": "The text says not to delete something; a person must read it.",
+    "also_access_request": "The request also asks for access to or a copy of data.",
+    "regulation_ambiguous": "The request names both GDPR and CCPA.",
+    # automatic-mail details (ParsedMessage.automatic)
+    "auto_submitted": "The message is marked as automatically submitted.",
+    "bulk_mail": "The message is marked as bulk, junk or list mail.",
+    "mailing_list": "The message came through a mailing list.",
+    "null_return_path": "The message has a null return path, as bounces do.",
+    "delivery_report": "The message is a delivery or disposition report.",
+    "system_sender": "The message comes from a mail system address (MAILER-DAEMON, postmaster).",
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one email, why, and whom (if anyone) we may answer."""
+
+    outcome: Outcome
+    reason_code: str
+    reason: str
+    tenant: str | None
+    regulation: Literal["gdpr", "ccpa"]
+    viewer_ids: tuple[str, ...]
+    reply_to: str | None
+    # Added beyond the workflow contract:
+    problems: tuple[Problem, ...] = ()  # every problem found, first one is the reason when it is one
+    authenticated: bool = False
+
+
+# ---------------------------------------------------------------- senders
+
+
+def _domain(address: str) -> str:
+    return address.rsplit("@", 1)[1].lower()
+
+
+def sender_matches(entry: str, address: str) -> bool:
+    """Does one ``senders`` entry allow this address? Exact address, or exact domain for "@domain"."""
+    entry = entry.strip().lower()
+    address = address.lower()
+    if entry.startswith("@"):
+        return _domain(address) == entry[1:]
+    return address == entry
+
+
+def tenants_for(address: str, tenants: tuple[Tenant, ...]) -> list[Tenant]:
+    """Every tenant whose senders allow the address (more than one is a configuration error)."""
+    return [t for t in tenants if any(sender_matches(s, address) for s in t.senders)]
+
+
+# ---------------------------------------------------------------- authentication
+
+_AUTHRES = authres.FeatureContext(authres.dmarc)
+
+
+def _authserv_id(value: str) -> str:
+    """The authserv-id token of a raw header value, read without the full parser."""
+    head = re.sub(r"\([^()]*\)", " ", value.split(";", 1)[0]).strip()
+    return head.split()[0].lower() if head.split() else ""
+
+
+def _aligned(signing_domain: str, from_domain: str) -> bool:
+    d = signing_domain.strip().lower().rstrip(".")
+    return "." in d and (from_domain == d or from_domain.endswith("." + d))
+
+
+def authentication(message: ParsedMessage, trusted: tuple[str, ...]) -> tuple[bool, str]:
+    """(authenticated?, why): DMARC pass or aligned DKIM pass, from trusted authserv-ids only."""
+    if message.from_address is None:
+        return False, "there is no usable From address"
+    from_domain = _domain(message.from_address)
+    trusted_ids = {t.strip().lower() for t in trusted}
+    passes: list[str] = []
+    for value in message.auth_results:
+        if _authserv_id(value) not in trusted_ids:
+            continue  # anyone can write an Authentication-Results header
+        try:
+            header = _AUTHRES.parse_value(value)
+        except Exception:
+            return False, "a trusted Authentication-Results header could not be parsed"
+        if header.authserv_id not in trusted_ids:
+            continue
+        for result in header.results:
+            method = str(getattr(result, "method", "")).lower()
+            outcome = str(getattr(result, "result", "")).lower()
+            props = {(p.type.lower(), p.name.lower()): str(p.value) for p in getattr(result, "properties", ())}
+            if method == "dmarc":
+                header_from = props.get(("header", "from"), "").lower()
+                if header_from and header_from != from_domain:
+                    continue
+                if outcome != "pass":
+                    return False, f"a trusted Authentication-Results header reports dmarc={outcome}"
+                if header_from == from_domain:
+                    passes.append("dmarc=pass")
+            elif method == "dkim" and outcome == "pass":
+                if _aligned(props.get(("header", "d"), ""), from_domain):
+                    passes.append("aligned dkim=pass")
+    if passes:
+        return True, f"{passes[0]} for {from_domain}"
+    if not any(_authserv_id(v) in trusted_ids for v in message.auth_results):
+        return False, "no Authentication-Results header from a trusted authserv-id"
+    return False, f"no DMARC pass or aligned DKIM pass for {from_domain}"
+
+
+# ---------------------------------------------------------------- decision
+
+
+def _mentions(text: str, needle: str) -> bool:
+    return re.search(rf"(?<![\w.@-]){re.escape(needle)}(?![\w-])", text, re.IGNORECASE) is not None
+
+
+def cross_tenant_hint(message: ParsedMessage, tenant: Tenant, tenants: tuple[Tenant, ...]) -> str | None:
+    """Another tenant's name, domain or environment id in the request text, if any."""
+    text = message.subject + "\n" + message.body_text
+    own = {tenant.name.lower()} | {s.lstrip("@").split("@")[-1].lower() for s in tenant.senders}
+    for other in tenants:
+        if other.name == tenant.name:
+            continue
+        needles = {other.name, *other.environments, *(s.lstrip("@").split("@")[-1] for s in other.senders)}
+        for needle in sorted(needles):
+            if len(needle) >= 3 and needle.lower() not in own and _mentions(text, needle):
+                return f"the request mentions {needle!r}, which belongs to tenant {other.name!r}"
+    return None
+
+
+def decide(message: ParsedMessage, config: Config) -> Decision:
+    """The one decision for one email; see the module docstring for the order of the rules."""
+    policy = config.policy
+    regulation = message.regulation or policy.default_regulation
+    problems = message.problems
+
+    def result(outcome: Outcome, code: str, detail: str | None = None, *, tenant: str | None = None,
+               reply_to: str | None = None, authenticated: bool = False, ids: tuple[str, ...] | None = None) -> Decision:
+        text = REASONS[code] if detail is None else f"{REASONS[code]} ({detail})"
+        if ids is None:  # ids are shown to the officer in review; automatic mail names none
+            ids = () if outcome == "ignore" else message.viewer_ids
+        return Decision(outcome, code, text, tenant, regulation, ids, reply_to, problems, authenticated)
+
+    own = config.delivery.from_address.strip().lower()
+    if message.automatic is not None:
+        problems = (message.automatic, *problems)
+        return result("ignore", "automatic_mail", message.automatic.text)
+    if message.from_address is not None and message.from_address.lower() == own:
+        return result("ignore", "own_address", message.from_address)
+
+    if message.from_address is None:
+        why = message.from_problem or Problem("from_missing", REASONS["from_missing"])
+        problems = (why, *problems)
+        return result("review", "bad_from", why.text)
+    address = message.from_address
+
+    matches = tenants_for(address, config.tenants)
+    if not matches:
+        return result("review", "unknown_sender", address)
+    if len(matches) > 1:
+        return result("review", "ambiguous_tenant", ", ".join(t.name for t in matches))
+    tenant = matches[0]
+
+    authenticated, why = authentication(message, policy.trusted_authserv_ids)
+    if not authenticated and policy.require_authentication:
+        return result("review", "unauthenticated", why, tenant=tenant.name)
+    # With authentication switched off the operator has chosen to trust From as written.
+    reply_to = address
+    common = {"tenant": tenant.name, "reply_to": reply_to, "authenticated": authenticated}
+
+    if message.kind == "access":
+        return result("review", "access_request", **common)
+    if message.kind != "erasure":
+        return result("review", "not_erasure", **common)
+
+    extra: list[Problem] = []
+    too_long = [v for v in message.viewer_ids if len(v) > policy.max_viewer_id_length]
+    if too_long:
+        extra.append(Problem("viewer_id_too_long", f"a viewer id is longer than {policy.max_viewer_id_length} characters"))
+    if len(message.viewer_ids) > policy.max_viewer_ids:
+        extra.append(Problem("too_many_viewer_ids", f"the request names {len(message.viewer_ids)} viewer ids; the limit is {policy.max_viewer_ids}"))
+    problems = (*problems, *(p for p in extra if all(q.code != p.code for q in problems)))
+    if problems:
+        first = problems[0]
+        return result("review", first.code if first.code in REASONS else "unparseable", first.text, **common)
+
+    hint = cross_tenant_hint(message, tenant, config.tenants)
+    if hint is not None:
+        return result("review", "cross_tenant_hint", hint, **common)
+    if not message.viewer_ids:
+        return result("review", "no_viewer_id", **common)
+    return result("erase", "ok", why if authenticated else "authentication not required", **common)
