@@ -2,4 +2,5 @@
 
 pytest_plugins: list[str] = [
     "tests.store_backends",
+    "tests.smtp_server",
 ]
