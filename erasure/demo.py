@@ -126,7 +126,7 @@ def sample_mail(now: dt.datetime) -> list[tuple[str, bytes]]:
             "Please delete all data for\nViewer ID: viewer-99999\n", when=now)),
         ("04-unknown-sender", _mail(
             "someone@unknown.example", "Delete my data",
-            "Please erase everything for Viewer ID: viewer-00001\n", when=now)),
+            "Please erase everything for\nViewer ID: viewer-00001\n", when=now)),
         ("05-acme-no-id", _mail(
             "dpo@acme.example", "Data deletion",
             "Please delete the data of one of our users under GDPR. Thanks!\n", when=now)),

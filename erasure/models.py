@@ -170,7 +170,7 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(32))
     message_id: Mapped[str] = mapped_column(String(HEADER_LEN), unique=True)
     recipient: Mapped[str] = mapped_column(String(ADDRESS_LEN), index=True)
-    raw: Mapped[bytes] = mapped_column(LargeBinary(2**24))  # MEDIUMBLOB on MariaDB
+    raw: Mapped[bytes] = mapped_column(LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"))  # not a 64 KB BLOB
     status: Mapped[str] = mapped_column(String(16), index=True)  # queued | sent | parked
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

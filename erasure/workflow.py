@@ -46,7 +46,10 @@ log = logging.getLogger("erasure.workflow")
 S = RequestStatus
 
 #: Review reasons where the requester is asked, by template, for what is missing.
-ASK_FOR_INFORMATION = frozenset({"no_viewer_id", "invalid_viewer_id", "too_many_viewer_ids"})
+ASK_FOR_INFORMATION = frozenset({
+    "no_viewer_id", "viewer_id_undecodable", "viewer_id_control_chars", "viewer_id_too_long", "viewer_id_ambiguous",
+    "attachment_unreadable", "attachment_undecodable", "attachment_ambiguous", "attachment_no_viewer_id_column",
+})
 
 
 def utcnow() -> dt.datetime:

@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from erasure import audit
 from erasure.errors import InvalidTransitionError
@@ -18,7 +19,8 @@ from tests.world import make_world, mail, world  # noqa: F401  (fixture)
 
 def requests(w):
     with w.state.session() as session:
-        return session.scalars(sa.select(ErasureRequest).order_by(ErasureRequest.id)).all()
+        stmt = sa.select(ErasureRequest).options(selectinload(ErasureRequest.replies), selectinload(ErasureRequest.subjects))
+        return session.scalars(stmt.order_by(ErasureRequest.id)).all()
 
 
 def only_request(w):

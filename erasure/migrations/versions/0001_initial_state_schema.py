@@ -105,7 +105,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('message_id', sa.String(length=255), nullable=False),
     sa.Column('recipient', sa.String(length=320), nullable=False),
-    sa.Column('raw', sa.LargeBinary(length=16777216), nullable=False),
+    sa.Column('raw', sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', TIMESTAMP, nullable=True),
