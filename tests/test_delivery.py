@@ -515,3 +515,25 @@ def test_display_names_do_not_change_the_one_recipient(smtp_server: SmtpTestServ
     [got] = smtp_server.received
     assert got.rcpt_tos == [TO]
     assert got.message["To"].addresses[0].addr_spec == TO
+
+
+def test_a_reply_stored_as_bytes_and_parsed_back_is_sent_byte_for_byte(smtp_server: SmtpTestServer, tmp_path: Path) -> None:
+    # The outbox stores the rendered bytes and parses them again for each
+    # attempt; folded headers must pass the checks and the wire must carry
+    # exactly what was stored.
+    built = reply(
+        to="Jörg Müller <alice@customer.example>",
+        subject="Erasure request ER-2026-000042: we need more time (new date 28 February 2027) Ünïcødé",
+        body="Hallo Jörg,\n.leading dot line\n",
+    )
+    built["References"] = " ".join(f"<ref{i}@a-rather-long-domain-name.example>" for i in range(6))
+    stored = built.as_bytes(policy=email.policy.SMTP)
+    assert b"\r\n " in stored  # really folded
+    parsed = BytesParser(policy=email.policy.SMTP).parsebytes(stored)
+
+    with smtp_transport(smtp_server) as transport:
+        transport.send(parsed)
+    eml = Path(DirectoryTransport(tmp_path).send(parsed))
+
+    assert smtp_server.received[0].data == stored
+    assert eml.read_bytes() == stored

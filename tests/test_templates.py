@@ -91,7 +91,7 @@ def sample_context(kind: str, regulation: str, **overrides: Any) -> dict[str, An
     context.update(
         {
             "completed": {"counts": {"views": 12_000, "view_events": 3}, "total_rows": 12_003, "total_rows_words": "twelve thousand and three"},
-            "needs_information": {"missing": "no viewer id"},
+            "needs_information": {"missing": "No viewer id was found in your message."},
             "rejected": {"reasons": "The sender is not authorised for tenant acme.\nPlease write from your registered address."},
             "extended": {"reasons": "Your request names 80,000 viewer ids across several environments.", "new_due_date": "28 February 2027"},
         }.get(kind, {})
@@ -178,8 +178,8 @@ KEY_FACTS: dict[tuple[str, str], list[str]] = {
     ("completed", "ccpa"): ["being removed", "twelve thousand and three (12,003)", "views: 12,000", "view_events: 3", "24 months", "§ 7101"],
     ("no_data_found", "gdpr"): ["cannot identify", "Article 11(2) GDPR", "not in a position to identify you", "Viewer ID: 3f2b9c1e"],
     ("no_data_found", "ccpa"): ["no personal information", "nothing for us to delete", "Viewer ID: 3f2b9c1e"],
-    ("needs_information", "gdpr"): ["no viewer id", "Viewer ID: 3f2b9c1e-8d4a-4c6b-9e2f-0a1b2c3d4e5f", "Viewer IDs:", "viewer_id", "matched exactly", "Article"],
-    ("needs_information", "ccpa"): ["no viewer id", "Viewer ID: 3f2b9c1e-8d4a-4c6b-9e2f-0a1b2c3d4e5f", "Viewer IDs:", "viewer_id", "matched exactly"],
+    ("needs_information", "gdpr"): ["No viewer id was found in your message.", "Viewer ID: 3f2b9c1e-8d4a-4c6b-9e2f-0a1b2c3d4e5f", "Viewer IDs:", "viewer_id", "matched exactly", "Article"],
+    ("needs_information", "ccpa"): ["No viewer id was found in your message.", "Viewer ID: 3f2b9c1e-8d4a-4c6b-9e2f-0a1b2c3d4e5f", "Viewer IDs:", "viewer_id", "matched exactly"],
     ("rejected", "gdpr"): [
         "The sender is not authorised for tenant acme.",
         "Article 12(4) GDPR",
