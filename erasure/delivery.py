@@ -50,12 +50,16 @@ __all__ = [
     "DeliveryTemporaryError",
     "DeliveryUnavailableError",
     "DirectoryTransport",
+    "Envelope",
+    "RETRY_GIVE_UP_AFTER",
     "RETRY_SCHEDULE",
     "SmtpTransport",
     "Transport",
     "check_message",
+    "eml_file_name",
     "make_transport",
     "retry_delay",
+    "serialize",
 ]
 
 
