@@ -50,12 +50,16 @@ __all__ = [
     "DeliveryTemporaryError",
     "DeliveryUnavailableError",
     "DirectoryTransport",
+    "Envelope",
+    "RETRY_GIVE_UP_AFTER",
     "RETRY_SCHEDULE",
     "SmtpTransport",
     "Transport",
     "check_message",
+    "eml_file_name",
     "make_transport",
     "retry_delay",
+    "serialize",
 ]
 
 
@@ -132,15 +136,16 @@ def check_message(message: Message) -> Envelope:
     message object may hide such a break (``EmailMessage.items()`` unfolds raw
     values), so the raw stored values are checked.
     """
-    for name, value in message.raw_items():
-        if not _HEADER_NAME.match(name):
-            raise DeliveryPermanentError(f"header name {name!r} is not a valid header name; the reply was not sent")
-        text = _FOLD.sub("", str(value))
-        if _LINE_BREAKS.search(text):
-            raise DeliveryPermanentError(
-                f"the {name} header contains a line break (possible header injection); "
-                "the reply was not sent: check the template and the requester's text it quotes"
-            )
+    for part in message.walk():  # MIME part headers (e.g. an attachment's file name) too
+        for name, value in part.raw_items():
+            if not _HEADER_NAME.match(name):
+                raise DeliveryPermanentError(f"header name {name!r} is not a valid header name; the reply was not sent")
+            text = _FOLD.sub("", str(value))
+            if _LINE_BREAKS.search(text):
+                raise DeliveryPermanentError(
+                    f"the {name} header contains a line break (possible header injection); "
+                    "the reply was not sent: check the template and the requester's text it quotes"
+                )
     for name in _SINGLE_HEADERS:
         values = message.get_all(name) or []
         if len(values) > 1:
@@ -153,10 +158,15 @@ def check_message(message: Message) -> Envelope:
     to_values = message.get_all("To") or []
     if not to_values:
         raise DeliveryPermanentError("the reply has no To header; there is nobody to send it to")
-    addresses = email.utils.getaddresses([str(v) for v in to_values])
+    addresses = [addr for _, addr in email.utils.getaddresses([str(v) for v in to_values])]
     if len(addresses) != 1:
         raise DeliveryPermanentError(f"the reply is addressed to {len(addresses)} recipients; exactly one is allowed")
-    recipient = addresses[0][1]
+    recipient = addresses[0]
+    # EmailMessage headers carry their own (stricter) parse; two parsers that
+    # disagree about who a message goes to is reason enough not to send it.
+    parsed = [a.addr_spec for v in to_values for a in getattr(v, "addresses", ())]
+    if hasattr(to_values[0], "addresses") and parsed != [recipient]:
+        raise DeliveryPermanentError(f"the reply's To header {str(to_values[0])!r} is ambiguous; it was not sent")
     if not _plausible_address(recipient):
         raise DeliveryPermanentError(f"the reply's To address {recipient!r} is not a usable mail address")
     message_id = message.get("Message-ID")
@@ -232,6 +242,7 @@ class SmtpTransport:
         # EHLO name: the sender's domain. smtplib's default, socket.getfqdn(),
         # does a reverse DNS lookup that can stall for seconds without DNS.
         self._ehlo_name = settings.from_address.rpartition("@")[2] or "localhost"
+        self._context = self._tls_context() if settings.security != "none" else None
         self._smtp: smtplib.SMTP | None = None
 
     @property
@@ -259,7 +270,7 @@ class SmtpTransport:
         try:
             if s.security == "tls":
                 smtp = smtplib.SMTP_SSL(
-                    s.host, self._port, local_hostname=self._ehlo_name, timeout=timeout, context=self._tls_context()
+                    s.host, self._port, local_hostname=self._ehlo_name, timeout=timeout, context=self._context
                 )
             else:
                 smtp = smtplib.SMTP(s.host, self._port, local_hostname=self._ehlo_name, timeout=timeout)
@@ -270,7 +281,7 @@ class SmtpTransport:
                         f"{self._where} does not offer STARTTLS; refusing to send in clear text "
                         '(set delivery.security = "tls" if it expects TLS from the start)'
                     )
-                smtp.starttls(context=self._tls_context())
+                smtp.starttls(context=self._context)
                 smtp.ehlo()
             if s.username:
                 self._login(smtp)
@@ -399,6 +410,13 @@ class SmtpTransport:
         if not after_data:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 smtp.rset()  # keep the connection usable for the next reply
+        if code == 530 or (phase == "MAIL FROM" and code >= 500 and code != 552):
+            # Authentication/TLS required, or our sender refused: every reply
+            # would meet the same answer, so none of them should be parked.
+            raise DeliveryUnavailableError(
+                f"{self._where} refuses mail from this session at {phase} ({reply}); "
+                "check delivery.from_address, delivery.security and delivery.username"
+            )
         if 400 <= code < 500:
             raise DeliveryTemporaryError(f"{self._where} answered {reply} at {phase}; will retry later")
         raise DeliveryPermanentError(f"{self._where} refused the reply at {phase}: {reply}")
@@ -473,6 +491,7 @@ class DirectoryTransport:
                 os.fsync(out.fileno())
             os.replace(tmp_name, target)
             tmp_name = None
+            _fsync_directory(self.directory)
         except OSError as exc:
             raise DeliveryUnavailableError(
                 f"cannot write replies to {self.directory}: {exc.strerror or exc}; "
@@ -486,6 +505,20 @@ class DirectoryTransport:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------- console

@@ -21,6 +21,7 @@ password, ``server.handler.received`` the accepted messages.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import email.policy
 import ssl
@@ -194,7 +195,8 @@ class SmtpTestServer:
         """Stop the server (closing its connections); safe to call twice."""
         if self.controller is not None:
             controller, self.controller = self.controller, None
-            controller.stop()
+            with contextlib.suppress(AssertionError):  # aiosmtpd asserts if someone stopped it already
+                controller.stop()
 
 
 @dataclass(frozen=True)

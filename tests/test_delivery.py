@@ -171,7 +171,7 @@ def test_4xx_at_rcpt_is_temporary_and_the_connection_stays_usable(smtp_server: S
     assert smtp_server.handler.message_ids == ["<b@erasure.test>"]
 
 
-@pytest.mark.parametrize("phase", ["MAIL", "RCPT", "DATA"])
+@pytest.mark.parametrize("phase", ["RCPT", "DATA"])
 def test_5xx_is_permanent_and_carries_the_servers_reason(smtp_server: SmtpTestServer, phase: str) -> None:
     smtp_server.handler.answer_next("550 5.1.1 <alice@customer.example>: mailbox unavailable", at=phase)
     with smtp_transport(smtp_server) as transport:
@@ -182,6 +182,35 @@ def test_5xx_is_permanent_and_carries_the_servers_reason(smtp_server: SmtpTestSe
     assert "550 5.1.1 <alice@customer.example>: mailbox unavailable" in str(failure.value)
     assert not isinstance(failure.value, TemporaryError)
     assert smtp_server.handler.message_ids == ["<next@erasure.test>"]
+
+
+def test_5xx_for_the_sender_stops_the_run_instead_of_parking_every_reply(smtp_server: SmtpTestServer) -> None:
+    smtp_server.handler.answer_next("553 5.7.1 <privacy@erasure.test>: sender address not owned by user", at="MAIL")
+    with smtp_transport(smtp_server) as transport:
+        with pytest.raises(DeliveryUnavailableError, match="553 5.7.1.*delivery.from_address"):
+            transport.send(reply())
+    assert smtp_server.received == []
+
+
+def test_a_message_too_big_for_the_relay_is_parked(smtp_server: SmtpTestServer) -> None:
+    smtp_server.handler.answer_next("552 5.3.4 message size exceeds fixed limit", at="MAIL")
+    with smtp_transport(smtp_server) as transport:
+        with pytest.raises(DeliveryPermanentError, match="552 5.3.4"):
+            transport.send(reply())
+
+
+def test_a_relay_that_requires_starttls_is_not_answered_by_parking(smtp_server_starttls: SmtpTestServer) -> None:
+    with smtp_transport(smtp_server_starttls, security="none") as transport:
+        with pytest.raises(DeliveryUnavailableError, match="530"):
+            transport.send(reply())
+    assert smtp_server_starttls.received == []
+
+
+def test_an_unreadable_ca_file_is_a_config_error_before_any_mail(smtp_server_tls: SmtpTestServer, tmp_path: Path) -> None:
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate")
+    with pytest.raises(ConfigError, match="delivery.ca_file"):
+        smtp_transport(smtp_server_tls, ca_file=str(bogus))
 
 
 def test_connection_dropped_after_data_is_retried_with_the_same_message_id(smtp_server_tls: SmtpTestServer) -> None:
@@ -330,6 +359,17 @@ def test_an_encoded_word_hiding_a_line_break_is_refused(smtp_server: SmtpTestSer
     assert smtp_server.received == []
 
 
+def test_a_line_break_in_a_mime_part_header_is_refused(smtp_server: SmtpTestServer) -> None:
+    message = reply()
+    message.add_attachment(b"id\n", maintype="text", subtype="csv", filename="ids.csv")
+    attachment = list(message.iter_attachments())[0]
+    attachment.set_raw("X-Note", "ok\r\nBcc: evil@attacker.example")
+    with smtp_transport(smtp_server) as transport:
+        with pytest.raises(DeliveryPermanentError, match="X-Note header contains a line break"):
+            transport.send(message)
+    assert smtp_server.received == []
+
+
 def test_legitimately_folded_headers_are_not_mistaken_for_injection(smtp_server: SmtpTestServer) -> None:
     raw = b"From: privacy@erasure.test\r\nTo: alice@customer.example\r\nSubject: a long\r\n folded subject\r\nMessage-ID: <f@erasure.test>\r\n\r\nbody\r\n"
     message = BytesParser(policy=email.policy.default).parsebytes(raw)
@@ -463,3 +503,37 @@ def test_delivery_errors_share_the_library_base() -> None:
     assert issubclass(DeliveryTemporaryError, DeliveryError)
     assert issubclass(DeliveryPermanentError, DeliveryError)
     assert issubclass(DeliveryUnavailableError, TemporaryError)
+
+
+@pytest.mark.parametrize(
+    "to",
+    ['"Doe, Alice" <alice@customer.example>', "Alice Doe <alice@customer.example>", "Jörg Müller <alice@customer.example>"],
+)
+def test_display_names_do_not_change_the_one_recipient(smtp_server: SmtpTestServer, to: str) -> None:
+    with smtp_transport(smtp_server) as transport:
+        transport.send(reply(to=to))
+    [got] = smtp_server.received
+    assert got.rcpt_tos == [TO]
+    assert got.message["To"].addresses[0].addr_spec == TO
+
+
+def test_a_reply_stored_as_bytes_and_parsed_back_is_sent_byte_for_byte(smtp_server: SmtpTestServer, tmp_path: Path) -> None:
+    # The outbox stores the rendered bytes and parses them again for each
+    # attempt; folded headers must pass the checks and the wire must carry
+    # exactly what was stored.
+    built = reply(
+        to="Jörg Müller <alice@customer.example>",
+        subject="Erasure request ER-2026-000042: we need more time (new date 28 February 2027) Ünïcødé",
+        body="Hallo Jörg,\n.leading dot line\n",
+    )
+    built["References"] = " ".join(f"<ref{i}@a-rather-long-domain-name.example>" for i in range(6))
+    stored = built.as_bytes(policy=email.policy.SMTP)
+    assert b"\r\n " in stored  # really folded
+    parsed = BytesParser(policy=email.policy.SMTP).parsebytes(stored)
+
+    with smtp_transport(smtp_server) as transport:
+        transport.send(parsed)
+    eml = Path(DirectoryTransport(tmp_path).send(parsed))
+
+    assert smtp_server.received[0].data == stored
+    assert eml.read_bytes() == stored
