@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from erasure.errors import AuditError
@@ -273,13 +273,20 @@ class Finding:
     rows_erased: int | None
 
 
-def find_viewer(session: Session, key: bytes, key_version: int, tenant: str, viewer_id: str) -> list[Finding]:
-    """Answer "was this viewer erased, when, by which request" without storing the id."""
-    digest = viewer_hmac(key, tenant, viewer_id)
+def find_viewer(session: Session, keys: dict[int, bytes], tenant: str, viewer_id: str) -> list[Finding]:
+    """Answer "was this viewer erased, when, by which request" without storing the id.
+
+    ``keys`` maps key versions to keys, so subjects hashed before a key rotation
+    are still found while the retired key is available.
+    """
+    matches = [
+        (Subject.key_version == version) & (Subject.viewer_hmac == viewer_hmac(key, tenant, viewer_id))
+        for version, key in keys.items()
+    ]
     rows = session.execute(
         select(ErasureRequest)
         .join(Subject, Subject.request_id == ErasureRequest.id)
-        .where(Subject.viewer_hmac == digest, Subject.key_version == key_version, ErasureRequest.tenant == tenant)
+        .where(or_(*matches), ErasureRequest.tenant == tenant)
         .order_by(ErasureRequest.received_at)
     ).scalars().unique()
     return [Finding(r.reference, r.status, r.received_at, r.closed_at, r.rows_erased) for r in rows]

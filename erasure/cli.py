@@ -577,7 +577,7 @@ def audit_find(
     with errors():
         desk = _desk(ctx)
         with desk.state.session() as session:
-            found = audit.find_viewer(session, desk.config.audit_key(), desk.config.audit.key_version, tenant, viewer_id)
+            found = audit.find_viewer(session, desk.config.audit_keys(), tenant, viewer_id)
     if not found:
         typer.echo("no request named this viewer id for this tenant")
         return
@@ -671,18 +671,21 @@ def retention_purge(
     days: Optional[int] = typer.Option(None, "--days", min=1, help="Retention period in days. Default: policy.retention_days."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
 ) -> None:
-    """Delete views older than the retention period, in chunks, with progress.
+    """Delete views older than the retention period, in chunks, with progress; and
+    request records closed longer ago than policy.record_retention_months.
 
     Example (daily cron): 30 3 * * * erasure retention purge
     """
-    from erasure.runner import purge
+    from erasure.runner import prune_records, purge
 
     with errors():
         config: Config = ctx.obj.config
         counts = purge(config, days=days, dry_run=dry_run,
                        progress=lambda table, n: typer.echo(f"  {table}: {n} row(s) so far", err=True))
+        pruned = prune_records(config, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     typer.echo(f"retention purge: {verb} " + ", ".join(f"{n} from {t}" for t, n in counts.items()))
+    typer.echo(f"request records past {config.policy.record_retention_months} months: {verb} {len(pruned)}")
 
 
 def main() -> None:

@@ -125,9 +125,18 @@ class PolicySettings:
 
 
 @dataclass(frozen=True)
+class RetiredKey:
+    version: int = setting(help="The key_version this key had while it was current.")
+    env: str = setting(help="Environment variable holding that retired key.")
+
+
+@dataclass(frozen=True)
 class AuditSettings:
     hmac_key_env: str = setting("ERASURE_AUDIT_KEY", help="Environment variable holding the HMAC key for viewer ids in the audit trail.")
     key_version: int = setting(1, help="Version of the current key; bump when rotating.")
+    retired_keys: tuple[RetiredKey, ...] = setting(
+        factory=tuple, help="Earlier keys, so `audit find` still answers for requests closed before a rotation."
+    )
 
 
 @dataclass(frozen=True)
@@ -173,6 +182,14 @@ class Config:
 
     def audit_key(self) -> bytes:
         return read_secret(self.audit.hmac_key_env, "audit.hmac_key_env").encode()
+
+    def audit_keys(self) -> dict[int, bytes]:
+        """Every key version whose key is available: the current one and the retired ones set in the environment."""
+        keys = {self.audit.key_version: self.audit_key()}
+        for i, retired in enumerate(self.audit.retired_keys):
+            if os.environ.get(retired.env):
+                keys.setdefault(retired.version, read_secret(retired.env, f"audit.retired_keys[{i}].env").encode())
+        return keys
 
 
 def read_secret(env_name: str | None, key_path: str) -> str:
@@ -313,6 +330,9 @@ def _check(config: Config, source: str) -> None:
         else:
             if not (t.viewer_column and t.tenant_column):
                 raise ConfigError(f"{source}: {key} needs viewer_column and tenant_column (or parent and parent_key for a child table)")
+    versions = [k.version for k in config.audit.retired_keys]
+    if config.audit.key_version in versions or len(set(versions)) != len(versions):
+        raise ConfigError(f"{source}: audit.retired_keys must name each earlier key_version once, and not the current one")
     if config.mailbox.kind == "imap" and not config.mailbox.username:
         raise ConfigError(f"{source}: mailbox.username is required when mailbox.kind = \"imap\"")
     from erasure.deadlines import parse_holidays

@@ -121,7 +121,10 @@ def build_message(config: Config, request: ErasureRequest, spec: ReplySpec, rend
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = config.delivery.from_address
     msg["To"] = request.requester
-    msg["Subject"] = subject
+    # "Re:" marks a reply in the requester's client. The requester's own subject
+    # is deliberately not echoed: it is untrusted text (RFC 2047 words decode to
+    # anything), and the reference in our subject threads the conversation.
+    msg["Subject"] = f"Re: {subject}" if request.message_id else subject
     msg["Date"] = email.utils.format_datetime(now)
     msg["Message-ID"] = message_id
     if request.message_id:
@@ -181,6 +184,7 @@ class DeliveryReport:
     sent: int = 0
     deferred: int = 0
     parked: int = 0
+    unavailable: bool = False
     problems: list[str] = field(default_factory=list)
 
 
@@ -202,39 +206,57 @@ def deliver(state: Any, transport: Any, *, now: Callable[[], dt.datetime],
     """
     from erasure.delivery import DeliveryPermanentError, DeliveryTemporaryError
 
+    from erasure.delivery import DeliveryUnavailableError
+
     report = DeliveryReport()
     with state.session() as session:
         ids = due_outbox(session, now())
     for outbox_id in ids:
-        with state.session() as session:
-            row = session.get(OutboxMessage, outbox_id)
-            if row is None or row.status != "queued":
-                continue
-            msg = BytesParser(policy=email.policy.SMTP).parsebytes(row.raw)
-            at = now()
-            row.attempts += 1
-            try:
-                receipt = transport.send(msg)
-            except DeliveryTemporaryError as exc:
-                row.next_attempt_at = at + retry_delay(row.attempts)
-                row.last_error = str(exc)
-                report.deferred += 1
-                report.problems.append(f"{row.request.reference} {row.kind}: deferred: {exc}")
-                audit.record(session, "reply_deferred", request=row.request, reason=str(exc),
-                             data={"kind": row.kind, "message_id": row.message_id, "attempts": row.attempts}, now=at)
-            except DeliveryPermanentError as exc:
-                row.status = "parked"
-                row.last_error = str(exc)
-                report.parked += 1
-                report.problems.append(f"{row.request.reference} {row.kind}: parked: {exc}")
-                audit.record(session, "reply_parked", request=row.request, reason=str(exc),
-                             data={"kind": row.kind, "message_id": row.message_id}, now=at)
-            else:
-                row.status = "sent"
-                row.sent_at = at
-                row.receipt = receipt
-                row.last_error = None
-                report.sent += 1
-                audit.record(session, "reply_sent", request=row.request,
-                             data={"kind": row.kind, "message_id": row.message_id}, now=at)
+        try:
+            _deliver_one(state, transport, outbox_id, report, now=now, retry_delay=retry_delay)
+        except DeliveryUnavailableError as exc:
+            # The server as a whole is unusable (down, TLS or login refused): every
+            # reply would fail the same way, so stop and leave them all queued.
+            report.problems.append(f"delivery stopped, the remaining replies stay queued: {exc}")
+            report.unavailable = True
+            break
     return report
+
+
+def _deliver_one(state: Any, transport: Any, outbox_id: int, report: DeliveryReport, *,
+                 now: Callable[[], dt.datetime], retry_delay: Callable[[int], dt.timedelta]) -> None:
+    from erasure.delivery import DeliveryPermanentError, DeliveryTemporaryError, DeliveryUnavailableError
+
+    with state.session() as session:
+        row = session.get(OutboxMessage, outbox_id)
+        if row is None or row.status != "queued":
+            return
+        msg = BytesParser(policy=email.policy.SMTP).parsebytes(row.raw)
+        at = now()
+        row.attempts += 1  # rolled back with the session if the server as a whole is unavailable
+        try:
+            receipt = transport.send(msg)
+        except DeliveryUnavailableError:
+            raise  # not this reply's fault: nothing recorded against it
+        except DeliveryTemporaryError as exc:
+            row.next_attempt_at = at + retry_delay(row.attempts)
+            row.last_error = str(exc)
+            report.deferred += 1
+            report.problems.append(f"{row.request.reference} {row.kind}: deferred: {exc}")
+            audit.record(session, "reply_deferred", request=row.request, reason=str(exc),
+                         data={"kind": row.kind, "message_id": row.message_id, "attempts": row.attempts}, now=at)
+        except DeliveryPermanentError as exc:
+            row.status = "parked"
+            row.last_error = str(exc)
+            report.parked += 1
+            report.problems.append(f"{row.request.reference} {row.kind}: parked: {exc}")
+            audit.record(session, "reply_parked", request=row.request, reason=str(exc),
+                         data={"kind": row.kind, "message_id": row.message_id}, now=at)
+        else:
+            row.status = "sent"
+            row.sent_at = at
+            row.receipt = receipt
+            row.last_error = None
+            report.sent += 1
+            audit.record(session, "reply_sent", request=row.request,
+                         data={"kind": row.kind, "message_id": row.message_id}, now=at)

@@ -95,6 +95,15 @@ def watch_forever(config: Config, *, report: Callable[[PollResult], None],
             backoff = min(backoff * 2, max_backoff)
 
 
+def prune_records(config: Config, *, dry_run: bool = False) -> list[str]:
+    """Delete request records past policy.record_retention_months; returns their references."""
+    state = open_state(config.state.url, base_dir=config.base_dir)
+    try:
+        return Desk(config, state).prune_records(dry_run=dry_run)
+    finally:
+        state.close()
+
+
 def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
           progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
     """Delete views older than the retention period and record it in the audit trail."""

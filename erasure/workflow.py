@@ -302,6 +302,9 @@ class Desk:
                             "from": parsed.from_address if parsed else None},
             )
             destination = "processed" if decision.outcome == "erase" else "review"
+            # Logs carry references and reason codes, never viewer ids or message text.
+            log.info("intake %s: %s from %s as %s (%s)", ref.key, request.reference, request.requester or "-",
+                     decision.outcome, decision.reason_code)
             session.add(MailboxMessage(
                 source=source_name, message_key=ref.key[:255],
                 message_id=(parsed.message_id or "")[:255] if parsed else None,
@@ -332,7 +335,10 @@ class Desk:
         if status == S.ERASING:
             self._erase(request_id)
         with self.state.session() as session:
-            return self.outcome(session.get(ErasureRequest, request_id))  # type: ignore[arg-type]
+            outcome = self.outcome(session.get(ErasureRequest, request_id))  # type: ignore[arg-type]
+        log.info("request %s: %s%s", outcome.reference, outcome.status,
+                 f", {outcome.rows_erased} rows erased" if outcome.rows_erased is not None else "")
+        return outcome
 
     def _classify(self, session: Session, request: ErasureRequest) -> None:
         now = self.now()
@@ -534,6 +540,41 @@ class Desk:
             cursor.last_poll_at = self.now()
             if success:
                 cursor.last_success_at = cursor.last_poll_at
+
+    # ------------------------------------------------------------ the register's retention
+
+    def prune_records(self, *, dry_run: bool = False) -> list[str]:
+        """Delete request records closed more than ``policy.record_retention_months`` ago (11 CCR 7101).
+
+        The audit events stay (the chain must not change; they hold no raw ids),
+        and one ``records_pruned`` event lists what went.
+        """
+        from sqlalchemy import delete, update
+
+        from erasure.deadlines import add_months, received_date
+        from erasure.models import OutboxMessage
+
+        cutoff_day = add_months(received_date(self.now(), self.config.policy), -self.config.policy.record_retention_months)
+        cutoff = dt.datetime.combine(cutoff_day, dt.time(), tzinfo=dt.timezone.utc)
+        with self.state.session() as session:
+            rows = session.execute(
+                select(ErasureRequest.id, ErasureRequest.reference)
+                .where(ErasureRequest.status.in_(list(S.CLOSED)), ErasureRequest.closed_at < cutoff)
+                .order_by(ErasureRequest.id)
+            ).all()
+            ids = [r.id for r in rows]
+            refs = [r.reference or str(r.id) for r in rows]
+            if dry_run or not ids:
+                return refs
+            for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
+                session.execute(delete(OutboxMessage).where(OutboxMessage.request_id.in_(chunk)))
+                session.execute(delete(Subject).where(Subject.request_id.in_(chunk)))
+                session.execute(update(MailboxMessage).where(MailboxMessage.request_id.in_(chunk)).values(request_id=None))
+                session.execute(delete(ErasureRequest).where(ErasureRequest.id.in_(chunk)))
+            audit.record(session, "records_pruned", now=self.now(),
+                         reason=f"closed before {cutoff_day}, past policy.record_retention_months",
+                         data={"count": len(refs), "references": refs})
+        return refs
 
     # ------------------------------------------------------------ officer decisions
 

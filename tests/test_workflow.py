@@ -141,9 +141,9 @@ def test_an_officer_can_approve_a_review_case_naming_the_tenant(world):
     assert world.views("env_globex", "viewer-00007") == 0
     assert world.views("env_acme_prod", "viewer-00007") == 3
     with world.state.session() as session:
-        found = audit.find_viewer(session, b"test-key", 1, "globex", "viewer-00007")
+        found = audit.find_viewer(session, {1: b"test-key"}, "globex", "viewer-00007")
         assert [f.reference for f in found] == [r.reference]
-        assert audit.find_viewer(session, b"test-key", 1, "acme", "viewer-00007") == []
+        assert audit.find_viewer(session, {1: b"test-key"}, "acme", "viewer-00007") == []
 
 
 def test_large_erasures_wait_for_approval(tmp_path, monkeypatch):
@@ -239,3 +239,40 @@ def test_the_outbox_holds_rendered_bytes_once(world):
             m.raw, policy=email.policy.default).get_body(("plain",)).get_content()
     with world.state.session() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(MailboxMessage)) == 1
+
+
+def test_request_records_are_pruned_after_the_retention_period(world, monkeypatch):
+    import datetime as dt
+
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00001\n"))
+    world.deliver(mail("someone@unknown.example", "Viewer ID: viewer-00002\n"))  # stays open
+    world.poll()
+    assert world.desk.prune_records() == []  # too recent
+    later = world.desk.now() + dt.timedelta(days=2 * 366)
+    monkeypatch.setattr(world.desk, "now", lambda: later)
+    assert world.desk.prune_records(dry_run=True) == ["ER-2026-000001"]
+    assert world.desk.prune_records() == ["ER-2026-000001"]
+    assert [r.status for r in requests(world)] == ["needs_review"]  # open requests are never pruned
+    with world.state.session() as session:
+        assert audit.verify(session).ok
+        last = list(audit.iter_events(session))[-1]
+        assert last.event == "records_pruned" and "ER-2026-000001" in last.data
+
+
+def test_audit_find_uses_retired_keys_after_a_rotation(world):
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00003\n"))
+    world.poll()
+    with world.state.session() as session:
+        assert audit.find_viewer(session, {2: b"new-key"}, "acme", "viewer-00003") == []
+        found = audit.find_viewer(session, {2: b"new-key", 1: b"test-key"}, "acme", "viewer-00003")
+        assert [f.status for f in found] == ["completed"]
+
+
+def test_logs_never_carry_raw_viewer_ids(world, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00004\n"))
+    world.poll()
+    assert caplog.records  # the run did log
+    assert "viewer-00004" not in caplog.text
