@@ -132,6 +132,21 @@ def format_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
+def _print_table(headers: list[str], rows: list[list[str]], *, highlight: list[bool] | None = None) -> None:
+    """A rich table (overdue rows in red) on a terminal; plain aligned text in pipes, logs and tests."""
+    if not sys.stdout.isatty():
+        typer.echo(format_table(headers, rows))
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*headers, box=box.SIMPLE_HEAD, header_style="bold")
+    for i, row in enumerate(rows):
+        table.add_row(*row, style="red" if highlight and highlight[i] else None)
+    Console().print(table)
+
+
 # ---------------------------------------------------------------- init
 
 
@@ -289,11 +304,12 @@ def requests_list(
     status: Optional[str] = typer.Option(None, "--status", help="Only this state, e.g. needs_review."),
     tenant: Optional[str] = typer.Option(None, "--tenant", help="Only this tenant."),
     overdue: bool = typer.Option(False, "--overdue", help="Only open requests past their due date."),
+    due_within: Optional[int] = typer.Option(None, "--due-within", min=0, help="Only open requests due within DAYS days (overdue included)."),
     as_json: bool = typer.Option(False, "--json", help="A JSON array (fields documented in docs/json.md)."),
 ) -> None:
     """The register: every request with its state and due date.
 
-    Example: erasure requests list --status needs_review
+    Example: erasure requests list --status needs_review --due-within 7
     """
     from sqlalchemy import select
 
@@ -313,18 +329,21 @@ def requests_list(
             rows = [request_summary(r, today) for r in session.scalars(stmt)]
         if overdue:
             rows = [r for r in rows if r["overdue"]]
+        if due_within is not None:
+            rows = [r for r in rows if r["days_left"] is not None and r["days_left"] <= due_within]
     if as_json:
         _print_json(rows)
         return
     if not rows:
         typer.echo("no requests")
         return
+    headers = ["reference", "tenant", "law", "state", "received", "due", "days left"]
     table = [
         [r["reference"], r["tenant"] or "-", r["regulation"].upper(), r["status"], r["received_at"][:10], r["due"],
          "" if r["days_left"] is None else (f"{r['days_left']}" + (" OVERDUE" if r["overdue"] else ""))]
         for r in rows
     ]
-    typer.echo(format_table(["reference", "tenant", "law", "state", "received", "due", "days left"], table))
+    _print_table(headers, table, highlight=[r["overdue"] for r in rows])
 
 
 @requests_app.command("show")
@@ -459,6 +478,23 @@ def requests_reject(
         outcome = desk.reject(reference, reason=reason, actor=actor)
         _deliver(ctx, desk)
     _decision_output(outcome)
+
+
+@requests_app.command("cancel")
+def requests_cancel(
+    ctx: typer.Context,
+    reference: str = typer.Argument(..., help="The request reference."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the audit trail)."),
+    actor: Optional[str] = ActorOption,
+) -> None:
+    """Withdraw a request before erasure has begun; no reply is sent.
+
+    Example: erasure requests cancel ER-2026-000009 --reason "Entered twice; see ER-2026-000008."
+    """
+    with errors():
+        desk = _desk(ctx)
+        outcome = desk.cancel(reference, reason=reason, actor=actor)
+    typer.echo(f"{outcome.reference}: {outcome.status}")
 
 
 @requests_app.command("extend")

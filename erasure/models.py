@@ -66,7 +66,7 @@ class Base(DeclarativeBase):
 
 class RequestStatus:
     """The request states (DESIGN.md), plus ``ignored`` for automatic mail and
-    ``cancelled`` for requests withdrawn before erasure."""
+    ``cancelled`` for requests withdrawn before erasure began."""
 
     RECEIVED = "received"
     NEEDS_REVIEW = "needs_review"
@@ -75,9 +75,10 @@ class RequestStatus:
     COMPLETED = "completed"
     REJECTED = "rejected"
     IGNORED = "ignored"
+    CANCELLED = "cancelled"
 
     OPEN = (RECEIVED, NEEDS_REVIEW, AWAITING_APPROVAL, ERASING)
-    CLOSED = (COMPLETED, REJECTED, IGNORED)
+    CLOSED = (COMPLETED, REJECTED, IGNORED, CANCELLED)
     ALL = OPEN + CLOSED
 
 
@@ -107,7 +108,7 @@ class ErasureRequest(Base):
     extended_to: Mapped[dt.date | None] = mapped_column(Date)
     match_count: Mapped[int | None] = mapped_column(BigInteger)
     rows_erased: Mapped[int | None] = mapped_column(BigInteger)
-    response: Mapped[str | None] = mapped_column(String(32))  # completed | no_data_found | rejected | ignored
+    response: Mapped[str | None] = mapped_column(String(32))  # completed | no_data_found | rejected | ignored | cancelled
     approved_by: Mapped[str | None] = mapped_column(String(100))
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -660,6 +660,22 @@ class Desk:
             audit.record(session, "rejected", actor=actor, request=request, reason=reason, now=self.now())
             return self.outcome(request)
 
+    def cancel(self, reference: str, *, reason: str, actor: str | None = None) -> RequestOutcome:
+        """Withdraw a request before erasure has begun (the requester withdrew it, or it was entered twice)."""
+        if not reason.strip():
+            raise InvalidTransitionError("a cancellation needs --reason, for the record")
+        actor = actor or default_actor()
+        with self.state.session() as session:
+            request = self._get(session, reference)
+            if request.status not in (S.RECEIVED, S.NEEDS_REVIEW, S.AWAITING_APPROVAL):
+                raise InvalidTransitionError(
+                    f"{request.reference} is {request.status}; only requests not yet erasing can be cancelled"
+                )
+            self._close(request, S.CANCELLED, "cancelled")
+            request.reason = reason
+            audit.record(session, "cancelled", actor=actor, request=request, reason=reason, now=self.now())
+            return self.outcome(request)
+
     def extend(self, reference: str, *, reason: str, actor: str | None = None) -> RequestOutcome:
         """Extend the deadline once, with reasons, before the original deadline passes."""
         if not reason.strip():

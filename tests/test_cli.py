@@ -139,3 +139,9 @@ def test_poll_with_nothing_new_exits_zero(demo_dir):
     result = cli(demo_dir, "poll")
     assert result.exit_code == 0, result.output
     assert "0 new message(s)" in result.output
+
+
+def test_requests_list_due_within_keeps_open_requests_due_soon(demo_dir):
+    soon = json.loads(cli(demo_dir, "requests", "list", "--json", "--due-within", "40").output)
+    assert {r["status"] for r in soon} == {"needs_review"} and len(soon) == 2
+    assert json.loads(cli(demo_dir, "requests", "list", "--json", "--due-within", "5").output) == []

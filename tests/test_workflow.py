@@ -276,3 +276,16 @@ def test_logs_never_carry_raw_viewer_ids(world, caplog):
     world.poll()
     assert caplog.records  # the run did log
     assert "viewer-00004" not in caplog.text
+
+
+def test_cancel_only_before_erasure(world):
+    world.deliver(mail("someone@unknown.example", "Viewer ID: viewer-00001\n"))
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00002\n"))
+    world.poll()
+    review, done = requests(world)
+    outcome = world.desk.cancel(review.reference, reason="withdrawn by phone", actor="alice")
+    assert outcome.status == "cancelled"
+    with pytest.raises(InvalidTransitionError, match="only requests not yet erasing"):
+        world.desk.cancel(done.reference, reason="too late", actor="alice")
+    with world.state.session() as session:
+        assert all(s.viewer_id is None for s in session.get(ErasureRequest, review.id).subjects)
