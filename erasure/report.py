@@ -50,6 +50,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from erasure import audit
+from erasure.config import Config
 from erasure.deadlines import days_left, is_overdue
 from erasure.errors import ConfigError
 from erasure.models import ErasureRequest, MailboxCursor, OutboxMessage, RequestStatus
@@ -466,6 +467,7 @@ class StatusReport:
     parked: tuple[ParkedReply, ...]
     polls: tuple[PollState, ...]
     audit: audit.VerifyResult
+    unacknowledged: tuple[DueItem, ...] = ()
     poll_stale_after: dt.timedelta = POLL_STALE_AFTER
     due_soon_days: int = DUE_SOON_DAYS
 
@@ -490,6 +492,8 @@ class StatusReport:
             found.append(f"{self.counts[S.NEEDS_REVIEW]} request(s) need review")
         if self.counts.get(S.AWAITING_APPROVAL):
             found.append(f"{self.counts[S.AWAITING_APPROVAL]} request(s) await approval")
+        if self.unacknowledged:
+            found.append(f"{len(self.unacknowledged)} CCPA request(s) past their acknowledgement date with no reply sent")
         if self.parked:
             found.append(f"{len(self.parked)} reply(ies) parked; see `erasure outbox list --status parked`")
         if self.poll_stale:
@@ -513,6 +517,7 @@ class StatusReport:
             "overdue": [i.to_json() for i in self.overdue],
             "due_soon": [i.to_json() for i in self.due_soon],
             "due_soon_days": self.due_soon_days,
+            "unacknowledged": [i.to_json() for i in self.unacknowledged],
             "parked_replies": [p.to_json() for p in self.parked],
             "polls": [p.to_json() for p in self.polls],
             "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
@@ -547,6 +552,8 @@ class StatusReport:
 
         items("overdue", self.overdue)
         items(f"due within {self.due_soon_days} days", self.due_soon)
+        if self.unacknowledged:
+            items("not acknowledged in time (CCPA 7021(a))", self.unacknowledged)
         lines.append("parked replies: " + ("none" if not self.parked else str(len(self.parked))))
         lines += [f"  #{p.id} {p.reference} {p.kind} to {p.recipient}" + (f": {p.problem}" if p.problem else "")
                   for p in self.parked]
@@ -569,7 +576,7 @@ def status(
     session: Session,
     *,
     today: dt.date,
-    config: Any,
+    config: Config,
     now: dt.datetime | None = None,
     poll_stale_after: dt.timedelta = POLL_STALE_AFTER,
     due_soon_days: int = DUE_SOON_DAYS,
@@ -604,6 +611,7 @@ def status(
         key=lambda i: (i.due, i.reference),
     )
     overdue = tuple(i for i in items if is_overdue(i.due, today))
+    unacknowledged = _unacknowledged(session, today)
     due_soon = tuple(i for i in items if 0 <= i.days_left < due_soon_days)
     parked = tuple(
         ParkedReply(id=m.id, reference=ref or str(m.request_id), kind=m.kind, recipient=m.recipient, problem=m.last_error)
@@ -621,8 +629,37 @@ def status(
     chain = audit.verify(session)
     return StatusReport(
         today=today, now=now, time_zone=config.policy.time_zone, counts=counts, overdue=overdue,
-        due_soon=due_soon, parked=parked, polls=polls, audit=chain,
+        due_soon=due_soon, parked=parked, polls=polls, audit=chain, unacknowledged=unacknowledged,
         poll_stale_after=poll_stale_after, due_soon_days=due_soon_days,
+    )
+
+
+def _unacknowledged(session: Session, today: dt.date) -> tuple[DueItem, ...]:
+    """Open CCPA requests past ``acknowledge_by`` to which no reply has been sent yet.
+
+    7021(a) wants receipt confirmed within 10 business days. Any reply sent
+    (acknowledgement, a request for information, the answer itself) confirms
+    it; a queued or parked one does not. Requests the tool may not answer
+    (``reply_allowed`` false: unverified senders) are left to the review list.
+    """
+    replied = select(OutboxMessage.id).where(
+        OutboxMessage.request_id == ErasureRequest.id, OutboxMessage.status == "sent"
+    ).exists()
+    rows = session.scalars(
+        select(ErasureRequest)
+        .where(
+            ErasureRequest.status.in_(list(S.OPEN)),
+            ErasureRequest.acknowledge_by.is_not(None),
+            ErasureRequest.acknowledge_by < today,
+            ErasureRequest.reply_allowed.is_(True),
+            ~replied,
+        )
+        .order_by(ErasureRequest.acknowledge_by, ErasureRequest.id)
+    )
+    return tuple(
+        DueItem(reference=r.reference or str(r.id), tenant=r.tenant, regulation=r.regulation, status=r.status,
+                due=r.acknowledge_by, days_left=days_left(r.acknowledge_by, today), extended=False)  # type: ignore[arg-type]
+        for r in rows
     )
 
 

@@ -525,3 +525,36 @@ def test_a_broken_audit_chain_needs_attention(state):
     assert report.needs_attention and not report.audit.ok
     assert report.problems == ["audit trail broken at event 2: event 2 was altered (its hash does not match its content)"]
     assert report.to_json()["audit"]["first_bad_seq"] == 2
+
+
+def test_ccpa_requests_without_a_reply_past_their_acknowledgement_date_need_attention(state):
+    ack = D(2026, 11, 27)
+    with state.session() as session:
+        silent = desk_request("SILENT", "needs_review", D(2026, 12, 20), regulation="ccpa",
+                              acknowledge_by=ack, reply_allowed=True)
+        answered = desk_request("ANSWERED", "awaiting_approval", D(2026, 12, 20), regulation="ccpa",
+                                acknowledge_by=ack, reply_allowed=True)
+        queued = desk_request("QUEUED", "awaiting_approval", D(2026, 12, 20), regulation="ccpa",
+                              acknowledge_by=ack, reply_allowed=True)
+        session.add_all([
+            silent, answered, queued,
+            desk_request("UNVERIFIED", "needs_review", D(2026, 12, 20), regulation="ccpa",
+                         acknowledge_by=ack, reply_allowed=False),
+            desk_request("NOT-YET", "erasing", D(2026, 12, 20), regulation="ccpa",
+                         acknowledge_by=TODAY, reply_allowed=True),
+            desk_request("GDPR", "erasing", D(2026, 12, 20), reply_allowed=True),
+        ])
+        session.flush()
+        for request, state_ in ((answered, "sent"), (queued, "queued")):
+            session.add(OutboxMessage(request_id=request.id, kind="acknowledgement", message_id=f"<{request.id}@x>",
+                                      recipient="privacy@acme.example", raw=b"...", status=state_, attempts=1,
+                                      created_at=NOW))
+        add_poll(session, NOW)
+    with state.session() as session:
+        report = status(session, today=TODAY, config=CONFIG, now=NOW)
+    assert [(i.reference, i.due, i.days_left) for i in report.unacknowledged] == [
+        ("ER-TEST-SILENT", ack, -2), ("ER-TEST-QUEUED", ack, -2),
+    ]
+    assert "2 CCPA request(s) past their acknowledgement date with no reply sent" in report.problems
+    assert [i["reference"] for i in report.to_json()["unacknowledged"]] == ["ER-TEST-SILENT", "ER-TEST-QUEUED"]
+    assert "not acknowledged in time (CCPA 7021(a)): 2" in report.text()
