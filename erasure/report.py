@@ -274,6 +274,31 @@ class Metrics:
         """False while the year is still running: the figures are then year-to-date."""
         return self.as_of > dt.date(self.year, 12, 31)
 
+    def text(self) -> str:
+        """The 7102(a) table for a terminal; the charts are in the HTML report."""
+        headers = ["regulation", "received", "complied", "completed", "no data", "denied", "pending", "late",
+                   "median days", "mean days"]
+        table = [
+            [r.label, str(r.received), str(r.complied), str(r.completed), str(r.no_data_found), str(r.denied),
+             str(r.pending), str(r.late), _fmt_days(r.median_days), _fmt_days(r.mean_days)]
+            for r in (*self.by_regulation, self.total)
+        ]
+        widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
+
+        def line(cells: list[str]) -> str:
+            return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+        period = "" if self.complete_year else " (year to date)"
+        return "\n".join([
+            f"Requests received in {self.year}{period}, {self.time_zone} dates, outcomes as of {self.as_of.isoformat()}",
+            line(headers),
+            line(["-" * w for w in widths]),
+            *(line(row) for row in table),
+            f"ignored automatic mail (not counted above): {self.ignored}",
+            "complied = completed + no data found; denied = rejected; "
+            "days to respond = date answered - date received (answered requests only)",
+        ])
+
     def to_json(self) -> dict[str, Any]:
         return {
             "year": self.year,
@@ -393,7 +418,7 @@ def summarize(rows: Sequence[RequestRow], year: int, *, as_of: dt.date, time_zon
 
 def _check_year(year: int) -> None:
     if not 1970 <= year <= 9998:
-        raise ConfigError(f"--year {year}: give a calendar year such as 2026")
+        raise ConfigError(f"--year {year}: give a calendar year between 1970 and 9998, such as 2026")
 
 
 def yearly_metrics(
@@ -713,7 +738,7 @@ class Chart:
 
 
 # Plot area inside each chart.
-_LEFT, _RIGHT, _TOP, _BOTTOM = 48, 12, 28, 36
+_LEFT, _RIGHT, _TOP, _BOTTOM = 48, 12, 40, 36
 
 
 def nice_ticks(top: int) -> list[int]:
@@ -744,6 +769,16 @@ def _axes(chart: Chart, ticks: list[int], labels: Sequence[str]) -> tuple[float,
     return plot_h, scale, slot
 
 
+def _value_label(chart: Chart, bar: _Rect, n: int) -> None:
+    chart.texts.append(_Text(round(bar.x + bar.width / 2, 2), round(bar.y - 4, 2), str(n), "middle", "value"))
+
+
+def _empty_note(chart: Chart, text: str) -> None:
+    """Say so when a chart has nothing to draw, rather than leave an empty frame."""
+    if not chart.rects:
+        chart.texts.append(_Text(chart.width / 2, chart.height / 2, text, "middle", "empty"))
+
+
 def month_chart(metrics: Metrics) -> Chart:
     chart = Chart("per-month", f"Requests received per month, {metrics.year}",
                   "Bars per month, one per regulation; ignored automatic mail is not counted.")
@@ -762,7 +797,9 @@ def month_chart(metrics: Metrics) -> Chart:
                 round(h, 2), _COLOURS.get(reg, _OTHER_COLOUR),
                 f"{_MONTHS[month.month - 1]} {metrics.year}, {REGULATION_LABELS.get(reg, reg.upper())}: {n}",
             ))
+            _value_label(chart, chart.rects[-1], n)
     chart.legend = [(REGULATION_LABELS.get(r, r.upper()), _COLOURS.get(r, _OTHER_COLOUR)) for r in regs]
+    _empty_note(chart, "no requests received")
     return chart
 
 
@@ -778,7 +815,9 @@ def days_chart(metrics: Metrics) -> Chart:
         h = b.count * scale
         chart.rects.append(_Rect(round(_LEFT + slot * i + slot * 0.1, 2), round(_TOP + plot_h - h, 2),
                                  round(slot * 0.8, 2), round(h, 2), _BAR_COLOUR, f"{b.label} days: {b.count}"))
+        _value_label(chart, chart.rects[-1], b.count)
     chart.texts.append(_Text(chart.width / 2, chart.height - 4, "days", "middle", "axis-label"))
+    _empty_note(chart, "no request answered yet")
     return chart
 
 
