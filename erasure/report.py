@@ -280,7 +280,7 @@ class Metrics:
                    "median days", "mean days"]
         table = [
             [r.label, str(r.received), str(r.complied), str(r.completed), str(r.no_data_found), str(r.denied),
-             str(r.pending), str(r.late), _fmt_days(r.median_days), _fmt_days(r.mean_days)]
+             str(r.pending), str(r.late), _fmt_days(r.median_days, "-"), _fmt_days(r.mean_days, "-")]
             for r in (*self.by_regulation, self.total)
         ]
         widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
@@ -846,9 +846,9 @@ def _template() -> jinja2.Template:
     return env.from_string(source)
 
 
-def _fmt_days(value: float | None) -> str:
+def _fmt_days(value: float | None, none: str = "\u2013") -> str:
     if value is None:
-        return "\u2013"
+        return none
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 

@@ -561,3 +561,77 @@ def test_ccpa_requests_without_a_reply_past_their_acknowledgement_date_need_atte
     assert "2 CCPA request(s) past their acknowledgement date with no reply sent" in report.problems
     assert [i["reference"] for i in report.to_json()["unacknowledged"]] == ["ER-TEST-SILENT", "ER-TEST-QUEUED"]
     assert "not acknowledged in time (CCPA 7021(a)): 2" in report.text()
+
+
+# ---------------------------------------------------------------- the commands
+
+
+def _cli_has_desk_commands() -> bool:
+    from erasure import cli
+
+    return hasattr(cli, "status_command") and hasattr(cli, "report_command")
+
+
+needs_desk_commands = pytest.mark.skipif(
+    not _cli_has_desk_commands(), reason="`erasure status` and `erasure report` are not in cli.py yet (merge pending)"
+)
+
+
+@pytest.fixture
+def config_file(tmp_path, register):
+    path = tmp_path / "erasure.toml"
+    path.write_text(f'[state]\nurl = "sqlite:///{tmp_path / "s.db"}"\n[policy]\ntime_zone = "{BERLIN}"\n')
+    return path
+
+
+def run_cli(*args):
+    from typer.testing import CliRunner
+
+    from erasure.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@needs_desk_commands
+def test_status_exits_1_and_says_why_when_something_needs_attention(config_file):
+    result = run_cli("--config", config_file, "status")
+    assert result.exit_code == 1, result.output
+    assert "needs attention:" in result.output and "no successful poll yet" in result.output
+    data = json.loads(run_cli("--config", config_file, "status", "--json").output)
+    assert data["needs_attention"] is True and data["counts"]["needs_review"] == 1
+
+
+@needs_desk_commands
+def test_status_exits_0_on_a_quiet_morning(tmp_path):
+    config = tmp_path / "erasure.toml"
+    config.write_text(f'[state]\nurl = "sqlite:///{tmp_path / "quiet.db"}"\n')
+    s = open_state(f"sqlite:///{tmp_path / 'quiet.db'}")
+    with s.session() as session:
+        add_poll(session, dt.datetime.now(UTC))
+    s.close()
+    result = run_cli("--config", config, "status")
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith("needs attention: nothing")
+
+
+@needs_desk_commands
+def test_report_writes_html_and_prints_json(config_file, tmp_path):
+    out = tmp_path / "metrics.html"
+    result = run_cli("--config", config_file, "report", "--year", 2026, "--html", out, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["year"], data["total"]["received"], data["total"]["complied"], data["ignored_automatic_mail"]) == (
+        2026, 7, 5, 1)
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>") and 'class="bar"' in out.read_text()
+    text = run_cli("--config", config_file, "report", "--year", 2026)
+    assert text.exit_code == 0 and "All" in text.output and "ignored automatic mail (not counted above): 1" in text.output
+
+
+@needs_desk_commands
+@pytest.mark.parametrize(("args", "message"), [
+    (("--year", "1900"), "--year 1900"),
+    (("--year", "2026", "--html", "/nonexistent-dir/x.html"), "cannot write the report"),
+])
+def test_report_usage_errors_exit_2(config_file, args, message):
+    result = run_cli("--config", config_file, "report", *args)
+    assert result.exit_code == 2 and message in result.output
