@@ -3,8 +3,8 @@
 Two readers, two shapes:
 
 * :func:`status` answers "does anything need me today?": counts by state,
-  overdue and nearly due requests, parked replies, the last successful poll and
-  the audit chain. Its ``needs_attention`` drives the exit code of
+  overdue and nearly due requests, CCPA acknowledgements missed, parked
+  replies, the last successful poll and the audit chain. Its ``needs_attention`` drives the exit code of
   ``erasure status``, so cron or a monitoring check can alert on it.
 * :func:`yearly_metrics` and :func:`render_html` produce the figures a business
   must be able to publish every year (CCPA regulations, 11 CCR 7102(a)) and a
@@ -72,6 +72,7 @@ __all__ = [
     "days_to_respond",
     "load_rows",
     "month_ends",
+    "nice_ticks",
     "outcome_of",
     "regulation_metrics",
     "render_html",
