@@ -28,6 +28,9 @@ Definitions (also printed in the report and in the README):
   the day of receipt takes 0 days). Median and mean are over those requests.
 * **Ignored automatic mail** (auto-replies, bounces: status ``ignored``) is not
   a request; it is left out of every count above and shown on its own line.
+* **Cancelled** requests (withdrawn by an officer before erasure began, because
+  the requester withdrew them or they were entered twice) are left out of the
+  counts too, since duplicates would inflate them, and shown on their own line.
 
 Everything that computes a number is a pure function over :class:`RequestRow`
 tuples, tested directly; only :func:`load_rows` and :func:`status` read the
@@ -90,6 +93,15 @@ POLL_STALE_AFTER = dt.timedelta(hours=24)
 
 #: "Due this week": open requests due within this many days from today (today included).
 DUE_SOON_DAYS = 7
+
+#: Requests withdrawn by an officer before erasure began (the requester withdrew
+#: them, or they were entered twice). Spelled out here so this module also reads
+#: state databases from before the state existed.
+CANCELLED = "cancelled"
+
+#: Outcomes left out of the published counts, each shown on its own line instead:
+#: automatic mail is not a request; a cancelled one was withdrawn or a duplicate.
+NOT_COUNTED = ("ignored", CANCELLED)
 
 #: Outcomes that are answers to the requester, and so count for "days to respond".
 RESPONDED = ("completed", "no_data_found", "rejected")
@@ -180,6 +192,8 @@ def outcome_of(row: RequestRow) -> str:
         return "open"
     if row.status == S.IGNORED or row.response == "ignored":
         return "ignored"
+    if row.status == CANCELLED or row.response == CANCELLED:
+        return CANCELLED
     return row.response or row.status
 
 
@@ -265,6 +279,7 @@ class Metrics:
     by_regulation: tuple[RegulationMetrics, ...]
     total: RegulationMetrics
     ignored: int
+    cancelled: int
     not_erasure: int
     months: tuple[MonthCount, ...]
     days_histogram: tuple[DayBin, ...]
@@ -295,7 +310,7 @@ class Metrics:
             line(headers),
             line(["-" * w for w in widths]),
             *(line(row) for row in table),
-            f"ignored automatic mail (not counted above): {self.ignored}",
+            f"not counted above: {self.ignored} ignored automatic mail, {self.cancelled} cancelled",
             "complied = completed + no data found; denied = rejected; "
             "days to respond = date answered - date received (answered requests only)",
         ])
@@ -309,6 +324,7 @@ class Metrics:
             "total": self.total.to_json(),
             "by_regulation": {m.regulation: m.to_json() for m in self.by_regulation},
             "ignored_automatic_mail": self.ignored,
+            "cancelled": self.cancelled,
             "not_erasure_requests": self.not_erasure,
             "requests_per_month": [
                 {"month": f"{self.year}-{m.month:02d}", **{r: m.by_regulation.get(r, 0) for r in self.regulations}}
@@ -347,9 +363,9 @@ def regulation_metrics(rows: Iterable[RequestRow], regulation: str) -> Regulatio
 
 
 def requests_per_month(rows: Iterable[RequestRow], year: int, regulations: Sequence[str]) -> tuple[MonthCount, ...]:
-    """Requests received in each month of ``year``, by regulation (ignored mail excluded)."""
+    """Requests received in each month of ``year``, by regulation (ignored and cancelled excluded)."""
     counts = Counter(
-        (r.received_on.month, r.regulation) for r in rows if _in_year(r, year) and outcome_of(r) != "ignored"
+        (r.received_on.month, r.regulation) for r in rows if _in_year(r, year) and outcome_of(r) not in NOT_COUNTED
     )
     return tuple(MonthCount(m, {reg: counts[(m, reg)] for reg in regulations}) for m in range(1, 13))
 
@@ -373,7 +389,8 @@ def backlog_at_month_ends(rows: Iterable[RequestRow], year: int, as_of: dt.date)
     """Requests open at the end of each month of ``year``, whatever year they arrived in.
 
     A request is open at the end of day E when it was received on or before E
-    and not closed by then. The current month's point is "today" rather than a
+    and not closed by then; a request later cancelled was open until then, so it
+    counts (automatic mail, closed on arrival, does not). The current month's point is "today" rather than a
     month end in the future, which nobody can know yet; later months have none.
     """
     rows = [r for r in rows if outcome_of(r) != "ignored"]
@@ -398,7 +415,7 @@ def _open_after(row: RequestRow, day: dt.date) -> bool:
 def summarize(rows: Sequence[RequestRow], year: int, *, as_of: dt.date, time_zone: str = "UTC") -> Metrics:
     """All yearly figures and chart data from plain rows: the pure core of :func:`yearly_metrics`."""
     of_year = [r for r in rows if _in_year(r, year)]
-    requests = [r for r in of_year if outcome_of(r) != "ignored"]
+    requests = [r for r in of_year if outcome_of(r) not in NOT_COUNTED]
     present = {r.regulation for r in requests}
     regulations = tuple(["gdpr", "ccpa"] + sorted(present - {"gdpr", "ccpa"}))
     days = [d for d in (days_to_respond(r) for r in requests) if d is not None]
@@ -409,7 +426,8 @@ def summarize(rows: Sequence[RequestRow], year: int, *, as_of: dt.date, time_zon
         regulations=regulations,
         by_regulation=tuple(regulation_metrics([r for r in requests if r.regulation == reg], reg) for reg in regulations),
         total=regulation_metrics(requests, "all"),
-        ignored=len(of_year) - len(requests),
+        ignored=sum(1 for r in of_year if outcome_of(r) == "ignored"),
+        cancelled=sum(1 for r in of_year if outcome_of(r) == CANCELLED),
         not_erasure=sum(1 for r in requests if r.kind != "erasure"),
         months=requests_per_month(requests, year, regulations),
         days_histogram=days_histogram(days),

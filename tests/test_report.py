@@ -62,6 +62,7 @@ def at(text: str) -> dt.datetime:
 #  C    ccpa 2026-03-02         2026-03-04        rejected        2    2026-04-16  no   (kind access)
 #  D    ccpa 2026-03-15         2026-05-20        completed      66    ext. 2026-05-29 no
 #  F    gdpr 2026-04-01         2026-04-01        ignored         -    automatic mail, not a request
+#  K    gdpr 2026-06-10         2026-06-12        cancelled       -    withdrawn: not counted, shown apart
 #  E    ccpa 2026-11-20         open (needs_review)                  2027-01-04
 #  I    gdpr 2026-12-10         2027-01-01 00:30  completed      22    2027-01-10  no   (closed 2026-12-31 23:30 UTC)
 #  H    ccpa 2025-12-20         2026-01-08        completed      19    2026-02-03  no   (a 2025 request)
@@ -72,8 +73,8 @@ def at(text: str) -> dt.datetime:
 #   CCPA: received 3 (C D E), complied 1, denied 1, pending 1, late 0, days [2, 66]: median 34, mean 34
 #   All:  received 7, complied 5, denied 1, pending 1, late 1,
 #         days [1, 2, 11, 22, 32, 66]: median 16.5, mean 22.33 -> 22.3
-#   ignored automatic mail 1 (F); not erasure 1 (C)
-#   per month: Jan gdpr 2, Feb gdpr 1, Mar ccpa 2, Nov ccpa 1, Dec gdpr 1; April 0 (F is ignored)
+#   ignored automatic mail 1 (F); cancelled 1 (K); not erasure 1 (C)
+#   per month: Jan gdpr 2, Feb gdpr 1, Mar ccpa 2, Nov ccpa 1, Dec gdpr 1; April 0 (F), June 0 (K)
 #   histogram: 0-7: 2, 8-14: 1, 15-30: 1, 31-45: 1, 46-60: 0, 61-90: 1, 91+: 0
 #   open at month ends: Jan 0, Feb 1 (B), Mar 1 (D), Apr 1 (D), May..Oct 0, Nov 1 (E), Dec 2 (E, I)
 
@@ -85,12 +86,14 @@ REGISTER = [
     ("C", "ccpa", "access", "rejected", "2026-03-02T08:00", "2026-03-04T08:00", D(2026, 4, 16), None),
     ("D", "ccpa", "erasure", "completed", "2026-03-15T08:00", "2026-05-20T08:00", D(2026, 4, 29), D(2026, 5, 29)),
     ("F", "gdpr", "other", "ignored", "2026-04-01T08:00", "2026-04-01T08:05", D(2026, 5, 1), None),
+    ("K", "gdpr", "erasure", "cancelled", "2026-06-10T08:00", "2026-06-12T08:00", D(2026, 7, 10), None),
     ("E", "ccpa", "erasure", "needs_review", "2026-11-20T08:00", None, D(2027, 1, 4), None),
     ("I", "gdpr", "erasure", "completed", "2026-12-10T08:00", "2026-12-31T23:30", D(2027, 1, 10), None),
     ("H", "ccpa", "erasure", "completed", "2025-12-20T10:00", "2026-01-08T10:00", D(2026, 2, 3), None),
 ]
 
-STATUS_OF = {"completed": "completed", "no_data_found": "completed", "rejected": "rejected", "ignored": "ignored"}
+STATUS_OF = {"completed": "completed", "no_data_found": "completed", "rejected": "rejected", "ignored": "ignored",
+             "cancelled": "cancelled"}
 AS_OF = D(2027, 1, 15)
 
 
@@ -142,6 +145,8 @@ def test_outcome_and_days_follow_the_stored_response():
     assert outcome_of(row) == "no_data_found" and days_to_respond(row) == 3
     assert outcome_of(RequestRow(D(2026, 3, 1), "gdpr", "erasing")) == "open"
     assert days_to_respond(RequestRow(D(2026, 3, 1), "gdpr", "erasing")) is None
+    cancelled = RequestRow(D(2026, 3, 1), "gdpr", "cancelled", "cancelled", D(2026, 3, 2))
+    assert outcome_of(cancelled) == "cancelled" and days_to_respond(cancelled) is None
     ignored = RequestRow(D(2026, 3, 1), "gdpr", "ignored", "ignored", D(2026, 3, 1))
     assert outcome_of(ignored) == "ignored" and days_to_respond(ignored) is None
     # An answer on the day of receipt takes 0 days, not 1.
@@ -190,12 +195,13 @@ def test_yearly_metrics_match_the_hand_computed_table(register):
                                  "no_data_found": 1, "denied": 1, "pending": 1, "late": 1,
                                  "median_days": 16.5, "mean_days": 22.3}
     assert m.total.received == m.total.complied + m.total.denied + m.total.pending
-    assert m.ignored == 1 and m.not_erasure == 1
+    assert m.ignored == 1 and m.cancelled == 1 and m.not_erasure == 1
     assert [(mc.month, mc.by_regulation) for mc in m.months if mc.total] == [
         (1, {"gdpr": 2, "ccpa": 0}), (2, {"gdpr": 1, "ccpa": 0}), (3, {"gdpr": 0, "ccpa": 2}),
         (11, {"gdpr": 0, "ccpa": 1}), (12, {"gdpr": 1, "ccpa": 0}),
     ]
     assert m.months[3].total == 0  # April: only the ignored auto-reply arrived
+    assert m.months[5].total == 0  # June: only the request later cancelled
     assert [b.count for b in m.days_histogram] == [2, 1, 1, 1, 0, 1, 0]
     assert [b.open for b in m.backlog] == [0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 2]
     assert m.complete_year
@@ -205,7 +211,9 @@ def test_yearly_metrics_reads_the_state_database(register):
     with register.session() as session:
         m = yearly_metrics(session, 2026, time_zone=BERLIN, today=AS_OF)
     assert (m.total.received, m.total.complied, m.total.denied, m.total.median_days) == (7, 5, 1, 16.5)
-    assert json.loads(json.dumps(m.to_json()))["by_regulation"]["ccpa"]["pending"] == 1
+    data = json.loads(json.dumps(m.to_json()))
+    assert data["by_regulation"]["ccpa"]["pending"] == 1
+    assert (data["ignored_automatic_mail"], data["cancelled"]) == (1, 1)
 
 
 def test_a_request_counts_in_the_year_it_was_received_in_the_office_time_zone(register):
@@ -319,6 +327,7 @@ def test_the_html_report_shows_the_figures_and_definitions(report_page):
     assert '<tr class="total" data-regulation="all"><td>All</td><td>7</td><td>5</td>' in report_page
     assert "22.3" in report_page and "16.5" in report_page
     assert "Automatic mail ignored (auto-replies, bounces; not requests, not counted above): 1." in report_page
+    assert "Requests cancelled (withdrawn before erasure began, or entered twice; not counted above): 1." in report_page
 
 
 def test_chart_bars_are_proportional_to_the_counts(report_page):
@@ -463,8 +472,9 @@ def test_status_lists_what_needs_the_officer_today(state):
         audit.record(session, "received", request=late, now=NOW)
     with state.session() as session:
         report = status(session, today=TODAY, config=CONFIG, now=NOW)
-    assert report.counts == {"received": 0, "needs_review": 2, "awaiting_approval": 1, "erasing": 2,
-                             "completed": 1, "rejected": 0, "ignored": 0}
+    assert set(report.counts) == set(RequestStatus.ALL)  # every state, 0 when none
+    assert {s: n for s, n in report.counts.items() if n} == {"needs_review": 2, "awaiting_approval": 1, "erasing": 2,
+                                                             "completed": 1}
     assert [(i.reference, i.days_left) for i in report.overdue] == [("ER-TEST-LATE", -9)]
     assert [(i.reference, i.days_left) for i in report.due_soon] == [("ER-TEST-TODAY", 0), ("ER-TEST-SOON", 6)]
     assert [(p.reference, p.problem) for p in report.parked] == [("ER-TEST-LATE", "550 mailbox unavailable")]
@@ -624,7 +634,7 @@ def test_report_writes_html_and_prints_json(config_file, tmp_path):
         2026, 7, 5, 1)
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>") and 'class="bar"' in out.read_text()
     text = run_cli("--config", config_file, "report", "--year", 2026)
-    assert text.exit_code == 0 and "All" in text.output and "ignored automatic mail (not counted above): 1" in text.output
+    assert text.exit_code == 0 and "All" in text.output and "not counted above: 1 ignored automatic mail, 1 cancelled" in text.output
 
 
 @needs_desk_commands
