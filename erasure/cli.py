@@ -319,7 +319,7 @@ def requests_list(
         if status is not None and status not in RequestStatus.ALL:
             raise ConfigError(f"--status {status!r} is not a state; use one of {', '.join(RequestStatus.ALL)}")
         desk = _desk(ctx)
-        today = desk.now().date()
+        today = desk.today()
         with desk.state.session() as session:
             stmt = select(ErasureRequest).order_by(ErasureRequest.received_at, ErasureRequest.id)
             if status:
@@ -364,7 +364,7 @@ def requests_show(
         desk = _desk(ctx)
         with desk.state.session() as session:
             r = desk._get(session, reference)
-            data = request_summary(r, desk.now().date())
+            data = request_summary(r, desk.today())
             data["subjects"] = [_mask(s.viewer_id, s.viewer_hmac) for s in r.subjects]
             data["events"] = [
                 {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "event": e.event, "reason": e.reason,
@@ -722,6 +722,76 @@ def retention_purge(
     verb = "would delete" if dry_run else "deleted"
     typer.echo(f"retention purge: {verb} " + ", ".join(f"{n} from {t}" for t, n in counts.items()))
     typer.echo(f"request records past {config.policy.record_retention_months} months: {verb} {len(pruned)}")
+
+
+# ---------------------------------------------------------------- the officer's desk
+
+
+@app.command("status")
+def status_command(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="One JSON object (fields documented in docs/json.md)."),
+) -> None:
+    """The morning screen: requests by state, overdue and due this week, parked replies, last poll, audit chain.
+
+    Exits 1 when something needs attention (overdue, review, approval, a CCPA
+    acknowledgement missed, parked replies, no successful poll in 24 hours, a
+    broken audit chain), so a monitoring check can alert on it.
+
+    Example: erasure status || mail -s "erasure needs attention" privacy-officer@example.com
+    """
+    from erasure import report
+    from erasure.deadlines import received_date
+
+    with errors():
+        desk = _desk(ctx)
+        now = desk.now()
+        with desk.state.session() as session:
+            result = report.status(session, today=received_date(now, desk.config.policy), config=desk.config, now=now)
+    if as_json:
+        _print_json(result.to_json())
+    else:
+        typer.echo(result.text())
+    if result.needs_attention:
+        raise typer.Exit(EXIT_ATTENTION)
+
+
+@app.command("report")
+def report_command(
+    ctx: typer.Context,
+    year: Optional[int] = typer.Option(None, "--year", help="Requests received in this calendar year. Default: this year, so far."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report with charts to this file."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object (fields documented in docs/json.md)."),
+) -> None:
+    """The yearly figures a business publishes (CCPA 11 CCR 7102): requests received, complied with, denied,
+    median and mean days to respond, per regulation; with --html, also charts by month, days to close and backlog.
+
+    Requests count in the year they were received (policy.time_zone); ignored automatic mail is not counted.
+
+    Example: erasure report --year 2026 --html privacy-metrics-2026.html
+    """
+    from erasure import report
+    from erasure.deadlines import received_date
+
+    with errors():
+        desk = _desk(ctx)
+        now = desk.now()
+        today = received_date(now, desk.config.policy)
+        with desk.state.session() as session:
+            metrics = report.yearly_metrics(session, today.year if year is None else year,
+                                            time_zone=desk.config.policy.time_zone, today=today)
+        if html is not None:
+            try:
+                html.write_text(report.render_html(metrics, generated_at=now, organisation=desk.config.controller.name),
+                                encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"--html {html}: cannot write the report: {exc.strerror}") from exc
+    if as_json:
+        _print_json(metrics.to_json())
+        return
+    typer.echo(metrics.text())
+    if html is not None:
+        typer.echo(f"HTML report written to {html}")
 
 
 def main() -> None:

@@ -156,6 +156,12 @@ class Desk:
     def _hmac(self, tenant: str | None, viewer_id: str) -> str:
         return audit.viewer_hmac(self._key(), tenant or "", viewer_id)
 
+    def today(self) -> dt.date:
+        """Today in the office time zone: deadlines are office-local dates."""
+        from erasure.deadlines import received_date
+
+        return received_date(self.now(), self.config.policy)
+
     def _get(self, session: Session, reference: str) -> ErasureRequest:
         request = session.scalar(select(ErasureRequest).where(ErasureRequest.reference == reference))
         if request is None and reference.isdigit():
@@ -687,7 +693,7 @@ class Desk:
                 raise InvalidTransitionError(f"{request.reference} is already {request.status}")
             if request.extended_to is not None:
                 raise InvalidTransitionError(f"{request.reference} was already extended to {request.extended_to}")
-            today = self.now().date()
+            today = self.today()
             if today > request.due_on:
                 raise InvalidTransitionError(
                     f"{request.reference} was due on {request.due_on}; an extension must be given before the deadline"
