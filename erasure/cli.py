@@ -217,11 +217,13 @@ def demo(
     typer.echo(f"Audit trail: {result.audit_events} events, chain {'intact' if result.audit_ok else 'BROKEN'}")
     typer.echo(f"Views left in the store: {result.views_before} before, {result.views_after} after")
     typer.echo("")
+    exe = sys.argv[0] if Path(sys.argv[0]).name == "erasure" else "erasure"
     typer.echo("Look around with, for example:")
     typer.echo(f"  export ERASURE_CONFIG={result.config_path} {result.key_env}={result.key_hint}")
-    typer.echo("  erasure requests list")
-    typer.echo(f"  erasure requests show {result.requests[0].reference if result.requests else 'ER-...'}")
-    typer.echo("  erasure audit verify")
+    typer.echo(f"  {exe} requests list")
+    typer.echo(f"  {exe} requests show {result.requests[0].reference if result.requests else 'ER-...'}")
+    typer.echo(f"  {exe} audit verify")
+    typer.echo(f"  {exe} status")
 
 
 # ---------------------------------------------------------------- poll

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import io
+import json
 import os
 import shutil
 import tempfile
@@ -20,10 +21,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from erasure import audit
-from erasure.config import load_config
+from erasure.config import Config, load_config
 from erasure.errors import ConfigError
 from erasure.mailbox import MaildirSource
-from erasure.models import ErasureRequest
+from erasure.models import AuditEvent, ErasureRequest
 from erasure.state import open_state
 from erasure.viewschema import create_demo_schema, fill_synthetic_views
 from erasure.workflow import Desk
@@ -230,7 +231,7 @@ def run_demo(directory: Path | None = None, *, now: dt.datetime | None = None) -
             for r in session.scalars(sa.select(ErasureRequest).order_by(ErasureRequest.id)):
                 result.requests.append(DemoRequest(
                     reference=r.reference or "", sender=r.requester or "-", tenant=r.tenant, status=r.status,
-                    detail=_detail(r), replies=tuple(m.kind for m in r.replies),
+                    detail=_detail(session, config, r), replies=tuple(m.kind for m in r.replies),
                 ))
             verdict = audit.verify(session)
             result.audit_events, result.audit_ok = verdict.events, verdict.ok
@@ -241,7 +242,16 @@ def run_demo(directory: Path | None = None, *, now: dt.datetime | None = None) -
     return result
 
 
-def _detail(r: ErasureRequest) -> str:
-    if r.status == "completed":
-        return f"{r.rows_erased} rows erased" if r.response == "completed" else "no data found for these ids"
-    return r.reason_code or r.status
+def _detail(session: sa.orm.Session, config: Config, r: ErasureRequest) -> str:
+    """One phrase per request for the demo table: the per-table counts, or why it stopped."""
+    if r.status != "completed":
+        return r.reason_code or r.status
+    if r.response == "no_data_found":
+        return "no data found for these ids"
+    erased = session.scalar(
+        sa.select(AuditEvent.data).where(AuditEvent.request_ref == r.reference, AuditEvent.event == "erased")
+    )
+    counts = json.loads(erased)["counts"] if erased else {}
+    order = {t.name: i for i, t in enumerate(config.store.tables)}
+    shown = sorted(counts.items(), key=lambda kv: order.get(kv[0], len(order)))
+    return "erased " + ", ".join(f"{n} {table}" for table, n in shown) if counts else f"{r.rows_erased} rows erased"
