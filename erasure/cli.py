@@ -82,14 +82,30 @@ def main_options(
         None, "--config", "-c", help="Config file. Default: $ERASURE_CONFIG, else ./erasure.toml.", show_default=False
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step to stderr."),
+    log_json: bool = typer.Option(False, "--log-json", help="Log as JSON lines (for journald, Loki, ...); implies --verbose."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter() if log_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if (verbose or log_json) else logging.WARNING)
     ctx.obj = Context(config)
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (messages never carry viewer ids)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -145,3 +145,15 @@ def test_requests_list_due_within_keeps_open_requests_due_soon(demo_dir):
     soon = json.loads(cli(demo_dir, "requests", "list", "--json", "--due-within", "40").output)
     assert {r["status"] for r in soon} == {"needs_review"} and len(soon) == 2
     assert json.loads(cli(demo_dir, "requests", "list", "--json", "--due-within", "5").output) == []
+
+
+def test_log_json_writes_one_object_per_line_without_viewer_ids(demo_dir):
+    result = run("--log-json", "--config", demo_dir / "erasure.toml", "poll",
+                 env={KEY_ENV: "demo-only-audit-key-not-secret"})
+    assert result.exit_code == 0, result.output
+    lines = [l for l in result.stderr.splitlines() if l.startswith("{")]
+    assert lines, result.stderr
+    entries = [json.loads(l) for l in lines]
+    assert all(set(e) >= {"time", "level", "logger", "message"} for e in entries)
+    assert any("poll:" in e["message"] for e in entries)
+    assert "viewer-0" not in result.stderr
