@@ -1,4 +1,5 @@
 """Shared fixtures. Server fixtures live in their own plugin modules, listed here."""
 
 pytest_plugins: list[str] = [
+    "tests.dovecot_server",
 ]
