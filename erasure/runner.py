@@ -72,27 +72,42 @@ def poll_once(config: Config, *, dry_run: bool = False) -> PollResult:
         lock.release()
 
 
-def watch_forever(config: Config, *, report: Callable[[PollResult], None],
-                  idle_seconds: float = 240.0, max_backoff: float = 300.0) -> None:
-    """`poll --watch`: a pass, then wait for new mail (IDLE), again and again.
+def watch_forever(config: Config, *, report: Callable[[PollResult], None], idle_seconds: float = 240.0,
+                  stop: Callable[[], bool] = lambda: False, sleep: Callable[[float], None] = time.sleep) -> None:
+    """`poll --watch`: a pass, then wait for new mail, again and again, until ``stop()``.
 
-    IDLE is re-issued every few minutes (servers drop idle clients after 30);
-    a dropped connection is retried with exponential backoff.
+    One IMAP connection stays open in IDLE between passes, re-issued every
+    ``idle_seconds`` (servers drop idle clients after about 30 minutes); each
+    pass itself runs exactly like a cron `poll` (same lock, its own connection).
+    A dropped connection or an unreachable database is retried with
+    exponential backoff; any other error ends the watch, for the service
+    manager to report.
     """
-    backoff = 1.0
-    while True:
-        try:
-            report(poll_once(config))
-            backoff = 1.0
-            if config.mailbox.kind == "imap":
-                with open_source(config) as source:
-                    source.wait_for_new(idle_seconds)  # type: ignore[attr-defined]
-            else:
-                time.sleep(idle_seconds / 4)  # a Maildir has no push; look again shortly
-        except TemporaryError as exc:
-            log.warning("mailbox or database unavailable, retrying in %.0f s: %s", backoff, exc)
-            time.sleep(backoff)
-            backoff = min(backoff * 2, max_backoff)
+    from erasure.imap import backoff_delays
+
+    delays = backoff_delays()
+    watcher = None
+    try:
+        while not stop():
+            try:
+                report(poll_once(config))
+                delays = backoff_delays()
+                if config.mailbox.kind != "imap":
+                    sleep(min(idle_seconds, 30.0))  # a Maildir has no push; look again shortly
+                    continue
+                if watcher is None:
+                    watcher = open_source(config)
+                watcher.wait_for_new(idle_seconds)  # type: ignore[attr-defined]
+            except TemporaryError as exc:
+                if watcher is not None:
+                    watcher.close()
+                    watcher = None
+                wait = next(delays)
+                log.warning("mailbox or database unavailable, retrying in %.0f s: %s", wait, exc)
+                sleep(wait)
+    finally:
+        if watcher is not None:
+            watcher.close()
 
 
 def prune_records(config: Config, *, dry_run: bool = False) -> list[str]:

@@ -129,3 +129,30 @@ def test_cli_poll_over_imap_and_exit_codes(imap_world, tmp_path, monkeypatch):
     path.write_text(path.read_text().replace(f"port = {m.port}", f"port = {free_port()}"))
     down = runner.invoke(app, ["--config", str(path), "poll"], env={KEY_ENV: "test-key", PASSWORD_ENV: PASSWORD})
     assert down.exit_code == 75, down.output
+
+
+def test_watch_processes_mail_as_it_arrives(imap_world):
+    import threading
+    import time
+
+    from erasure.runner import watch_forever
+
+    w = imap_world
+    stop = threading.Event()
+    passes = []
+    thread = threading.Thread(
+        target=watch_forever, args=(w.config,),
+        kwargs={"report": passes.append, "idle_seconds": 1.0, "stop": stop.is_set}, daemon=True,
+    )
+    thread.start()
+    try:
+        w.dovecot.deliver(w.user, [mail("dpo@acme.example", "Viewer ID: viewer-00008\n")], folder="Requests")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(o.status == "completed" for p in passes for o in p.outcomes):
+            time.sleep(0.05)  # polling the watcher's reports, not waiting for a server
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert any(o.status == "completed" for p in passes for o in p.outcomes)
+    assert folder(w, "Requests") == []
