@@ -38,7 +38,7 @@ from erasure.models import ErasureRequest, MailboxCursor, MailboxMessage, Reques
 from erasure.notify import ReplySpec, TemplateRenderer, queue_reply
 from erasure.parse import ParsedMessage, parse_message
 from erasure.state import State, resolve_sqlite_url
-from erasure.store import Target, ViewStore
+from erasure.store import ErasureResult, Target, ViewStore
 from erasure.verify import Decision, decide
 
 log = logging.getLogger("erasure.workflow")
@@ -329,22 +329,30 @@ class Desk:
 
     # ------------------------------------------------------------ advancing
 
-    def advance(self, request_id: int, *, dry_run: bool = False) -> RequestOutcome:
-        """Move one request as far as it can go now."""
+    def advance(self, request_id: int) -> RequestOutcome:
+        """Move one request as far as it can go now (a temporary store failure is raised)."""
+        if self._classify_id(request_id) == S.ERASING:
+            failed = self._erase_group([request_id])
+            if request_id in failed:
+                raise failed[request_id]
+        return self._outcome_of(request_id)
+
+    def _outcome_of(self, request_id: int) -> RequestOutcome:
+        with self.state.session() as session:
+            outcome = self.outcome(session.get(ErasureRequest, request_id))  # type: ignore[arg-type]
+        log.info("request %s: %s%s", outcome.reference, outcome.status,
+                 f", {outcome.rows_erased} rows erased" if outcome.rows_erased is not None else "")
+        return outcome
+
+    def _classify_id(self, request_id: int) -> str:
+        """Classify a `received` request (one transaction); returns the status it is in afterwards."""
         with self.state.session() as session:
             request = session.get(ErasureRequest, request_id)
             if request is None:
                 raise RequestNotFoundError(f"no request with id {request_id}")
             if request.status == S.RECEIVED:
                 self._classify(session, request)
-            status = request.status
-        if status == S.ERASING:
-            self._erase(request_id)
-        with self.state.session() as session:
-            outcome = self.outcome(session.get(ErasureRequest, request_id))  # type: ignore[arg-type]
-        log.info("request %s: %s%s", outcome.reference, outcome.status,
-                 f", {outcome.rows_erased} rows erased" if outcome.rows_erased is not None else "")
-        return outcome
+            return request.status
 
     def _classify(self, session: Session, request: ErasureRequest) -> None:
         now = self.now()
@@ -388,26 +396,40 @@ class Desk:
             request.status = S.ERASING
             audit.record(session, "erasing", request=request, data={"match_count": count}, now=self.now())
 
-    def _erase(self, request_id: int) -> None:
+    def _erase_group(self, request_ids: Sequence[int]) -> dict[int, ErasureError]:
+        """Erase `erasing` requests, several per store transaction (group commit).
+
+        The store retries each request alone when the group fails, so each gets
+        its own verdict: done (-> completed), not verifiable (-> needs_review),
+        or a temporary failure, returned so the caller can report it; such a
+        request stays `erasing` and the next run retries it.
+        """
+        if not request_ids:
+            return {}
+        with self.state.session() as session:
+            targets = [self._target(session.get(ErasureRequest, i)) for i in request_ids]  # type: ignore[arg-type]
+        failed: dict[int, ErasureError] = {}
+        for request_id, result in zip(request_ids, self.store.erase_many(targets)):
+            if isinstance(result, TemporaryError):
+                failed[request_id] = result
+            elif isinstance(result, ErasureError):
+                self._erasure_not_verified(request_id, result)
+            else:
+                self._complete(request_id, result)
+        return failed
+
+    def _erasure_not_verified(self, request_id: int, exc: ErasureError) -> None:
         with self.state.session() as session:
             request = session.get(ErasureRequest, request_id)
             assert request is not None
-            target = self._target(request)
-        try:
-            result = self.store.erase(target)
-        except TemporaryError:
-            raise  # stays `erasing`; the next run retries
-        except StoreError as exc:
-            with self.state.session() as session:
-                request = session.get(ErasureRequest, request_id)
-                assert request is not None
-                request.status = S.NEEDS_REVIEW
-                request.reason_code = "erasure_not_verified"
-                request.reason = str(exc)
-                request.updated_at = self.now()
-                audit.record(session, "needs_review", request=request, reason=str(exc),
-                             data={"reason_code": "erasure_not_verified"}, now=self.now())
-            return
+            request.status = S.NEEDS_REVIEW
+            request.reason_code = "erasure_not_verified"
+            request.reason = str(exc)
+            request.updated_at = self.now()
+            audit.record(session, "needs_review", request=request, reason=str(exc),
+                         data={"reason_code": "erasure_not_verified"}, now=self.now())
+
+    def _complete(self, request_id: int, result: ErasureResult) -> None:
         with self.state.session() as session:
             request = session.get(ErasureRequest, request_id)
             assert request is not None
@@ -473,17 +495,16 @@ class Desk:
             elif request_id is not None:
                 touched.append(request_id)
             self._move(source, incoming.ref, destination, result)
-        for request_id in dict.fromkeys(touched + self.open_request_ids()):
+        for request_id in dict.fromkeys(touched + self.open_request_ids([S.RECEIVED])):
             try:
-                outcome = self.advance(request_id)
-            except TemporaryError as exc:
+                self._classify_id(request_id)
+            except ErasureError as exc:  # e.g. the store is unreachable for the count: stays `received`
                 result.problems.append(f"request {request_id}: will retry: {exc}")
-                continue
-            except ErasureError as exc:
-                result.problems.append(f"request {request_id}: {exc}")
-                continue
-            if request_id in touched or outcome.status != S.ERASING:
-                result.outcomes.append(outcome)
+        erasing = self.open_request_ids([S.ERASING])
+        for request_id, exc in self._erase_group(erasing).items():
+            result.problems.append(f"request {request_id}: erasure will be retried: {exc}")
+        for request_id in dict.fromkeys(touched + erasing):
+            result.outcomes.append(self._outcome_of(request_id))
         self._note_poll(source.name, success=True)
         return result
 
