@@ -50,6 +50,7 @@ MAX_HEADER_FIELD_BYTES = 16 * 1024
 MAX_HEADER_FIELDS = 1000
 MAX_MIME_PARTS = 200
 MAX_MIME_DEPTH = 20
+MAX_DELIMITER_LINES = 2000  # lines starting "--" before the body is not parsed at all
 MAX_SUBJECT_CHARS = 998
 MAX_REFERENCES = 50
 MAX_BODY_TEXT_CHARS = 64 * 1024  # kept on ParsedMessage for display and policy hints
@@ -148,11 +149,18 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
     cleaned = b"".join(kept) + separator + body
 
     parser = BytesParser(policy=policy.default)
-    try:
-        msg = parser.parsebytes(cleaned)
-    except RecursionError:
-        out.add("mime_too_deep", "the MIME structure is nested too deeply to read")
+    # The stdlib parses every MIME part (and recurses per level) before we can
+    # count them, so a body with very many delimiter-like lines is not parsed:
+    # headers only, and a person looks at it.
+    if len(re.findall(rb"(?m)^--", body[: 50 * 1024 * 1024])) > MAX_DELIMITER_LINES:
+        out.add("too_many_parts", f"the message has more than {MAX_DELIMITER_LINES} MIME delimiter lines; the body was not read")
         msg = parser.parsebytes(b"".join(kept) + b"\r\n", headersonly=True)
+    else:
+        try:
+            msg = parser.parsebytes(cleaned)
+        except RecursionError:
+            out.add("mime_too_deep", "the MIME structure is nested too deeply to read")
+            msg = parser.parsebytes(b"".join(kept) + b"\r\n", headersonly=True)
     assert isinstance(msg, EmailMessage)
     out.defect(getattr(msg, "defects", ()))
 
@@ -288,7 +296,8 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN = rf"{_LABEL}(?:\.{_LABEL})+"
 _ADDR_SPEC = rf"(?P<addr>{_LOCAL}@{_DOMAIN})"
 _QUOTED_NAME = r'"(?:[^"\\\r\n]|\\[^\r\n])*"'
-_PLAIN_NAME = r"[^\"<>()\[\]\\,;:@\r\n]+"  # atoms, spaces, encoded words, UTF-8
+_NAME_WORD = r"[^\"<>()\[\]\\,;:@\s]+"  # atoms, encoded words, UTF-8
+_PLAIN_NAME = rf"{_NAME_WORD}(?:[ \t]+{_NAME_WORD})*"  # unambiguous, so matching stays linear
 _DISPLAY = rf"(?:{_QUOTED_NAME}|{_PLAIN_NAME})"
 _STRICT_FROM = re.compile(rf"\s*(?:{_ADDR_SPEC}|(?:{_DISPLAY}\s*)?<{_ADDR_SPEC.replace('addr', 'addr2')}>)\s*")
 
@@ -314,6 +323,8 @@ def _from_address(msg: Message, wire_count: int, out: _Collector) -> tuple[str |
         return None, Problem("from_missing", "the message has no From header")
     if count > 1:
         return None, Problem("from_multiple", f"the message has {count} From headers; the sender is ambiguous")
+    if not raws:  # present on the wire but not read (oversized, or past the header limit)
+        return None, Problem("from_unreadable", "the From header could not be read")
     ours = strict_address(raws[0])
     if ours is None:
         return None, Problem("from_invalid", "the From header is not exactly one plain address (comments, groups, several addresses or bad syntax)")
@@ -767,7 +778,7 @@ _ERASURE_WORDS = re.compile(
     re.IGNORECASE,
 )
 _ACCESS_WORDS = re.compile(
-    r"\b(?:access\s+request|access\s+to\s+(?:\w+\s+){0,3}data|right\s+(?:of|to)\s+access|subject\s+access|"
+    r"\b(?:access\s+request|access\s+to\s+(?:[\w'\u2019]+\s+){0,3}data|right\s+(?:of|to)\s+access|subject\s+access|"
     r"(?:data\s+)?export\s+(?:of\s+)?(?:\w+\s+){0,2}data|data\s+export|copy\s+of|portab\w*|right\s+to\s+know|dsar|"
     r"article\s*(?:15|20)|art\.?\s*(?:15|20)|1798\.(?:100|110|115)|auskunft)\b",
     re.IGNORECASE,
