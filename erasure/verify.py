@@ -22,9 +22,10 @@ suffix (``@acme.example`` matches neither ``evil-acme.example`` nor
 
 Authentication: only ``Authentication-Results`` headers whose authserv-id is
 in ``policy.trusted_authserv_ids`` count. The sender is authenticated when one
-of them reports ``dmarc=pass`` for the From domain, or ``dkim=pass`` with a
-signing domain aligned with it (equal, or a parent of the From domain), and
-none of them reports a DMARC result other than pass. Your MX must remove
+of them reports ``dmarc=pass`` for the From domain, or (when DMARC gives no
+verdict: no result or ``none``) ``dkim=pass`` with a signing domain aligned
+with it (equal, or a parent of the From domain), and no trusted header
+contradicts that result. Your MX must remove
 incoming headers carrying its own authserv-id (RFC 8601 section 5); the
 "no conflicting result" rule is a second line of defence, not a replacement.
 """
@@ -147,15 +148,24 @@ def _aligned(signing_domain: str, from_domain: str) -> bool:
 
 
 def authentication(message: ParsedMessage, trusted: tuple[str, ...]) -> tuple[bool, str]:
-    """(authenticated?, why): DMARC pass or aligned DKIM pass, from trusted authserv-ids only."""
+    """(authenticated?, why): DMARC pass or aligned DKIM pass, from trusted authserv-ids only.
+
+    Conflicting trusted results (one header says dmarc=pass, another fail or
+    none; an aligned dkim=pass next to an aligned dkim=fail) count as not
+    authenticated: a forged header carrying our authserv-id that slipped past
+    the MX must not outvote the MX's own verdict.
+    """
     if message.from_address is None:
         return False, "there is no usable From address"
     from_domain = _domain(message.from_address)
     trusted_ids = {t.strip().lower() for t in trusted}
-    passes: list[str] = []
+    dmarc: set[str] = set()
+    dkim: set[str] = set()
+    seen_trusted = False
     for value in message.auth_results:
         if _authserv_id(value) not in trusted_ids:
             continue  # anyone can write an Authentication-Results header
+        seen_trusted = True
         try:
             header = _AUTHRES.parse_value(value)
         except Exception:
@@ -165,22 +175,23 @@ def authentication(message: ParsedMessage, trusted: tuple[str, ...]) -> tuple[bo
         for result in header.results:
             method = str(getattr(result, "method", "")).lower()
             outcome = str(getattr(result, "result", "")).lower()
-            props = {(p.type.lower(), p.name.lower()): str(p.value) for p in getattr(result, "properties", ())}
-            if method == "dmarc":
-                header_from = props.get(("header", "from"), "").lower()
-                if header_from and header_from != from_domain:
-                    continue
-                if outcome != "pass":
-                    return False, f"a trusted Authentication-Results header reports dmarc={outcome}"
-                if header_from == from_domain:
-                    passes.append("dmarc=pass")
-            elif method == "dkim" and outcome == "pass":
-                if _aligned(props.get(("header", "d"), ""), from_domain):
-                    passes.append("aligned dkim=pass")
-    if passes:
-        return True, f"{passes[0]} for {from_domain}"
-    if not any(_authserv_id(v) in trusted_ids for v in message.auth_results):
+            props = {(p.type.lower(), p.name.lower()): str(p.value).lower() for p in getattr(result, "properties", ())}
+            if method == "dmarc" and props.get(("header", "from"), "") == from_domain:
+                dmarc.add(outcome)
+            elif method == "dkim" and _aligned(props.get(("header", "d"), ""), from_domain):
+                dkim.add(outcome)
+    if not seen_trusted:
         return False, "no Authentication-Results header from a trusted authserv-id"
+    if len(dmarc) > 1:
+        return False, f"trusted Authentication-Results headers disagree (dmarc={', '.join(sorted(dmarc))})"
+    if dmarc == {"pass"}:
+        return True, f"dmarc=pass for {from_domain}"
+    if dmarc and dmarc != {"none"}:
+        return False, f"a trusted Authentication-Results header reports dmarc={next(iter(dmarc))} for {from_domain}"
+    if dkim == {"pass"}:
+        return True, f"aligned dkim=pass for {from_domain}"
+    if "pass" in dkim:
+        return False, f"trusted Authentication-Results headers disagree (dkim={', '.join(sorted(dkim))})"
     return False, f"no DMARC pass or aligned DKIM pass for {from_domain}"
 
 
@@ -188,7 +199,7 @@ def authentication(message: ParsedMessage, trusted: tuple[str, ...]) -> tuple[bo
 
 
 def _mentions(text: str, needle: str) -> bool:
-    return re.search(rf"(?<![\w.@-]){re.escape(needle)}(?![\w-])", text, re.IGNORECASE) is not None
+    return re.search(rf"(?<![\w-]){re.escape(needle)}(?![\w-])", text, re.IGNORECASE) is not None
 
 
 def cross_tenant_hint(message: ParsedMessage, tenant: Tenant, tenants: tuple[Tenant, ...]) -> str | None:
