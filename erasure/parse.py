@@ -527,6 +527,8 @@ def _read_parts(msg: Message, out: _Collector, max_attachment: int) -> tuple[lis
             if ctype == "message/rfc822":
                 out.add("forwarded_message", "the message contains a forwarded message, which is not read as a request")
             continue
+        if ctype in _SIGNATURE_TYPES:
+            continue  # S/MIME and PGP signatures: common on corporate mail, never a request
         if _is_attachment(part):
             kind = _attachment_kind(ctype, name)
             shown = _safe_name(name or ctype)
@@ -550,6 +552,14 @@ def _read_parts(msg: Message, out: _Collector, max_attachment: int) -> tuple[lis
         text = _decode_text(data, _charset(part), out)
         texts.append(html_to_text(text) if ctype == "text/html" else text)
     return texts, attachments
+
+
+_SIGNATURE_TYPES = {
+    "application/pkcs7-signature",
+    "application/x-pkcs7-signature",
+    "application/pgp-signature",
+    "application/pgp-keys",
+}
 
 
 def _attachment_kind(ctype: str, name: str | None) -> str | None:
@@ -734,9 +744,10 @@ def _ids_from_attachment(name: str, kind: str, content: str, ids: list[str], out
             return
         out.add("attachment_no_viewer_id_column", f"the attachment {name} has several columns but none is called viewer_id")
         return
-    for line in content.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if line.strip():
-            ids.append(_clean_id(line))
+    lines = [line for line in content.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line.strip()]
+    if lines and lines[0].strip().lower() in _CSV_HEADERS:
+        lines = lines[1:]  # a "viewer_id" heading is not an id
+    ids.extend(_clean_id(line) for line in lines)
 
 
 _SEPARATORS = re.compile(r"[\s,;]")
@@ -791,8 +802,20 @@ _GDPR = re.compile(r"\b(?:u\.?k\.?\s+)?(?:gdpr|dsgvo|rgpd)\b", re.IGNORECASE)
 _CCPA = re.compile(r"\b(?:ccpa|cpra|california|cal\.?\s*civ\.?|1798\.\d+)\b", re.IGNORECASE)
 
 
+# "...please notify the sender and delete this e-mail": confidentiality
+# footers must not turn a question about a viewer into an erasure.
+_ABOUT_THE_MAIL = re.compile(r"[^.!?\n]{0,80}?\b(?:e-?mails?|messages?|communications?|transmissions?|copies)\b", re.IGNORECASE)
+
+
+def _asks_for_erasure(words: str) -> bool:
+    for match in _ERASURE_WORDS.finditer(words):
+        if not _ABOUT_THE_MAIL.match(words, match.end()):
+            return True
+    return False
+
+
 def _kind(words: str, out: _Collector) -> Kind:
-    erasure = _ERASURE_WORDS.search(words) is not None
+    erasure = _asks_for_erasure(words)
     access = _ACCESS_WORDS.search(words) is not None
     if erasure and _NEGATED.search(words):
         out.add("ambiguous_wording", "the text says not to delete something; a person must read it")

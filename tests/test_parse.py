@@ -596,3 +596,38 @@ def test_any_bytes_give_a_decision(raw: bytes) -> None:
 @given(messages)
 def test_any_mail_shaped_bytes_give_a_decision(raw: bytes) -> None:
     assert_is_a_decision(parse_message(raw))
+
+
+# ---------------------------------------------------------------- everyday corporate mail
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "If you received this in error, please notify the sender and delete this e-mail.",
+        "Please delete this message and all copies from your system.",
+        "If you are not the addressee, erase the transmission immediately.",
+    ],
+)
+def test_confidentiality_footers_are_not_erasure_requests(footer: str) -> None:
+    message = parse_message(mail(f"What do you store for this viewer?\nViewer ID: q-1\n\nAlice\n{footer}\n", subject="Question"))
+    assert message.kind == "other"
+
+
+def test_a_real_request_with_a_footer_is_still_an_erasure() -> None:
+    body = "Please delete all data for this viewer.\nViewer ID: q-1\n\nIf received in error, please delete this e-mail.\n"
+    assert parse_message(mail(body, subject="Request")).kind == "erasure"
+
+
+def test_smime_signature_part_is_not_an_unreadable_attachment() -> None:
+    body = (
+        "--s\nContent-Type: text/plain\n\nPlease erase.\nViewer ID: sm-1\n"
+        '--s\nContent-Type: application/pkcs7-signature; name="smime.p7s"\nContent-Disposition: attachment; filename="smime.p7s"\n\nMIAG\n--s--\n'
+    )
+    message = parse_message(mail(body, content_type='multipart/signed; protocol="application/pkcs7-signature"; boundary="s"'))
+    assert message.viewer_ids == ("sm-1",) and message.problems == ()
+
+
+def test_txt_attachment_heading_is_not_an_id() -> None:
+    message = parse_message(with_attachment(b"viewer_id\nt-1\n", filename="ids.txt", content_type="text/plain"))
+    assert message.viewer_ids == ("t-1",)
