@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["erasure", "access", "other"]
 
@@ -167,9 +167,9 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
     subject = _subject(msg, out)
     from_address, from_problem = _from_address(msg, from_count, out)
     return_path = _return_path(msg)
-    automatic = _automatic(msg, from_address, return_path, out)
+    automatic = _automatic(msg, return_path)
     message_id = _message_id(_header_text(msg, "Message-ID", out))
-    references = _references(message_id, msg, out)
+    references = _references(message_id, msg)
     auth_results = tuple(_unfold(v) for v in _raw_values(msg, "Authentication-Results"))
 
     texts, attachments = _read_parts(msg, out, max_attachment)
@@ -221,15 +221,14 @@ def _split_header_fields(raw: bytes) -> tuple[list[tuple[str, bytes]], bytes, by
         # The first newline ends the last header line; the second is the blank separator line.
         first_end = m.start() + (2 if raw[m.start() : m.start() + 1] == b"\r" else 1)
         head, separator, body = raw[:first_end], raw[first_end : m.end()], raw[m.end() :]
-    lines = head.splitlines(keepends=True)
-    fields: list[tuple[str, bytes]] = []
-    for line in lines:
-        if fields and line[:1] in (b" ", b"\t"):
-            name, value = fields[-1]
-            fields[-1] = (name, value + line)
+    pieces: list[tuple[str, list[bytes]]] = []
+    for line in head.splitlines(keepends=True):
+        if pieces and line[:1] in (b" ", b"\t"):
+            pieces[-1][1].append(line)  # folded continuation (lists: no quadratic re-copying)
         else:
             name = line.split(b":", 1)[0].strip().decode("ascii", "replace") if b":" in line else ""
-            fields.append((name, line))
+            pieces.append((name, [line]))
+    fields = [(name, b"".join(lines)) for name, lines in pieces]
     if fields and not fields[-1][1].endswith((b"\n", b"\r")):
         name, value = fields[-1]
         fields[-1] = (name, value + b"\r\n")
@@ -327,10 +326,11 @@ def _from_address(msg: Message, wire_count: int, out: _Collector) -> tuple[str |
         return None, Problem("from_unreadable", "the From header could not be read")
     ours = strict_address(raws[0])
     if ours is None:
-        return None, Problem("from_invalid", "the From header is not exactly one plain address (comments, groups, several addresses or bad syntax)")
+        why = "the From header is not exactly one plain address (comments, groups, several addresses or bad syntax)"
+        return None, Problem("from_invalid", why)
     # Belt and braces: the stdlib must read the same single address without complaint.
     try:
-        header = msg["From"]
+        header: Any = msg["From"]
         addresses = header.addresses
         defects = header.defects
     except Exception:
@@ -360,7 +360,7 @@ def _message_id(value: str | None) -> str | None:
     return m.group(0) if m else None
 
 
-def _references(message_id: str | None, msg: Message, out: _Collector) -> tuple[str, ...]:
+def _references(message_id: str | None, msg: Message) -> tuple[str, ...]:
     refs: list[str] = [message_id] if message_id else []
     for name in ("References", "In-Reply-To"):
         for value in _raw_values(msg, name):
@@ -372,10 +372,10 @@ def _references(message_id: str | None, msg: Message, out: _Collector) -> tuple[
 
 # Only the RFC 5321 system mailboxes. "noreply@" is deliberately not here: a
 # tenant's ticketing system may send genuine requests from such an address.
-_LOOP_LOCALPARTS = {"mailer-daemon", "postmaster"}
+_SYSTEM_SENDER = re.compile(r"(?<![\w.+-])(mailer-daemon|postmaster)(?=@|[\s>)\"]|$)", re.IGNORECASE)
 
 
-def _automatic(msg: Message, from_address: str | None, return_path: str | None, out: _Collector) -> Problem | None:
+def _automatic(msg: Message, return_path: str | None) -> Problem | None:
     """Why this is mail from a machine (never answer it, never act on it), or None."""
     for value in _raw_values(msg, "Auto-Submitted"):
         token = re.split(r"[;(\s]", _unfold(value).lower(), maxsplit=1)[0]
@@ -398,12 +398,12 @@ def _automatic(msg: Message, from_address: str | None, return_path: str | None, 
         content_type = ""
     if content_type == "multipart/report":
         return Problem("delivery_report", "the message is a delivery or disposition report (multipart/report)")
-    candidates = [from_address] if from_address else []
-    candidates += [strict_address(v) or "" for v in _raw_values(msg, "From")]
-    for address in candidates:
-        local = address.split("@", 1)[0].lower()
-        if local in _LOOP_LOCALPARTS:
-            return Problem("system_sender", f"the sender {address} is a mail system address")
+    # Read leniently on purpose: bounces often have From headers the strict
+    # grammar refuses ("MAILER-DAEMON@host (Mail Delivery System)", or no domain).
+    for value in _raw_values(msg, "From"):
+        m = _SYSTEM_SENDER.search(_unfold(value))
+        if m:
+            return Problem("system_sender", f"the sender is {m.group(1)}, a mail system address")
     return None
 
 
@@ -426,8 +426,9 @@ def _walk(msg: Message, out: _Collector) -> list[Message]:
             continue
         out.defect(getattr(part, "defects", ()))
         if part.is_multipart() and not _content_type(part).startswith("message/"):
-            children = part.get_payload()
-            if isinstance(children, list):
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                children = [c for c in payload if isinstance(c, Message)]
                 if _content_type(part) == "multipart/alternative":
                     children = [_preferred_alternative(children)] if children else []
                 for child in reversed(children):
@@ -808,10 +809,7 @@ _ABOUT_THE_MAIL = re.compile(r"[^.!?\n]{0,80}?\b(?:e-?mails?|messages?|communica
 
 
 def _asks_for_erasure(words: str) -> bool:
-    for match in _ERASURE_WORDS.finditer(words):
-        if not _ABOUT_THE_MAIL.match(words, match.end()):
-            return True
-    return False
+    return any(not _ABOUT_THE_MAIL.match(words, m.end()) for m in _ERASURE_WORDS.finditer(words))
 
 
 def _kind(words: str, out: _Collector) -> Kind:

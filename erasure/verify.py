@@ -237,9 +237,9 @@ def decide(message: ParsedMessage, config: Config) -> Decision:
         return result("ignore", "own_address", message.from_address)
 
     if message.from_address is None:
-        why = message.from_problem or Problem("from_missing", REASONS["from_missing"])
-        problems = (why, *problems)
-        return result("review", "bad_from", why.text)
+        from_problem = message.from_problem or Problem("from_missing", REASONS["from_missing"])
+        problems = (from_problem, *problems)
+        return result("review", "bad_from", from_problem.text)
     address = message.from_address
 
     matches = tenants_for(address, config.tenants)
@@ -252,29 +252,32 @@ def decide(message: ParsedMessage, config: Config) -> Decision:
     authenticated, why = authentication(message, policy.trusted_authserv_ids)
     if not authenticated and policy.require_authentication:
         return result("review", "unauthenticated", why, tenant=tenant.name)
-    # With authentication switched off the operator has chosen to trust From as written.
-    reply_to = address
-    common = {"tenant": tenant.name, "reply_to": reply_to, "authenticated": authenticated}
+
+    def answerable(outcome: Outcome, code: str, detail: str | None = None) -> Decision:
+        # From here on the sender is known and authenticated (or the operator switched
+        # authentication off and trusts From as written), so the workflow may answer.
+        return result(outcome, code, detail, tenant=tenant.name, reply_to=address, authenticated=authenticated)
 
     if message.kind == "access":
-        return result("review", "access_request", **common)
+        return answerable("review", "access_request")
     if message.kind != "erasure":
-        return result("review", "not_erasure", **common)
+        return answerable("review", "not_erasure")
 
     extra: list[Problem] = []
     too_long = [v for v in message.viewer_ids if len(v) > policy.max_viewer_id_length]
     if too_long:
         extra.append(Problem("viewer_id_too_long", f"a viewer id is longer than {policy.max_viewer_id_length} characters"))
     if len(message.viewer_ids) > policy.max_viewer_ids:
-        extra.append(Problem("too_many_viewer_ids", f"the request names {len(message.viewer_ids)} viewer ids; the limit is {policy.max_viewer_ids}"))
+        count = len(message.viewer_ids)
+        extra.append(Problem("too_many_viewer_ids", f"the request names {count} viewer ids; the limit is {policy.max_viewer_ids}"))
     problems = (*problems, *(p for p in extra if all(q.code != p.code for q in problems)))
     if problems:
         first = problems[0]
-        return result("review", first.code if first.code in REASONS else "unparseable", first.text, **common)
+        return answerable("review", first.code if first.code in REASONS else "unparseable", first.text)
 
     hint = cross_tenant_hint(message, tenant, config.tenants)
     if hint is not None:
-        return result("review", "cross_tenant_hint", hint, **common)
+        return answerable("review", "cross_tenant_hint", hint)
     if not message.viewer_ids:
-        return result("review", "no_viewer_id", **common)
-    return result("erase", "ok", why if authenticated else "authentication not required", **common)
+        return answerable("review", "no_viewer_id")
+    return answerable("erase", "ok", why if authenticated else "authentication not required")

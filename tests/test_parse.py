@@ -474,7 +474,8 @@ def test_automatic_mail_is_recognised(headers: str, code: str) -> None:
     assert message.automatic is not None and message.automatic.code == code
 
 
-@pytest.mark.parametrize("from_", ["MAILER-DAEMON@mx.acme.example", "Postmaster <postmaster@acme.example>"])
+@pytest.mark.parametrize("from_", ["MAILER-DAEMON@mx.acme.example", "Postmaster <postmaster@acme.example>",
+                                   "MAILER-DAEMON@mx.acme.example (Mail Delivery System)", "MAILER-DAEMON"])
 def test_mail_system_senders_are_automatic(from_: str) -> None:
     message = parse_message(mail(from_=from_))
     assert message.automatic is not None and message.automatic.code == "system_sender"
@@ -484,6 +485,11 @@ def test_delivery_reports_are_automatic() -> None:
     raw = mail("--r\nContent-Type: text/plain\n\nfailed\n--r--\n", content_type='multipart/report; report-type=delivery-status; boundary="r"')
     message = parse_message(raw)
     assert message.automatic is not None and message.automatic.code == "delivery_report"
+
+
+def test_addresses_that_merely_contain_postmaster_are_people() -> None:
+    assert parse_message(mail(from_="postmaster-team@acme.example")).automatic is None
+    assert parse_message(mail(from_="jane.postmaster@acme.example")).automatic is None
 
 
 @pytest.mark.parametrize("headers", ["Auto-Submitted: no\n", "Auto-Submitted: No (human)\n", "Precedence: first-class\n", "Return-Path: <a@acme.example>\n"])
@@ -631,3 +637,10 @@ def test_smime_signature_part_is_not_an_unreadable_attachment() -> None:
 def test_txt_attachment_heading_is_not_an_id() -> None:
     message = parse_message(with_attachment(b"viewer_id\nt-1\n", filename="ids.txt", content_type="text/plain"))
     assert message.viewer_ids == ("t-1",)
+
+
+def test_header_folded_into_very_many_lines() -> None:
+    raw = b"From: a@acme.example\nX-Folded: a\n" + b" b\n" * 500_000 + b"\nPlease erase.\nViewer ID: f-1\n"
+    message = finishes(lambda: parse_message(raw))
+    assert "header_too_long" in codes(message)
+    assert message.from_address == "a@acme.example"

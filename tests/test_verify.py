@@ -207,7 +207,7 @@ def test_full_address_sender_picks_its_tenant() -> None:
     [
         ((PASS,), True),
         ((f"{TRUSTED}; dmarc=pass header.from=acme.example",), True),
-        ((f"MX.Privacy.Example; dmarc=pass header.from=ACME.example",), True),
+        (("MX.Privacy.Example; dmarc=pass header.from=ACME.example",), True),
         ((f"{TRUSTED} (postfix); dmarc=pass (p=reject) header.from=acme.example",), True),
         ((f"{TRUSTED}; dkim=pass header.d=acme.example",), True),
         ((f"{TRUSTED}; dkim=pass header.d=acme.example; dmarc=none header.from=acme.example",), True),
