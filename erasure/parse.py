@@ -168,7 +168,8 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
     from_address, from_problem = _from_address(msg, from_count, out)
     return_path = _return_path(msg)
     automatic = _automatic(msg, return_path)
-    message_id = _message_id(_header_text(msg, "Message-ID", out))
+    message_ids = _raw_values(msg, "Message-ID")
+    message_id = _message_id(message_ids[0]) if message_ids else None
     references = _references(message_id, msg)
     auth_results = tuple(_unfold(v) for v in _raw_values(msg, "Authentication-Results"))
 
@@ -656,7 +657,12 @@ _QUOTE_START = re.compile(
     r"|-{2,}\s*Weitergeleitete Nachricht\s*-{2,})\s*$",
     re.IGNORECASE,
 )
-_ON_WROTE = re.compile(r"^\s*On\b.{0,300}\bwrote:\s*$", re.IGNORECASE)
+_ON_WROTE = re.compile(
+    r"^\s*(?:On\b.{0,300}\bwrote|Am\b.{0,300}\bschrieb\b.{0,200}|Le\b.{0,300}\ba\s+[ée]crit\s*)\s*:\s*$",
+    re.IGNORECASE,
+)
+_HEADER_BLOCK_FROM = re.compile(r"^\s*\*?(?:From|Von|De)\s*:\*?\s+\S", re.IGNORECASE)
+_HEADER_BLOCK_NEXT = re.compile(r"^\s*\*?(?:Sent|Date|Gesendet|Datum|Envoy[ée])\s*:", re.IGNORECASE)
 _SIGNATURE = re.compile(r"^-- ?$")
 
 
@@ -670,6 +676,9 @@ def _unquoted(text: str) -> str:
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         # "On Mon, 1 Jan 2024 at 10:00, Alice <a@x>\nwrote:" (wrapped by the mail client)
         if re.match(r"^\s*On\b", line, re.IGNORECASE) and re.fullmatch(r"\s*(?:.{0,200}\s)?wrote:\s*", nxt, re.IGNORECASE):
+            break
+        # Outlook quotes without a separator line: "From: ...", then "Sent: ..." (or Date:).
+        if _HEADER_BLOCK_FROM.match(line) and _HEADER_BLOCK_NEXT.match(nxt):
             break
         if line.lstrip().startswith(">"):
             continue
@@ -718,32 +727,44 @@ def _ids_from_text(text: str, ids: list[str]) -> None:
 _CSV_HEADERS = {"viewer_id", "viewer id", "viewerid", "viewer-id"}
 
 
+def _csv_rows(content: str, delimiter: str) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
+    return [row for row in reader if any(cell.strip() for cell in row)]
+
+
+def _ids_from_csv(name: str, content: str, out: _Collector) -> list[str]:
+    """The viewer_id column (comma, semicolon or tab separated, as spreadsheets export), or one id a line."""
+    hint = re.match(r"sep=(.)\r?\n", content)  # Excel's delimiter hint line
+    delimiters = [hint.group(1)] if hint else [",", ";", "\t"]
+    if hint:
+        content = content[hint.end() :]
+    try:
+        tables = [_csv_rows(content, d) for d in delimiters]
+    except csv.Error as exc:
+        out.add("attachment_unreadable", f"the attachment {name} is not valid CSV ({exc})")
+        return []
+    for rows in tables:
+        if not rows:
+            return []
+        matches = [i for i, cell in enumerate(rows[0]) if cell.strip().lower() in _CSV_HEADERS]
+        if len(matches) > 1:
+            out.add("attachment_ambiguous", f"the attachment {name} has more than one viewer_id column")
+            return []
+        if matches:
+            col = matches[0]
+            return [_clean_id(row[col]) for row in rows[1:] if col < len(row) and row[col].strip()]
+    rows = tables[0]
+    if all(len(row) == 1 for row in rows):
+        return [_clean_id(row[0]) for row in rows]
+    out.add("attachment_no_viewer_id_column", f"the attachment {name} has several columns but none is called viewer_id")
+    return []
+
+
 def _ids_from_attachment(name: str, kind: str, content: str, ids: list[str], out: _Collector) -> None:
     if not content.strip():
         return
     if kind == "csv":
-        try:
-            rows = [row for row in csv.reader(io.StringIO(content, newline="")) if any(c.strip() for c in row)]
-        except csv.Error as exc:
-            out.add("attachment_unreadable", f"the attachment {name} is not valid CSV ({exc})")
-            return
-        if not rows:
-            return
-        header = [c.strip().lower() for c in rows[0]]
-        matches = [i for i, h in enumerate(header) if h in _CSV_HEADERS]
-        if len(matches) == 1:
-            col = matches[0]
-            for row in rows[1:]:
-                if col < len(row) and row[col].strip():
-                    ids.append(_clean_id(row[col]))
-            return
-        if len(matches) > 1:
-            out.add("attachment_ambiguous", f"the attachment {name} has more than one viewer_id column")
-            return
-        if all(len(row) == 1 for row in rows):
-            ids.extend(_clean_id(row[0]) for row in rows)
-            return
-        out.add("attachment_no_viewer_id_column", f"the attachment {name} has several columns but none is called viewer_id")
+        ids.extend(_ids_from_csv(name, content, out))
         return
     lines = [line for line in content.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line.strip()]
     if lines and lines[0].strip().lower() in _CSV_HEADERS:

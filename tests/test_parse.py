@@ -161,6 +161,9 @@ def test_too_many_ids_is_a_problem() -> None:
     "tail",
     [
         "> Viewer ID: old\n",
+        "From: Privacy Desk <privacy@privacy.example>\nSent: Monday, June 2, 2025 10:00\nViewer ID: old\n",
+        "Am 2. Juni 2025 um 10:00 schrieb Privacy Desk <privacy@privacy.example>:\nViewer ID: old\n",
+        "Le 2 juin 2025 \u00e0 10:00, Privacy Desk a \u00e9crit :\nViewer ID: old\n",
         ">> Viewer ID: old\n",
         "On Mon, 2 Jun 2025, Privacy Desk <privacy@privacy.example> wrote:\nViewer ID: old\n",
         "On Mon, 2 Jun 2025 at 10:00, Privacy Desk\n<privacy@privacy.example> wrote:\nViewer ID: old\n",
@@ -302,6 +305,9 @@ def with_attachment(data: bytes, *, filename: str = "ids.csv", content_type: str
         b"c-1\nc-2\n",
         codecs.BOM_UTF8 + b"viewer_id\r\nc-1\r\nc-2\r\n",
         codecs.BOM_UTF8 + b"c-1\nc-2\n",
+        b"other;viewer_id\nx;c-1\ny;c-2\n",  # European Excel
+        b"sep=;\nviewer_id;other\nc-1;x\nc-2;y\n",
+        b"viewer_id\tother\nc-1\tx\nc-2\ty\n",
         "viewer_id\r\nc-1\r\nc-2\r\n".encode("utf-16"),  # BOM + little endian
         codecs.BOM_UTF16_BE + "c-1\nc-2\n".encode("utf-16-be"),
     ],
