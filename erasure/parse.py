@@ -466,12 +466,17 @@ def _filename(part: Message) -> str | None:
     return str(name) if name else None
 
 
-def _is_attachment(part: Message) -> bool:
+def _disposition(part: Message) -> str | None:
     try:
-        disposition = part.get_content_disposition()
+        return part.get_content_disposition()
     except Exception:
-        disposition = None
-    return disposition == "attachment" or (disposition != "inline" and _filename(part) is not None)
+        return None
+
+
+def _is_attachment(part: Message) -> bool:
+    """A file rather than the text of the mail. Clients disagree on "inline" (Apple Mail
+    marks attached files inline), so a file name is enough to make a part a file."""
+    return _disposition(part) == "attachment" or _filename(part) is not None
 
 
 def _payload(part: Message, out: _Collector) -> bytes:
@@ -491,9 +496,11 @@ def _charset(part: Message) -> str | None:
     if not name:
         return None
     try:
-        return codecs.lookup(name).name
+        encoding = codecs.lookup(name).name
+        b"a".decode(encoding, "replace")  # rejects codecs that are not text encodings (base64, zlib...)
     except (LookupError, ValueError):
         return None
+    return encoding
 
 
 def _decode_text(data: bytes, declared: str | None, out: _Collector) -> str:
@@ -509,7 +516,10 @@ def _decode_text(data: bytes, declared: str | None, out: _Collector) -> str:
         except (UnicodeDecodeError, LookupError):
             continue
     out.defect([_UndecodableTextDefect()])
-    return data.decode(declared or "utf-8", "replace")
+    try:
+        return data.decode(declared or "utf-8", "replace")
+    except LookupError:
+        return data.decode("utf-8", "replace")
 
 
 class _UndecodableTextDefect(Exception):
@@ -529,38 +539,41 @@ def _read_parts(msg: Message, out: _Collector, max_attachment: int) -> tuple[lis
             if ctype == "message/rfc822":
                 out.add("forwarded_message", "the message contains a forwarded message, which is not read as a request")
             continue
-        if ctype in _SIGNATURE_TYPES:
-            continue  # S/MIME and PGP signatures: common on corporate mail, never a request
-        if _is_attachment(part):
-            kind = _attachment_kind(ctype, name)
-            shown = _safe_name(name or ctype)
-            if kind is None:
-                out.add("attachment_unreadable", f"the attachment {shown} is not CSV or plain text and was not read")
-                continue
+        if ctype in _IGNORED_TYPES or (ctype.startswith("image/") and _disposition(part) != "attachment"):
+            continue  # signatures, business cards, logos and inline pictures: never a request
+        if not _is_attachment(part) and ctype in ("text/plain", "text/html"):
             data = _payload(part, out)
             if len(data) > max_attachment:
-                out.add("attachment_too_large", f"the attachment {shown} is larger than {max_attachment} bytes and was not read")
+                out.add("body_too_large", f"a {ctype} body part is larger than {max_attachment} bytes and was not read")
                 continue
-            text = _decode_attachment(data, _charset(part), shown, out)
-            if text is not None:
-                attachments.append((shown, kind, text))
+            text = _decode_text(data, _charset(part), out)
+            texts.append(html_to_text(text) if ctype == "text/html" else text)
             continue
-        if ctype not in ("text/plain", "text/html"):
-            continue  # inline images, calendars...: not where requests are written
+        # Anything else is a file: read when it is CSV or plain text, otherwise a person looks.
+        kind = _attachment_kind(ctype, name)
+        shown = _safe_name(name or ctype)
+        if kind is None:
+            out.add("attachment_unreadable", f"the attachment {shown} is not CSV or plain text and was not read")
+            continue
         data = _payload(part, out)
         if len(data) > max_attachment:
-            out.add("body_too_large", f"a {ctype} body part is larger than {max_attachment} bytes and was not read")
+            out.add("attachment_too_large", f"the attachment {shown} is larger than {max_attachment} bytes and was not read")
             continue
-        text = _decode_text(data, _charset(part), out)
-        texts.append(html_to_text(text) if ctype == "text/html" else text)
+        text = _decode_attachment(data, _charset(part), shown, out)
+        if text is not None:
+            attachments.append((shown, kind, text))
     return texts, attachments
 
 
-_SIGNATURE_TYPES = {
+_IGNORED_TYPES = {
     "application/pkcs7-signature",
     "application/x-pkcs7-signature",
     "application/pgp-signature",
     "application/pgp-keys",
+    "text/vcard",
+    "text/x-vcard",
+    "text/directory",
+    "text/calendar",
 }
 
 

@@ -572,7 +572,9 @@ def header_line() -> st.SearchStrategy[bytes]:
         st.binary(max_size=200),
         st.sampled_from([b"multipart/mixed; boundary=b", b"text/html; charset=utf-16", b"base64", b"quoted-printable",
                          b"=?utf-8?q?=0D=0A?=", b"=?x-bad?b?////?=", b"<>", b"a@b.example(<c@d.example>", b"attachment; filename=a.csv",
-                         b"mx.privacy.example; dmarc=pass header.from=acme.example"]),
+                         b"mx.privacy.example; dmarc=pass header.from=acme.example", b"text/plain; charset=base64",
+                         b"text/csv; charset=utf-16", b"inline; filename=x.csv", b"image/png", b"message/rfc822",
+                         b"multipart/alternative; boundary=b", b"multipart/report; boundary=b", b"text/html"]),
     )
     return st.builds(lambda n, v: n + b": " + v + b"\r\n", names, values)
 
@@ -581,7 +583,9 @@ def body_chunk() -> st.SearchStrategy[bytes]:
     return st.one_of(
         st.binary(max_size=300),
         st.sampled_from([b"--b\r\n", b"--b--\r\n", b"\r\n", b"Viewer ID: x\r\n", b"Viewer IDs:\r\n", b"> q\r\n", b"-- \r\n",
-                         b"Content-Type: text/csv\r\nContent-Disposition: attachment\r\n\r\nviewer_id\r\na\r\n", b"\x00\xff\xfe"]),
+                         b"Content-Type: text/csv\r\nContent-Disposition: attachment\r\n\r\nviewer_id\r\na\r\n", b"\x00\xff\xfe",
+                         b"Content-Type: text/html\r\n\r\n<blockquote><p>Viewer ID: h</p>", b"Content-Type: message/rfc822\r\n\r\n",
+                         b"Content-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n", b"\xfe\xff\x00v\x00i"]),
     )
 
 
@@ -650,3 +654,30 @@ def test_header_folded_into_very_many_lines() -> None:
     message = finishes(lambda: parse_message(raw))
     assert "header_too_long" in codes(message)
     assert message.from_address == "a@acme.example"
+
+
+@pytest.mark.parametrize("charset", ["base64", "zlib", "rot13", "hex"])
+def test_charsets_that_are_not_text_encodings(charset: str) -> None:
+    message = parse_message(mail(b"Please erase.\nViewer ID: ch-1\n", content_type=f"text/plain; charset={charset}"))
+    assert message.viewer_ids == ("ch-1",)
+    assert "unparseable" not in codes(message)
+
+
+def test_files_marked_inline_are_still_files() -> None:
+    body = (
+        "--b\nContent-Type: text/plain\n\nPlease erase the viewers in the file.\n"
+        "--b\nContent-Type: text/csv\nContent-Disposition: inline; filename=ids.csv\n\nviewer_id\nx1\n"
+        "--b\nContent-Type: application/pdf\nContent-Disposition: inline; filename=letter.pdf\n\nJVBE\n--b--\n"
+    )
+    message = parse_message(mail(body, content_type='multipart/mixed; boundary="b"'))
+    assert message.viewer_ids == ("x1",)
+    assert "attachment_unreadable" in codes(message)
+
+
+def test_business_cards_and_calendars_are_ignored() -> None:
+    body = (
+        "--b\nContent-Type: text/plain\n\nPlease erase.\nViewer ID: v-1\n"
+        "--b\nContent-Type: text/vcard; name=alice.vcf\nContent-Disposition: attachment; filename=alice.vcf\n\nBEGIN:VCARD\n--b--\n"
+    )
+    message = parse_message(mail(body, content_type='multipart/mixed; boundary="b"'))
+    assert message.viewer_ids == ("v-1",) and message.problems == ()
