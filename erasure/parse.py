@@ -559,9 +559,9 @@ def _read_parts(msg: Message, out: _Collector, max_attachment: int) -> tuple[lis
         if len(data) > max_attachment:
             out.add("attachment_too_large", f"the attachment {shown} is larger than {max_attachment} bytes and was not read")
             continue
-        text = _decode_attachment(data, _charset(part), shown, out)
-        if text is not None:
-            attachments.append((shown, kind, text))
+        content = _decode_attachment(data, _charset(part), shown, out)
+        if content is not None:
+            attachments.append((shown, kind, content))
     return texts, attachments
 
 
