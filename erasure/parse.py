@@ -24,6 +24,11 @@ bidi) or undecodable characters, and over-long ids. Ids are never patterns:
 Quoted replies (``>`` lines, ``On ... wrote:`` and everything after it,
 forwarded/original-message blocks) and signatures (after ``-- ``) are never
 read as requests, so a customer's reply quoting an old request cannot restart it.
+Erasure words about the mail itself ("delete this e-mail" in a confidentiality
+footer) do not make a request. Any named file is a file, whatever its
+disposition: CSV and TXT are read, anything else (PDF, images attached as
+files, forwarded messages) sends the request to review rather than being
+skipped silently.
 """
 
 from __future__ import annotations

@@ -25,9 +25,14 @@ in ``policy.trusted_authserv_ids`` count. The sender is authenticated when one
 of them reports ``dmarc=pass`` for the From domain, or (when DMARC gives no
 verdict: no result or ``none``) ``dkim=pass`` with a signing domain aligned
 with it (equal, or a parent of the From domain), and no trusted header
-contradicts that result. Your MX must remove
-incoming headers carrying its own authserv-id (RFC 8601 section 5); the
-"no conflicting result" rule is a second line of defence, not a replacement.
+contradicts that result. Your MX must remove incoming headers carrying its
+own authserv-id (RFC 8601 section 5); the "no conflicting result" rule is a
+second line of defence, not a replacement.
+
+``reply_to`` is the From address only from rule 5 on (known tenant, and
+authenticated or authentication switched off); before that it is None and
+nothing may be sent. Review decisions still carry the ids that were found,
+for the officer to see.
 """
 
 from __future__ import annotations
