@@ -122,6 +122,7 @@ class PolicySettings:
     record_retention_months: int = setting(24, help="Request records are kept this long after closing, then pruned.")
     max_viewer_id_length: int = setting(256, help="Longer viewer ids go to review.")
     max_viewer_ids: int = setting(100_000, help="Requests naming more ids go to review.")
+    max_attachment_bytes: int = setting(5_000_000, help="Attachments (and body parts) larger than this are not read; the request goes to review.")
 
 
 @dataclass(frozen=True)
@@ -330,6 +331,11 @@ def _check(config: Config, source: str) -> None:
         else:
             if not (t.viewer_column and t.tenant_column):
                 raise ConfigError(f"{source}: {key} needs viewer_column and tenant_column (or parent and parent_key for a child table)")
+    if config.policy.require_authentication and not config.policy.trusted_authserv_ids and config.tenants:
+        raise ConfigError(
+            f"{source}: policy.require_authentication is on but policy.trusted_authserv_ids is empty, so no request "
+            "could ever be verified; list your MX's authserv-id (the first word of its Authentication-Results header)"
+        )
     versions = [k.version for k in config.audit.retired_keys]
     if config.audit.key_version in versions or len(set(versions)) != len(versions):
         raise ConfigError(f"{source}: audit.retired_keys must name each earlier key_version once, and not the current one")

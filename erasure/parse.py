@@ -24,6 +24,11 @@ bidi) or undecodable characters, and over-long ids. Ids are never patterns:
 Quoted replies (``>`` lines, ``On ... wrote:`` and everything after it,
 forwarded/original-message blocks) and signatures (after ``-- ``) are never
 read as requests, so a customer's reply quoting an old request cannot restart it.
+Erasure words about the mail itself ("delete this e-mail" in a confidentiality
+footer) do not make a request. Any named file is a file, whatever its
+disposition: CSV and TXT are read, anything else (PDF, images attached as
+files, forwarded messages) sends the request to review rather than being
+skipped silently.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
 Kind = Literal["erasure", "access", "other"]
 
@@ -50,6 +55,7 @@ MAX_HEADER_FIELD_BYTES = 16 * 1024
 MAX_HEADER_FIELDS = 1000
 MAX_MIME_PARTS = 200
 MAX_MIME_DEPTH = 20
+MAX_DELIMITER_LINES = 2000  # lines starting "--" before the body is not parsed at all
 MAX_SUBJECT_CHARS = 998
 MAX_REFERENCES = 50
 MAX_BODY_TEXT_CHARS = 64 * 1024  # kept on ParsedMessage for display and policy hints
@@ -148,20 +154,28 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
     cleaned = b"".join(kept) + separator + body
 
     parser = BytesParser(policy=policy.default)
-    try:
-        msg = parser.parsebytes(cleaned)
-    except RecursionError:
-        out.add("mime_too_deep", "the MIME structure is nested too deeply to read")
+    # The stdlib parses every MIME part (and recurses per level) before we can
+    # count them, so a body with very many delimiter-like lines is not parsed:
+    # headers only, and a person looks at it.
+    if len(re.findall(rb"(?m)^--", body[: 50 * 1024 * 1024])) > MAX_DELIMITER_LINES:
+        out.add("too_many_parts", f"the message has more than {MAX_DELIMITER_LINES} MIME delimiter lines; the body was not read")
         msg = parser.parsebytes(b"".join(kept) + b"\r\n", headersonly=True)
+    else:
+        try:
+            msg = parser.parsebytes(cleaned)
+        except RecursionError:
+            out.add("mime_too_deep", "the MIME structure is nested too deeply to read")
+            msg = parser.parsebytes(b"".join(kept) + b"\r\n", headersonly=True)
     assert isinstance(msg, EmailMessage)
     out.defect(getattr(msg, "defects", ()))
 
     subject = _subject(msg, out)
     from_address, from_problem = _from_address(msg, from_count, out)
     return_path = _return_path(msg)
-    automatic = _automatic(msg, from_address, return_path, out)
-    message_id = _message_id(_header_text(msg, "Message-ID", out))
-    references = _references(message_id, msg, out)
+    automatic = _automatic(msg, return_path)
+    message_ids = _raw_values(msg, "Message-ID")
+    message_id = _message_id(message_ids[0]) if message_ids else None
+    references = _references(message_id, msg)
     auth_results = tuple(_unfold(v) for v in _raw_values(msg, "Authentication-Results"))
 
     texts, attachments = _read_parts(msg, out, max_attachment)
@@ -213,15 +227,14 @@ def _split_header_fields(raw: bytes) -> tuple[list[tuple[str, bytes]], bytes, by
         # The first newline ends the last header line; the second is the blank separator line.
         first_end = m.start() + (2 if raw[m.start() : m.start() + 1] == b"\r" else 1)
         head, separator, body = raw[:first_end], raw[first_end : m.end()], raw[m.end() :]
-    lines = head.splitlines(keepends=True)
-    fields: list[tuple[str, bytes]] = []
-    for line in lines:
-        if fields and line[:1] in (b" ", b"\t"):
-            name, value = fields[-1]
-            fields[-1] = (name, value + line)
+    pieces: list[tuple[str, list[bytes]]] = []
+    for line in head.splitlines(keepends=True):
+        if pieces and line[:1] in (b" ", b"\t"):
+            pieces[-1][1].append(line)  # folded continuation (lists: no quadratic re-copying)
         else:
             name = line.split(b":", 1)[0].strip().decode("ascii", "replace") if b":" in line else ""
-            fields.append((name, line))
+            pieces.append((name, [line]))
+    fields = [(name, b"".join(lines)) for name, lines in pieces]
     if fields and not fields[-1][1].endswith((b"\n", b"\r")):
         name, value = fields[-1]
         fields[-1] = (name, value + b"\r\n")
@@ -288,7 +301,8 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN = rf"{_LABEL}(?:\.{_LABEL})+"
 _ADDR_SPEC = rf"(?P<addr>{_LOCAL}@{_DOMAIN})"
 _QUOTED_NAME = r'"(?:[^"\\\r\n]|\\[^\r\n])*"'
-_PLAIN_NAME = r"[^\"<>()\[\]\\,;:@\r\n]+"  # atoms, spaces, encoded words, UTF-8
+_NAME_WORD = r"[^\"<>()\[\]\\,;:@\s]+"  # atoms, encoded words, UTF-8
+_PLAIN_NAME = rf"{_NAME_WORD}(?:[ \t]+{_NAME_WORD})*"  # unambiguous, so matching stays linear
 _DISPLAY = rf"(?:{_QUOTED_NAME}|{_PLAIN_NAME})"
 _STRICT_FROM = re.compile(rf"\s*(?:{_ADDR_SPEC}|(?:{_DISPLAY}\s*)?<{_ADDR_SPEC.replace('addr', 'addr2')}>)\s*")
 
@@ -314,12 +328,15 @@ def _from_address(msg: Message, wire_count: int, out: _Collector) -> tuple[str |
         return None, Problem("from_missing", "the message has no From header")
     if count > 1:
         return None, Problem("from_multiple", f"the message has {count} From headers; the sender is ambiguous")
+    if not raws:  # present on the wire but not read (oversized, or past the header limit)
+        return None, Problem("from_unreadable", "the From header could not be read")
     ours = strict_address(raws[0])
     if ours is None:
-        return None, Problem("from_invalid", "the From header is not exactly one plain address (comments, groups, several addresses or bad syntax)")
+        why = "the From header is not exactly one plain address (comments, groups, several addresses or bad syntax)"
+        return None, Problem("from_invalid", why)
     # Belt and braces: the stdlib must read the same single address without complaint.
     try:
-        header = msg["From"]
+        header: Any = msg["From"]
         addresses = header.addresses
         defects = header.defects
     except Exception:
@@ -349,7 +366,7 @@ def _message_id(value: str | None) -> str | None:
     return m.group(0) if m else None
 
 
-def _references(message_id: str | None, msg: Message, out: _Collector) -> tuple[str, ...]:
+def _references(message_id: str | None, msg: Message) -> tuple[str, ...]:
     refs: list[str] = [message_id] if message_id else []
     for name in ("References", "In-Reply-To"):
         for value in _raw_values(msg, name):
@@ -361,10 +378,10 @@ def _references(message_id: str | None, msg: Message, out: _Collector) -> tuple[
 
 # Only the RFC 5321 system mailboxes. "noreply@" is deliberately not here: a
 # tenant's ticketing system may send genuine requests from such an address.
-_LOOP_LOCALPARTS = {"mailer-daemon", "postmaster"}
+_SYSTEM_SENDER = re.compile(r"(?<![\w.+-])(mailer-daemon|postmaster)(?=@|[\s>)\"]|$)", re.IGNORECASE)
 
 
-def _automatic(msg: Message, from_address: str | None, return_path: str | None, out: _Collector) -> Problem | None:
+def _automatic(msg: Message, return_path: str | None) -> Problem | None:
     """Why this is mail from a machine (never answer it, never act on it), or None."""
     for value in _raw_values(msg, "Auto-Submitted"):
         token = re.split(r"[;(\s]", _unfold(value).lower(), maxsplit=1)[0]
@@ -387,12 +404,12 @@ def _automatic(msg: Message, from_address: str | None, return_path: str | None, 
         content_type = ""
     if content_type == "multipart/report":
         return Problem("delivery_report", "the message is a delivery or disposition report (multipart/report)")
-    candidates = [from_address] if from_address else []
-    candidates += [strict_address(v) or "" for v in _raw_values(msg, "From")]
-    for address in candidates:
-        local = address.split("@", 1)[0].lower()
-        if local in _LOOP_LOCALPARTS:
-            return Problem("system_sender", f"the sender {address} is a mail system address")
+    # Read leniently on purpose: bounces often have From headers the strict
+    # grammar refuses ("MAILER-DAEMON@host (Mail Delivery System)", or no domain).
+    for value in _raw_values(msg, "From"):
+        m = _SYSTEM_SENDER.search(_unfold(value))
+        if m:
+            return Problem("system_sender", f"the sender is {m.group(1)}, a mail system address")
     return None
 
 
@@ -415,8 +432,9 @@ def _walk(msg: Message, out: _Collector) -> list[Message]:
             continue
         out.defect(getattr(part, "defects", ()))
         if part.is_multipart() and not _content_type(part).startswith("message/"):
-            children = part.get_payload()
-            if isinstance(children, list):
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                children = [c for c in payload if isinstance(c, Message)]
                 if _content_type(part) == "multipart/alternative":
                     children = [_preferred_alternative(children)] if children else []
                 for child in reversed(children):
@@ -453,12 +471,17 @@ def _filename(part: Message) -> str | None:
     return str(name) if name else None
 
 
-def _is_attachment(part: Message) -> bool:
+def _disposition(part: Message) -> str | None:
     try:
-        disposition = part.get_content_disposition()
+        return part.get_content_disposition()
     except Exception:
-        disposition = None
-    return disposition == "attachment" or (disposition != "inline" and _filename(part) is not None)
+        return None
+
+
+def _is_attachment(part: Message) -> bool:
+    """A file rather than the text of the mail. Clients disagree on "inline" (Apple Mail
+    marks attached files inline), so a file name is enough to make a part a file."""
+    return _disposition(part) == "attachment" or _filename(part) is not None
 
 
 def _payload(part: Message, out: _Collector) -> bytes:
@@ -478,9 +501,11 @@ def _charset(part: Message) -> str | None:
     if not name:
         return None
     try:
-        return codecs.lookup(name).name
+        encoding = codecs.lookup(name).name
+        b"a".decode(encoding, "replace")  # rejects codecs that are not text encodings (base64, zlib...)
     except (LookupError, ValueError):
         return None
+    return encoding
 
 
 def _decode_text(data: bytes, declared: str | None, out: _Collector) -> str:
@@ -496,7 +521,10 @@ def _decode_text(data: bytes, declared: str | None, out: _Collector) -> str:
         except (UnicodeDecodeError, LookupError):
             continue
     out.defect([_UndecodableTextDefect()])
-    return data.decode(declared or "utf-8", "replace")
+    try:
+        return data.decode(declared or "utf-8", "replace")
+    except LookupError:
+        return data.decode("utf-8", "replace")
 
 
 class _UndecodableTextDefect(Exception):
@@ -516,29 +544,42 @@ def _read_parts(msg: Message, out: _Collector, max_attachment: int) -> tuple[lis
             if ctype == "message/rfc822":
                 out.add("forwarded_message", "the message contains a forwarded message, which is not read as a request")
             continue
-        if _is_attachment(part):
-            kind = _attachment_kind(ctype, name)
-            shown = _safe_name(name or ctype)
-            if kind is None:
-                out.add("attachment_unreadable", f"the attachment {shown} is not CSV or plain text and was not read")
-                continue
+        if ctype in _IGNORED_TYPES or (ctype.startswith("image/") and _disposition(part) != "attachment"):
+            continue  # signatures, business cards, logos and inline pictures: never a request
+        if not _is_attachment(part) and ctype in ("text/plain", "text/html"):
             data = _payload(part, out)
             if len(data) > max_attachment:
-                out.add("attachment_too_large", f"the attachment {shown} is larger than {max_attachment} bytes and was not read")
+                out.add("body_too_large", f"a {ctype} body part is larger than {max_attachment} bytes and was not read")
                 continue
-            text = _decode_attachment(data, _charset(part), shown, out)
-            if text is not None:
-                attachments.append((shown, kind, text))
+            text = _decode_text(data, _charset(part), out)
+            texts.append(html_to_text(text) if ctype == "text/html" else text)
             continue
-        if ctype not in ("text/plain", "text/html"):
-            continue  # inline images, calendars...: not where requests are written
+        # Anything else is a file: read when it is CSV or plain text, otherwise a person looks.
+        kind = _attachment_kind(ctype, name)
+        shown = _safe_name(name or ctype)
+        if kind is None:
+            out.add("attachment_unreadable", f"the attachment {shown} is not CSV or plain text and was not read")
+            continue
         data = _payload(part, out)
         if len(data) > max_attachment:
-            out.add("body_too_large", f"a {ctype} body part is larger than {max_attachment} bytes and was not read")
+            out.add("attachment_too_large", f"the attachment {shown} is larger than {max_attachment} bytes and was not read")
             continue
-        text = _decode_text(data, _charset(part), out)
-        texts.append(html_to_text(text) if ctype == "text/html" else text)
+        content = _decode_attachment(data, _charset(part), shown, out)
+        if content is not None:
+            attachments.append((shown, kind, content))
     return texts, attachments
+
+
+_IGNORED_TYPES = {
+    "application/pkcs7-signature",
+    "application/x-pkcs7-signature",
+    "application/pgp-signature",
+    "application/pgp-keys",
+    "text/vcard",
+    "text/x-vcard",
+    "text/directory",
+    "text/calendar",
+}
 
 
 def _attachment_kind(ctype: str, name: str | None) -> str | None:
@@ -634,7 +675,12 @@ _QUOTE_START = re.compile(
     r"|-{2,}\s*Weitergeleitete Nachricht\s*-{2,})\s*$",
     re.IGNORECASE,
 )
-_ON_WROTE = re.compile(r"^\s*On\b.{0,300}\bwrote:\s*$", re.IGNORECASE)
+_ON_WROTE = re.compile(
+    r"^\s*(?:On\b.{0,300}\bwrote|Am\b.{0,300}\bschrieb\b.{0,200}|Le\b.{0,300}\ba\s+[ée]crit\s*)\s*:\s*$",
+    re.IGNORECASE,
+)
+_HEADER_BLOCK_FROM = re.compile(r"^\s*\*?(?:From|Von|De)\s*:\*?\s+\S", re.IGNORECASE)
+_HEADER_BLOCK_NEXT = re.compile(r"^\s*\*?(?:Sent|Date|Gesendet|Datum|Envoy[ée])\s*:", re.IGNORECASE)
 _SIGNATURE = re.compile(r"^-- ?$")
 
 
@@ -648,6 +694,9 @@ def _unquoted(text: str) -> str:
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         # "On Mon, 1 Jan 2024 at 10:00, Alice <a@x>\nwrote:" (wrapped by the mail client)
         if re.match(r"^\s*On\b", line, re.IGNORECASE) and re.fullmatch(r"\s*(?:.{0,200}\s)?wrote:\s*", nxt, re.IGNORECASE):
+            break
+        # Outlook quotes without a separator line: "From: ...", then "Sent: ..." (or Date:).
+        if _HEADER_BLOCK_FROM.match(line) and _HEADER_BLOCK_NEXT.match(nxt):
             break
         if line.lstrip().startswith(">"):
             continue
@@ -696,36 +745,49 @@ def _ids_from_text(text: str, ids: list[str]) -> None:
 _CSV_HEADERS = {"viewer_id", "viewer id", "viewerid", "viewer-id"}
 
 
+def _csv_rows(content: str, delimiter: str) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
+    return [row for row in reader if any(cell.strip() for cell in row)]
+
+
+def _ids_from_csv(name: str, content: str, out: _Collector) -> list[str]:
+    """The viewer_id column (comma, semicolon or tab separated, as spreadsheets export), or one id a line."""
+    hint = re.match(r"sep=(.)\r?\n", content)  # Excel's delimiter hint line
+    delimiters = [hint.group(1)] if hint else [",", ";", "\t"]
+    if hint:
+        content = content[hint.end() :]
+    try:
+        tables = [_csv_rows(content, d) for d in delimiters]
+    except csv.Error as exc:
+        out.add("attachment_unreadable", f"the attachment {name} is not valid CSV ({exc})")
+        return []
+    for rows in tables:
+        if not rows:
+            return []
+        matches = [i for i, cell in enumerate(rows[0]) if cell.strip().lower() in _CSV_HEADERS]
+        if len(matches) > 1:
+            out.add("attachment_ambiguous", f"the attachment {name} has more than one viewer_id column")
+            return []
+        if matches:
+            col = matches[0]
+            return [_clean_id(row[col]) for row in rows[1:] if col < len(row) and row[col].strip()]
+    rows = tables[0]
+    if all(len(row) == 1 for row in rows):
+        return [_clean_id(row[0]) for row in rows]
+    out.add("attachment_no_viewer_id_column", f"the attachment {name} has several columns but none is called viewer_id")
+    return []
+
+
 def _ids_from_attachment(name: str, kind: str, content: str, ids: list[str], out: _Collector) -> None:
     if not content.strip():
         return
     if kind == "csv":
-        try:
-            rows = [row for row in csv.reader(io.StringIO(content, newline="")) if any(c.strip() for c in row)]
-        except csv.Error as exc:
-            out.add("attachment_unreadable", f"the attachment {name} is not valid CSV ({exc})")
-            return
-        if not rows:
-            return
-        header = [c.strip().lower() for c in rows[0]]
-        matches = [i for i, h in enumerate(header) if h in _CSV_HEADERS]
-        if len(matches) == 1:
-            col = matches[0]
-            for row in rows[1:]:
-                if col < len(row) and row[col].strip():
-                    ids.append(_clean_id(row[col]))
-            return
-        if len(matches) > 1:
-            out.add("attachment_ambiguous", f"the attachment {name} has more than one viewer_id column")
-            return
-        if all(len(row) == 1 for row in rows):
-            ids.extend(_clean_id(row[0]) for row in rows)
-            return
-        out.add("attachment_no_viewer_id_column", f"the attachment {name} has several columns but none is called viewer_id")
+        ids.extend(_ids_from_csv(name, content, out))
         return
-    for line in content.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if line.strip():
-            ids.append(_clean_id(line))
+    lines = [line for line in content.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line.strip()]
+    if lines and lines[0].strip().lower() in _CSV_HEADERS:
+        lines = lines[1:]  # a "viewer_id" heading is not an id
+    ids.extend(_clean_id(line) for line in lines)
 
 
 _SEPARATORS = re.compile(r"[\s,;]")
@@ -767,7 +829,7 @@ _ERASURE_WORDS = re.compile(
     re.IGNORECASE,
 )
 _ACCESS_WORDS = re.compile(
-    r"\b(?:access\s+request|access\s+to\s+(?:\w+\s+){0,3}data|right\s+(?:of|to)\s+access|subject\s+access|"
+    r"\b(?:access\s+request|access\s+to\s+(?:[\w'\u2019]+\s+){0,3}data|right\s+(?:of|to)\s+access|subject\s+access|"
     r"(?:data\s+)?export\s+(?:of\s+)?(?:\w+\s+){0,2}data|data\s+export|copy\s+of|portab\w*|right\s+to\s+know|dsar|"
     r"article\s*(?:15|20)|art\.?\s*(?:15|20)|1798\.(?:100|110|115)|auskunft)\b",
     re.IGNORECASE,
@@ -780,8 +842,17 @@ _GDPR = re.compile(r"\b(?:u\.?k\.?\s+)?(?:gdpr|dsgvo|rgpd)\b", re.IGNORECASE)
 _CCPA = re.compile(r"\b(?:ccpa|cpra|california|cal\.?\s*civ\.?|1798\.\d+)\b", re.IGNORECASE)
 
 
+# "...please notify the sender and delete this e-mail": confidentiality
+# footers must not turn a question about a viewer into an erasure.
+_ABOUT_THE_MAIL = re.compile(r"[^.!?\n]{0,80}?\b(?:e-?mails?|messages?|communications?|transmissions?|copies)\b", re.IGNORECASE)
+
+
+def _asks_for_erasure(words: str) -> bool:
+    return any(not _ABOUT_THE_MAIL.match(words, m.end()) for m in _ERASURE_WORDS.finditer(words))
+
+
 def _kind(words: str, out: _Collector) -> Kind:
-    erasure = _ERASURE_WORDS.search(words) is not None
+    erasure = _asks_for_erasure(words)
     access = _ACCESS_WORDS.search(words) is not None
     if erasure and _NEGATED.search(words):
         out.add("ambiguous_wording", "the text says not to delete something; a person must read it")

@@ -22,11 +22,17 @@ suffix (``@acme.example`` matches neither ``evil-acme.example`` nor
 
 Authentication: only ``Authentication-Results`` headers whose authserv-id is
 in ``policy.trusted_authserv_ids`` count. The sender is authenticated when one
-of them reports ``dmarc=pass`` for the From domain, or ``dkim=pass`` with a
-signing domain aligned with it (equal, or a parent of the From domain), and
-none of them reports a DMARC result other than pass. Your MX must remove
-incoming headers carrying its own authserv-id (RFC 8601 section 5); the
-"no conflicting result" rule is a second line of defence, not a replacement.
+of them reports ``dmarc=pass`` for the From domain, or (when DMARC gives no
+verdict: no result or ``none``) ``dkim=pass`` with a signing domain aligned
+with it (equal, or a parent of the From domain), and no trusted header
+contradicts that result. Your MX must remove incoming headers carrying its
+own authserv-id (RFC 8601 section 5); the "no conflicting result" rule is a
+second line of defence, not a replacement.
+
+``reply_to`` is the From address only from rule 5 on (known tenant, and
+authenticated or authentication switched off); before that it is None and
+nothing may be sent. Review decisions still carry the ids that were found,
+for the officer to see.
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ Outcome = Literal["erase", "review", "ignore"]
 # Every reason code a Decision can carry -> the default text `requests show` prints.
 # Problem codes from parse.py are listed too; a test checks none is missing.
 REASONS: dict[str, str] = {
+    # Set by the workflow rather than by decide():
+    "manual": "Entered by an officer from a letter, a phone call or a web form.",
+    "message_too_large": "The message is larger than mailbox.max_message_bytes and was not read.",
+    "reply_to_our_reply": "A reply to one of our own messages, naming no viewer id; a person reads it.",
+    "erasure_not_verified": "Rows still matched after deleting, so the deletion was rolled back; a person must check.",
     "ok": "The sender is authenticated for the tenant and the request names viewer ids to erase.",
     # decide()
     "automatic_mail": "Automatic mail (auto-reply, bounce, mailing list or bulk mail): recorded, never answered or acted on.",
@@ -147,15 +158,24 @@ def _aligned(signing_domain: str, from_domain: str) -> bool:
 
 
 def authentication(message: ParsedMessage, trusted: tuple[str, ...]) -> tuple[bool, str]:
-    """(authenticated?, why): DMARC pass or aligned DKIM pass, from trusted authserv-ids only."""
+    """(authenticated?, why): DMARC pass or aligned DKIM pass, from trusted authserv-ids only.
+
+    Conflicting trusted results (one header says dmarc=pass, another fail or
+    none; an aligned dkim=pass next to an aligned dkim=fail) count as not
+    authenticated: a forged header carrying our authserv-id that slipped past
+    the MX must not outvote the MX's own verdict.
+    """
     if message.from_address is None:
         return False, "there is no usable From address"
     from_domain = _domain(message.from_address)
     trusted_ids = {t.strip().lower() for t in trusted}
-    passes: list[str] = []
+    dmarc: set[str] = set()
+    dkim: set[str] = set()
+    seen_trusted = False
     for value in message.auth_results:
         if _authserv_id(value) not in trusted_ids:
             continue  # anyone can write an Authentication-Results header
+        seen_trusted = True
         try:
             header = _AUTHRES.parse_value(value)
         except Exception:
@@ -165,22 +185,23 @@ def authentication(message: ParsedMessage, trusted: tuple[str, ...]) -> tuple[bo
         for result in header.results:
             method = str(getattr(result, "method", "")).lower()
             outcome = str(getattr(result, "result", "")).lower()
-            props = {(p.type.lower(), p.name.lower()): str(p.value) for p in getattr(result, "properties", ())}
-            if method == "dmarc":
-                header_from = props.get(("header", "from"), "").lower()
-                if header_from and header_from != from_domain:
-                    continue
-                if outcome != "pass":
-                    return False, f"a trusted Authentication-Results header reports dmarc={outcome}"
-                if header_from == from_domain:
-                    passes.append("dmarc=pass")
-            elif method == "dkim" and outcome == "pass":
-                if _aligned(props.get(("header", "d"), ""), from_domain):
-                    passes.append("aligned dkim=pass")
-    if passes:
-        return True, f"{passes[0]} for {from_domain}"
-    if not any(_authserv_id(v) in trusted_ids for v in message.auth_results):
+            props = {(p.type.lower(), p.name.lower()): str(p.value).lower() for p in getattr(result, "properties", ())}
+            if method == "dmarc" and props.get(("header", "from"), "") == from_domain:
+                dmarc.add(outcome)
+            elif method == "dkim" and _aligned(props.get(("header", "d"), ""), from_domain):
+                dkim.add(outcome)
+    if not seen_trusted:
         return False, "no Authentication-Results header from a trusted authserv-id"
+    if len(dmarc) > 1:
+        return False, f"trusted Authentication-Results headers disagree (dmarc={', '.join(sorted(dmarc))})"
+    if dmarc == {"pass"}:
+        return True, f"dmarc=pass for {from_domain}"
+    if dmarc and dmarc != {"none"}:
+        return False, f"a trusted Authentication-Results header reports dmarc={next(iter(dmarc))} for {from_domain}"
+    if dkim == {"pass"}:
+        return True, f"aligned dkim=pass for {from_domain}"
+    if "pass" in dkim:
+        return False, f"trusted Authentication-Results headers disagree (dkim={', '.join(sorted(dkim))})"
     return False, f"no DMARC pass or aligned DKIM pass for {from_domain}"
 
 
@@ -188,7 +209,7 @@ def authentication(message: ParsedMessage, trusted: tuple[str, ...]) -> tuple[bo
 
 
 def _mentions(text: str, needle: str) -> bool:
-    return re.search(rf"(?<![\w.@-]){re.escape(needle)}(?![\w-])", text, re.IGNORECASE) is not None
+    return re.search(rf"(?<![\w-]){re.escape(needle)}(?![\w-])", text, re.IGNORECASE) is not None
 
 
 def cross_tenant_hint(message: ParsedMessage, tenant: Tenant, tenants: tuple[Tenant, ...]) -> str | None:
@@ -226,9 +247,9 @@ def decide(message: ParsedMessage, config: Config) -> Decision:
         return result("ignore", "own_address", message.from_address)
 
     if message.from_address is None:
-        why = message.from_problem or Problem("from_missing", REASONS["from_missing"])
-        problems = (why, *problems)
-        return result("review", "bad_from", why.text)
+        from_problem = message.from_problem or Problem("from_missing", REASONS["from_missing"])
+        problems = (from_problem, *problems)
+        return result("review", "bad_from", from_problem.text)
     address = message.from_address
 
     matches = tenants_for(address, config.tenants)
@@ -241,29 +262,32 @@ def decide(message: ParsedMessage, config: Config) -> Decision:
     authenticated, why = authentication(message, policy.trusted_authserv_ids)
     if not authenticated and policy.require_authentication:
         return result("review", "unauthenticated", why, tenant=tenant.name)
-    # With authentication switched off the operator has chosen to trust From as written.
-    reply_to = address
-    common = {"tenant": tenant.name, "reply_to": reply_to, "authenticated": authenticated}
+
+    def answerable(outcome: Outcome, code: str, detail: str | None = None) -> Decision:
+        # From here on the sender is known and authenticated (or the operator switched
+        # authentication off and trusts From as written), so the workflow may answer.
+        return result(outcome, code, detail, tenant=tenant.name, reply_to=address, authenticated=authenticated)
 
     if message.kind == "access":
-        return result("review", "access_request", **common)
+        return answerable("review", "access_request")
     if message.kind != "erasure":
-        return result("review", "not_erasure", **common)
+        return answerable("review", "not_erasure")
 
     extra: list[Problem] = []
     too_long = [v for v in message.viewer_ids if len(v) > policy.max_viewer_id_length]
     if too_long:
         extra.append(Problem("viewer_id_too_long", f"a viewer id is longer than {policy.max_viewer_id_length} characters"))
     if len(message.viewer_ids) > policy.max_viewer_ids:
-        extra.append(Problem("too_many_viewer_ids", f"the request names {len(message.viewer_ids)} viewer ids; the limit is {policy.max_viewer_ids}"))
+        count = len(message.viewer_ids)
+        extra.append(Problem("too_many_viewer_ids", f"the request names {count} viewer ids; the limit is {policy.max_viewer_ids}"))
     problems = (*problems, *(p for p in extra if all(q.code != p.code for q in problems)))
     if problems:
         first = problems[0]
-        return result("review", first.code if first.code in REASONS else "unparseable", first.text, **common)
+        return answerable("review", first.code if first.code in REASONS else "unparseable", first.text)
 
     hint = cross_tenant_hint(message, tenant, config.tenants)
     if hint is not None:
-        return result("review", "cross_tenant_hint", hint, **common)
+        return answerable("review", "cross_tenant_hint", hint)
     if not message.viewer_ids:
-        return result("review", "no_viewer_id", **common)
-    return result("erase", "ok", why if authenticated else "authentication not required", **common)
+        return answerable("review", "no_viewer_id")
+    return answerable("erase", "ok", why if authenticated else "authentication not required")

@@ -266,8 +266,18 @@ class Desk:
             incoming.raw,
             max_viewer_id_length=self.config.policy.max_viewer_id_length,
             max_viewer_ids=self.config.policy.max_viewer_ids,
+            max_attachment_bytes=self.config.policy.max_attachment_bytes,
         )
         return decide(parsed, self.config), parsed
+
+    def _answers_our_reply(self, session: Session, parsed: ParsedMessage) -> bool:
+        """True when the mail quotes one of our own replies ("Thanks!" to a completion)."""
+        from erasure.models import OutboxMessage
+
+        refs = [r[:255] for r in parsed.references if r != parsed.message_id]
+        return bool(refs) and session.scalar(
+            select(OutboxMessage.id).where(OutboxMessage.message_id.in_(refs)).limit(1)
+        ) is not None
 
     def intake(self, source_name: str, incoming: IncomingMessage) -> tuple[int | None, str, bool]:
         """Record one message as a request (one transaction). Returns (request id, destination, duplicate).
@@ -293,6 +303,13 @@ class Desk:
                     ))
                     return same.request_id, same.destination, True
             decision, parsed = self._decision_for(incoming)
+            if parsed is not None and decision.reason_code == "no_viewer_id" and self._answers_our_reply(session, parsed):
+                # A reply to our reply that names no ids is conversation, not a new
+                # request: a person reads it, and we do not answer (no reply loop).
+                decision = dataclasses.replace(
+                    decision, reason_code="reply_to_our_reply",
+                    reason="A reply to one of our own messages, naming no viewer id; a person reads it.", reply_to=None,
+                )
             received_at = ref.internal_date or self.now()
             request = self._new_request(
                 session,

@@ -55,6 +55,8 @@ def test_every_setting_is_documented_in_the_readme():
         ({"store": {"tables": [{"viewer_column": "v"}]}}, "store.tables[0].name is required"),
         ({"policy": {"time_zone": "Mars/Olympus"}}, "policy.time_zone = 'Mars/Olympus' is not an IANA time zone"),
         ({"mailbox": {"kind": "imap"}}, "mailbox.username is required"),
+        ({"tenants": [TENANT]}, "policy.trusted_authserv_ids is empty, so no request could ever be verified"),
+        ({"audit": {"key_version": 2, "retired_keys": [{"version": 2, "env": "K"}]}}, "audit.retired_keys must name each earlier key_version once"),
     ],
 )
 def test_bad_config_is_refused_with_the_key_and_the_fix(data, message):

@@ -289,3 +289,16 @@ def test_cancel_only_before_erasure(world):
         world.desk.cancel(done.reference, reason="too late", actor="alice")
     with world.state.session() as session:
         assert all(s.viewer_id is None for s in session.get(ErasureRequest, review.id).subjects)
+
+
+def test_a_thank_you_to_our_reply_is_not_answered(world):
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00001\n"))
+    world.poll()
+    (ours,) = world.replies()
+    our_id = read_reply(ours)["Message-ID"]
+    world.deliver(mail("dpo@acme.example", "Thanks a lot!\n", subject="Re: your erasure request",
+                       headers={"In-Reply-To": our_id, "References": our_id}))
+    world.poll()
+    first, thanks = requests(world)
+    assert (thanks.status, thanks.reason_code) == ("needs_review", "reply_to_our_reply")
+    assert thanks.replies == [] and len(world.replies()) == 1
