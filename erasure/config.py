@@ -109,6 +109,10 @@ class Tenant:
 class PolicySettings:
     trusted_authserv_ids: tuple[str, ...] = setting(factory=tuple, help="Authentication-Results headers are trusted only from these authserv-ids (your own MX).")
     require_authentication: bool = setting(True, help="Require DMARC pass (or aligned DKIM pass) from a trusted authserv-id before acting.")
+    acknowledge: Literal["unless_done", "always", "never"] = setting(
+        "unless_done",
+        help='Acknowledge receipt: "unless_done" (when a request is still open at the end of the run that recorded it), "always", or "never".',
+    )
     auto_approve: bool = setting(True, help="Erase without an officer's approval when the match count is small enough.")
     auto_approve_max_views: int = setting(10_000, help="Requests matching more views than this wait for `erasure requests approve`.")
     retention_days: int = setting(100, help="Views older than this are deleted by `erasure retention purge`.")

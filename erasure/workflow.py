@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from erasure import audit
@@ -37,6 +37,7 @@ from erasure.mailbox import IncomingMessage, MailSource, MessageRef
 from erasure.models import ErasureRequest, MailboxCursor, MailboxMessage, RequestStatus, Subject
 from erasure.notify import ReplySpec, TemplateRenderer, queue_reply
 from erasure.parse import ParsedMessage, parse_message
+from erasure.replies import acknowledgement_due, reply_after
 from erasure.state import State, resolve_sqlite_url
 from erasure.store import ErasureResult, Target, ViewStore
 from erasure.verify import Decision, decide
@@ -45,11 +46,6 @@ log = logging.getLogger("erasure.workflow")
 
 S = RequestStatus
 
-#: Review reasons where the requester is asked, by template, for what is missing.
-ASK_FOR_INFORMATION = frozenset({
-    "no_viewer_id", "viewer_id_undecodable", "viewer_id_control_chars", "viewer_id_too_long", "viewer_id_ambiguous",
-    "attachment_unreadable", "attachment_undecodable", "attachment_ambiguous", "attachment_no_viewer_id_column",
-})
 
 
 def utcnow() -> dt.datetime:
@@ -184,8 +180,28 @@ class Desk:
             replies=tuple(r.kind for r in request.replies),
         )
 
-    def _reply(self, session: Session, request: ErasureRequest, kind: str, **extra: object) -> None:
-        queue_reply(session, self.config, request, ReplySpec(kind, dict(extra)), self.renderer, now=self.now())
+    def _reply(self, session: Session, request: ErasureRequest, kind: str | None, **extra: object) -> None:
+        if kind is not None:
+            queue_reply(session, self.config, request, ReplySpec(kind, dict(extra)), self.renderer, now=self.now())
+
+    def _acknowledge_at_intake(self, session: Session, request: ErasureRequest) -> None:
+        if acknowledgement_due(self.config.policy.acknowledge, at_intake=True, status=request.status, replies_so_far=0):
+            self._reply(session, request, "acknowledgement")
+
+    def acknowledge_if_due(self, request_id: int) -> None:
+        """At the end of a run: acknowledge a request that is still open and has heard nothing."""
+        from erasure.models import OutboxMessage
+
+        with self.state.session() as session:
+            request = session.get(ErasureRequest, request_id)
+            if request is None:
+                return
+            said = session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.request_id == request_id)
+            ) or 0
+            if acknowledgement_due(self.config.policy.acknowledge, at_intake=False, status=request.status,
+                                   replies_so_far=said):
+                self._reply(session, request, "acknowledgement")
 
     def _close(self, request: ErasureRequest, status: str, response: str) -> None:
         """Close a request and drop its raw viewer ids: only their HMACs outlive it."""
@@ -324,6 +340,7 @@ class Desk:
                 audit_data={"source": source_name, "message_key": ref.key, "size": ref.size, "body_sha256": body_sha,
                             "from": parsed.from_address if parsed else None},
             )
+            self._acknowledge_at_intake(session, request)
             destination = "processed" if decision.outcome == "erase" else "review"
             # Logs carry references and reason codes, never viewer ids or message text.
             log.info("intake %s: %s from %s as %s (%s)", ref.key, request.reference, request.requester or "-",
@@ -383,7 +400,7 @@ class Desk:
             request.status = S.NEEDS_REVIEW
             audit.record(session, "needs_review", request=request, reason=request.reason,
                          data={"reason_code": request.reason_code}, now=now)
-            if request.reason_code in ASK_FOR_INFORMATION:
+            if reply_after("needs_review", reason_code=request.reason_code):
                 self._reply(session, request, "needs_information", missing=request.reason or "")
             return
         audit.record(session, "verified", request=request, data={"tenant": request.tenant}, now=now)
@@ -408,7 +425,6 @@ class Desk:
                    else f"{views} views match, over policy.auto_approve_max_views = {policy.auto_approve_max_views}")
             audit.record(session, "awaiting_approval", request=request, reason=why,
                          data={"match_count": count, "views": views}, now=self.now())
-            self._reply(session, request, "acknowledgement")
         else:
             request.status = S.ERASING
             audit.record(session, "erasing", request=request, data={"match_count": count}, now=self.now())
@@ -460,11 +476,11 @@ class Desk:
                          data={"counts": dict(result.counts), "total": result.total, "resumed": resumed})
             if request.rows_erased:
                 counts = {"views counted at verification": request.match_count} if resumed else dict(result.counts)
-                self._reply(session, request, "completed", counts=counts, total_rows=request.rows_erased,
+                self._reply(session, request, reply_after("completed"), counts=counts, total_rows=request.rows_erased,
                             total_rows_words=number_in_words(request.rows_erased))
                 self._close(request, S.COMPLETED, "completed")
             else:
-                self._reply(session, request, "no_data_found")
+                self._reply(session, request, reply_after("no_data_found"))
                 self._close(request, S.COMPLETED, "no_data_found")
             audit.record(session, "completed", request=request, data={"response": request.response}, now=self.now())
 
@@ -520,6 +536,8 @@ class Desk:
         erasing = self.open_request_ids([S.ERASING])
         for request_id, exc in self._erase_group(erasing).items():
             result.problems.append(f"request {request_id}: erasure will be retried: {exc}")
+        for request_id in touched:
+            self.acknowledge_if_due(request_id)
         for request_id in dict.fromkeys(touched + erasing):
             result.outcomes.append(self._outcome_of(request_id))
         self._note_poll(source.name, success=True)
@@ -655,8 +673,11 @@ class Desk:
                 received_at=received_at or self.now(), requester=requester, actor=actor or default_actor(),
                 audit_data={"requester": requester},
             )
+            self._acknowledge_at_intake(session, request)
             request_id = request.id
-        return self.advance(request_id)
+        outcome = self.advance(request_id)
+        self.acknowledge_if_due(request_id)
+        return self._outcome_of(request_id) if outcome.status in S.OPEN else outcome
 
     def approve(self, reference: str, *, actor: str | None = None, tenant: str | None = None) -> RequestOutcome:
         """An officer lets a held or reviewed erasure go ahead (optionally naming the tenant)."""
@@ -698,7 +719,7 @@ class Desk:
             request = self._get(session, reference)
             if not request.is_open:
                 raise InvalidTransitionError(f"{request.reference} is already {request.status}")
-            self._reply(session, request, "rejected", reasons=reason)
+            self._reply(session, request, reply_after("rejected"), reasons=reason)
             self._close(request, S.REJECTED, "rejected")
             request.reason = reason
             audit.record(session, "rejected", actor=actor, request=request, reason=reason, now=self.now())
@@ -741,5 +762,5 @@ class Desk:
             request.updated_at = self.now()
             audit.record(session, "extended", actor=actor, request=request, reason=reason, now=self.now(),
                          data={"due": request.due_on.isoformat(), "extended_to": str(request.extended_to)})
-            self._reply(session, request, "extended", reasons=reason, new_due_date=format_date(request.due))
+            self._reply(session, request, reply_after("extended"), reasons=reason, new_due_date=format_date(request.due))
             return self.outcome(request)
