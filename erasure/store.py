@@ -99,11 +99,15 @@ def batches(values: Sequence[Any], max_count: int, max_bytes: int | None = None)
     """
     if max_count < 1:
         raise ValueError("max_count must be at least 1")
+    if max_bytes is None:
+        for start in range(0, len(values), max_count):
+            yield list(values[start : start + max_count])
+        return
     batch: list[Any] = []
     size = 0
     for value in values:
-        cost = len(str(value).encode("utf-8")) + 8 if max_bytes is not None else 0
-        if batch and (len(batch) >= max_count or (max_bytes is not None and size + cost > max_bytes)):
+        cost = len(str(value).encode("utf-8")) + 8
+        if batch and (len(batch) >= max_count or size + cost > max_bytes):
             yield batch
             batch, size = [], 0
         batch.append(value)
@@ -344,7 +348,7 @@ class _PostgreSQL(_Dialect):
     def prepare(self, conn: Connection, settings: StoreSettings) -> None:
         conn.execute(
             sa.select(
-                sa.func.set_config("lock_timeout", _pg_interval(settings.lock_timeout_seconds), True),
+                sa.func.set_config("lock_timeout", _pg_interval(settings.lock_timeout_seconds, zero_means_no_wait=True), True),
                 sa.func.set_config("statement_timeout", _pg_interval(settings.statement_timeout_seconds), True),
             )
         )
@@ -374,8 +378,12 @@ class _PostgreSQL(_Dialect):
         return [f"column {node.name}.{c} uses a nondeterministic collation, so '=' is not exact; give it a deterministic collation" for c in rows]
 
 
-def _pg_interval(seconds: int) -> str:
-    return f"{int(seconds)}s" if seconds > 0 else "0"
+def _pg_interval(seconds: int, *, zero_means_no_wait: bool = False) -> str:
+    # PostgreSQL reads 0 as "no limit"; a lock timeout of 0 in our config means
+    # "do not wait", which is the shortest positive value.
+    if seconds > 0:
+        return f"{int(seconds)}s"
+    return "1ms" if zero_means_no_wait else "0"
 
 
 def _pg_quote(name: str) -> str:
@@ -413,7 +421,8 @@ class _MySQL(_Dialect):
     * PyMySQL inlines parameters client-side, so the limit is the statement
       size (``max_allowed_packet``), not a parameter count: batches are
       bounded by bytes as well as by number.
-    * ``innodb_lock_wait_timeout`` bounds row-lock waits; MariaDB's
+    * ``innodb_lock_wait_timeout`` bounds row-lock waits (at least 1 s: the
+      server's minimum, so a lock timeout of 0 waits one second); MariaDB's
       ``max_statement_time`` (MySQL: ``max_execution_time``, SELECT only)
       bounds statements. Both are session variables, set at each transaction.
     """
