@@ -28,6 +28,7 @@ from __future__ import annotations
 import difflib
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -220,6 +221,11 @@ class _Dialect:
     """What one database family does differently; the shared algorithm lives in ViewStore."""
 
     name = "generic"
+    resolve_keys_first = False
+
+    def loose_pred(self, root: _Node, envs: list[str], ids: list[str]) -> ColumnElement[bool] | None:
+        """A cheaper predicate matching a superset of the exact one, if the dialect has such a thing."""
+        return None
 
     def install(self, engine: Engine, settings: StoreSettings) -> None:
         """Hook engine events (once per engine)."""
@@ -254,6 +260,22 @@ class _Dialect:
         return []
 
 
+_SQLITE_BUSY_MS: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+    # Let SQLAlchemy's "begin" (below) decide how transactions start, instead
+    # of pysqlite's implicit deferred BEGIN before the first write.
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    busy_ms = _SQLITE_BUSY_MS.get(conn.engine, 5000)
+    conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(busy_ms)}")  # an int from the config, not a value from a request
+    mode = "IMMEDIATE" if conn.get_execution_options().get("erasure_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
 class _SQLite(_Dialect):
     """SQLite: the embedded default.
 
@@ -275,19 +297,13 @@ class _SQLite(_Dialect):
     MAX_BATCH = 30_000
 
     def install(self, engine: Engine, settings: StoreSettings) -> None:
-        busy_ms = max(0, settings.lock_timeout_seconds) * 1000
-
-        @event.listens_for(engine, "checkout")
-        def _checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
-            # Let SQLAlchemy's "begin" (below) decide how transactions start,
-            # instead of pysqlite's implicit deferred BEGIN.
-            dbapi_conn.isolation_level = None
-            dbapi_conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Connection) -> None:
-            mode = "IMMEDIATE" if conn.get_execution_options().get("erasure_write") else "DEFERRED"
-            conn.exec_driver_sql(f"BEGIN {mode}")
+        # Several ViewStores may share one engine (the demo does): hook it once,
+        # or every transaction would be begun twice; the latest timeout wins.
+        first = engine not in _SQLITE_BUSY_MS
+        _SQLITE_BUSY_MS[engine] = max(0, settings.lock_timeout_seconds) * 1000
+        if first:
+            event.listen(engine, "checkout", _sqlite_checkout)
+            event.listen(engine, "begin", _sqlite_begin)
 
     def prepare(self, conn: Connection, settings: StoreSettings) -> None:
         limit = settings.statement_timeout_seconds
@@ -429,6 +445,14 @@ class _MySQL(_Dialect):
 
     name = "mysql"
     MAX_BATCH = 5_000
+    # Sending ids costs (PyMySQL escapes each one, twice per exact predicate):
+    # the matched parents are selected FOR UPDATE once per batch and the rest
+    # of the work goes by their keys, and the recount first tries the
+    # index-only (collation-loose) predicate, whose zero proves the exact zero.
+    resolve_keys_first = True
+
+    def loose_pred(self, root: _Node, envs: list[str], ids: list[str]) -> ColumnElement[bool] | None:
+        return sa.and_(root.col(root.config.tenant_column).in_(envs), root.col(root.config.viewer_column).in_(ids))
 
     def __init__(self) -> None:
         self._packet: int | None = None
@@ -649,32 +673,53 @@ class ViewStore:
         counts = plan.zero()
         d = self._dialect
         for root in plan.roots:
+            below = root.descendants()
             for batch in d.id_batches(conn, ids, len(envs)):
                 pred = self._root_pred(root, envs, batch)
-                below = root.descendants()
-                for node in below:
-                    counts[node.name] += _rowcount(conn.execute(d.delete_below(node, root, pred)), node.name)
-                # Children are checked while their parents still exist: once the
-                # parents are gone, a child left behind could no longer be found.
-                for node in below:
-                    left = self._count(conn, node, _belongs(node, root, pred))
-                    if left:
-                        raise StoreVerificationError(
-                            f"request {key}: {left} row(s) of {node.name!r} still matched after deleting; "
-                            "the erasure was rolled back — review the request (rows may be arriving concurrently)"
-                        )
-                counts[root.name] += _rowcount(conn.execute(sa.delete(root.table).where(pred)), root.name)
+                if d.resolve_keys_first and below:
+                    # Lock the matched parents and learn their keys once; every
+                    # later statement is then a key lookup (see _MySQL).
+                    keycol = root.col(root.config.key)
+                    keys = conn.execute(sa.select(keycol).where(pred).with_for_update()).scalars().all()
+                    for kbatch in d.id_batches(conn, keys, 0):
+                        self._delete_family(conn, root, below, d.key_in(keycol, kbatch), counts, key)
+                else:
+                    self._delete_family(conn, root, below, pred, counts, key)
         # Recount every root only after all of them are done, so rows that one
         # deletion caused to appear in another table are caught as well.
         for root in plan.roots:
             for batch in d.id_batches(conn, ids, len(envs)):
-                left = self._count(conn, root, self._root_pred(root, envs, batch))
+                left = self._count_left(conn, root, envs, batch)
                 if left:
                     raise StoreVerificationError(
                         f"request {key}: {left} row(s) of {root.name!r} still matched after deleting; "
                         "the erasure was rolled back — review the request (rows may be arriving concurrently)"
                     )
         return counts
+
+    def _delete_family(self, conn: Connection, root: _Node, below: list[_Node], pred: ColumnElement[bool],
+                       counts: dict[str, int], key: str) -> None:
+        """Delete the root rows matching ``pred`` and everything below them, deepest first."""
+        d = self._dialect
+        for node in below:
+            counts[node.name] += _rowcount(conn.execute(d.delete_below(node, root, pred)), node.name)
+        # Children are checked while their parents still exist: once the
+        # parents are gone, a child left behind could no longer be found.
+        for node in below:
+            left = self._count(conn, node, _belongs(node, root, pred))
+            if left:
+                raise StoreVerificationError(
+                    f"request {key}: {left} row(s) of {node.name!r} still matched after deleting; "
+                    "the erasure was rolled back — review the request (rows may be arriving concurrently)"
+                )
+        counts[root.name] += _rowcount(conn.execute(sa.delete(root.table).where(pred)), root.name)
+
+    def _count_left(self, conn: Connection, root: _Node, envs: list[str], batch: list[str]) -> int:
+        """Rows of ``root`` still matching exactly; a cheaper superset check first where the dialect has one."""
+        loose = self._dialect.loose_pred(root, envs, batch)
+        if loose is not None and self._count(conn, root, loose) == 0:
+            return 0
+        return self._count(conn, root, self._root_pred(root, envs, batch))
 
     # -- retention
 
