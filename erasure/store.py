@@ -583,7 +583,15 @@ class ViewStore:
                 used = [c for _, c in wanted if c is not None]
                 table = sa.table(cfg.name, *[sa.column(c, columns[c]) for c in dict.fromkeys(used)])
                 nodes.append(_Node(index=i, config=cfg, table=table))
-                notes.extend(_index_warnings(insp, cfg))
+                indexes, unique = _table_indexes(insp, cfg.name)
+                notes.extend(_index_warnings(cfg, indexes))
+                if cfg.key and any(t.parent == cfg.name for t in tables) and [cfg.key] not in unique:
+                    # Children are found through this key; were it shared by two
+                    # rows (say, of two tenants), one request would reach both.
+                    raise StoreError(
+                        f"{where}.key = {cfg.key!r} is neither the primary key nor a unique column of {cfg.name!r}; "
+                        "child tables are reached through it, so it must identify one row — make it unique or name the right column"
+                    )
             by_name = {n.name: n for n in nodes}
             for node in nodes:
                 if node.config.parent is not None:
@@ -855,16 +863,30 @@ def _check_tree(tables: Sequence[StoreTable]) -> None:
             raise StoreError(f"store.tables[{i}].parent_key is required for a child table")
 
 
-def _index_warnings(insp: Any, cfg: StoreTable) -> list[str]:
-    """Warn when the columns erasure and purge filter on have no index that starts with them."""
-    indexes: list[list[str | None]] = [list(ix.get("column_names") or []) for ix in insp.get_indexes(cfg.name)]
-    pk = insp.get_pk_constraint(cfg.name).get("constrained_columns") or []
+def _table_indexes(insp: Any, name: str) -> tuple[list[list[str | None]], list[list[str | None]]]:
+    """(every index's columns, the unique ones' columns), primary key and unique constraints included."""
+    indexes: list[list[str | None]] = []
+    unique: list[list[str | None]] = []
+    for ix in insp.get_indexes(name):
+        cols = list(ix.get("column_names") or [])
+        indexes.append(cols)
+        if ix.get("unique"):
+            unique.append(cols)
+    pk = insp.get_pk_constraint(name).get("constrained_columns") or []
     if pk:
         indexes.append(list(pk))
+        unique.append(list(pk))
     try:
-        indexes.extend(list(u.get("column_names") or []) for u in insp.get_unique_constraints(cfg.name))
+        for u in insp.get_unique_constraints(name):
+            indexes.append(list(u.get("column_names") or []))
+            unique.append(list(u.get("column_names") or []))
     except NotImplementedError:  # pragma: no cover - every supported dialect implements it
         pass
+    return indexes, unique
+
+
+def _index_warnings(cfg: StoreTable, indexes: list[list[str | None]]) -> list[str]:
+    """Warn when the columns erasure and purge filter on have no index that starts with them."""
 
     def starts_with(*options: tuple[str, ...]) -> bool:
         return any(tuple(ix[: len(opt)]) == opt for ix in indexes for opt in options)

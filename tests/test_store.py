@@ -425,3 +425,16 @@ def test_several_stores_can_share_one_engine(store_url: str, engine: sa.Engine) 
     assert first.erase(Target("R1", ACME, ("alice",))).counts["views"] == 1
     assert second.erase(Target("R2", ACME, ("bob",))).counts["views"] == 1
     assert counts(engine) == {"views": 0, "view_events": 0}
+
+
+def test_a_parent_key_that_is_not_unique_is_refused(store_url: str, engine: sa.Engine) -> None:
+    meta = sa.MetaData()
+    sa.Table("sessions", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("session_key", sa.String(20), index=True),
+             sa.Column("env", sa.String(20)), sa.Column("viewer", sa.String(20)), sa.Index("ix_s", "env", "viewer"))
+    sa.Table("beats", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("session_key", sa.String(20), index=True))
+    meta.create_all(engine)
+    tables = (StoreTable(name="sessions", viewer_column="viewer", tenant_column="env", key="session_key"),
+              StoreTable(name="beats", parent="sessions", parent_key="session_key"))
+    with ViewStore(StoreSettings(url=store_url, tables=tables)) as s:
+        with pytest.raises(StoreError, match=r"store.tables\[0\].key = 'session_key' is neither the primary key nor a unique column"):
+            s.check_schema()
