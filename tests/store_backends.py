@@ -1,10 +1,11 @@
 """pytest plugin: a fresh, empty view-store database on each real backend.
 
-``store_url`` is parametrized over sqlite / postgres / mysql. Each test gets a
-database with a random name, created on the server named by
-``tests.services.PG_URL`` / ``MYSQL_URL`` and dropped afterwards, so tests
-never see each other's rows and never touch a database they did not make.
-A server that cannot be reached skips locally and fails under CI=true.
+``store_url`` is parametrized over sqlite / postgres / mysql. SQLite gets a new
+file per test. On the servers named by ``tests.services.PG_URL`` /
+``MYSQL_URL`` the run creates one database with a random name per server,
+empties it before every test (so tests never see each other's rows) and drops
+it when the run ends; no test touches a database it did not make. A server
+that cannot be reached skips locally and fails under CI=true.
 
 MariaDB databases are created with the server's default character set and
 collation on purpose (utf8mb4_general_ci: case- and accent-insensitive, PAD
@@ -52,6 +53,7 @@ class _ServerDatabases:
         self._made: dict[str, tuple[sa.Engine, str, str]] = {}
 
     def fresh(self, backend: str) -> URL:
+        """The run's database on ``backend``, created on first use and emptied now."""
         if backend not in self._made:
             server, what = (PG_URL, "PostgreSQL") if backend == "postgres" else (MYSQL_URL, "MariaDB/MySQL")
             admin = _admin_engine(server, what)
@@ -74,9 +76,11 @@ class _ServerDatabases:
                     conn.exec_driver_sql("DROP SCHEMA public CASCADE")
                     conn.exec_driver_sql("CREATE SCHEMA public")
                 else:
+                    # Dropping and re-making the database is one step, whatever the test created.
+                    name = url.database
                     conn.exec_driver_sql("SET SESSION lock_wait_timeout = 10")
-                    for (table,) in conn.exec_driver_sql("SHOW TABLES").all():
-                        conn.exec_driver_sql(f"DROP TABLE `{table}`")
+                    conn.exec_driver_sql(f"DROP DATABASE {name}")
+                    conn.exec_driver_sql(f"CREATE DATABASE {name}")
         finally:
             engine.dispose()
 
