@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from erasure.errors import ConfigError
 from erasure.store import ViewStore
@@ -39,7 +39,7 @@ def retention_cutoff(now: datetime, days: int) -> datetime:
     """
     if days < 1:
         raise ConfigError(f"retention days must be at least 1, not {days}; set policy.retention_days or pass --days N")
-    aware = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
+    aware = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     return aware - timedelta(days=days)
 
 
@@ -53,6 +53,6 @@ def purge(
     progress: Callable[[str, int], None] | None = None,
 ) -> PurgeResult:
     """Delete everything older than ``days`` days (``--dry-run``: count only)."""
-    cutoff = retention_cutoff(now or datetime.now(timezone.utc), days)
+    cutoff = retention_cutoff(now or datetime.now(UTC), days)
     counts = store.purge_older_than(cutoff, chunk_size=chunk_size, dry_run=dry_run, progress=progress)
     return PurgeResult(cutoff=cutoff, counts=counts, dry_run=dry_run)

@@ -32,8 +32,8 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Self
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -315,9 +315,11 @@ class _SQLite(_Dialect):
         )
 
     def release(self, conn: Connection) -> None:
+        import sqlite3
+
         try:
             conn.connection.driver_connection.set_progress_handler(None, 0)  # type: ignore[union-attr]
-        except Exception:  # the connection may already be gone; nothing to undo then
+        except (AttributeError, sqlite3.Error):  # the connection is already gone: nothing left to undo
             pass
 
     def id_batches(self, conn: Connection, values: Sequence[Any], fixed_params: int) -> Iterator[list[Any]]:
@@ -333,7 +335,7 @@ class _SQLite(_Dialect):
         return col.collate("BINARY").in_(values)
 
     def delete_chunk(self, node: _Node, pred: ColumnElement[bool], limit: int) -> sa.Delete:
-        rowid = sa.column("rowid", _selectable=node.table)
+        rowid: sa.ColumnClause[Any] = sa.column("rowid", _selectable=node.table)
         return sa.delete(node.table).where(rowid.in_(sa.select(rowid).where(pred).limit(limit).correlate(None)))
 
     def is_temporary(self, exc: sa_exc.DBAPIError) -> bool:
@@ -380,7 +382,7 @@ class _PostgreSQL(_Dialect):
         return col.in_(values)
 
     def delete_chunk(self, node: _Node, pred: ColumnElement[bool], limit: int) -> sa.Delete:
-        ctid = sa.column("ctid", _selectable=node.table)
+        ctid: sa.ColumnClause[Any] = sa.column("ctid", _selectable=node.table)
         return sa.delete(node.table).where(ctid == sa.any_(sa.func.array(sa.select(ctid).where(pred).limit(limit).correlate(None).scalar_subquery())))
 
     def schema_problems(self, conn: Connection, node: _Node, columns: list[str]) -> list[str]:
@@ -482,7 +484,7 @@ class _MySQL(_Dialect):
 
     # Lock wait, deadlock, statement time limits, too many connections, query
     # interrupted, server gone; 2000+ are client-side connection errors.
-    TEMPORARY = {1040, 1205, 1213, 1317, 1969, 3024, 2002, 2003, 2006, 2013}
+    TEMPORARY: ClassVar[frozenset[int]] = frozenset({1040, 1205, 1213, 1317, 1969, 3024, 2002, 2003, 2006, 2013})
 
     def is_temporary(self, exc: sa_exc.DBAPIError) -> bool:
         code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
@@ -531,7 +533,7 @@ class ViewStore:
         if self._owns_engine:
             self._engine.dispose()
 
-    def __enter__(self) -> ViewStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -630,7 +632,7 @@ class ViewStore:
             counts = self._erase_in(conn, plan, target.key, envs, ids)
         return ErasureResult(key=target.key, counts=counts, dry_run=False)
 
-    def erase_many(self, targets: Sequence[Target]) -> list[ErasureResult | ErasureError]:
+    def erase_many(self, targets: Sequence[Target], *, dry_run: bool = False) -> list[ErasureResult | ErasureError]:
         """Erase several requests in one transaction (group commit), falling back to one at a time.
 
         Committing once for many small requests saves a disk flush each. If
@@ -640,7 +642,7 @@ class ViewStore:
         """
         if not targets:
             return []
-        if len(targets) > 1:
+        if len(targets) > 1 and not dry_run:
             try:
                 checked = [(t, *_validated(t)) for t in targets]
                 plan = self._plan()
@@ -655,7 +657,7 @@ class ViewStore:
         out: list[ErasureResult | ErasureError] = []
         for target in targets:
             try:
-                out.append(self.erase(target))
+                out.append(self.erase(target, dry_run=dry_run))
             except ErasureError as exc:
                 out.append(exc)
         return out
@@ -913,7 +915,7 @@ def _index_warnings(cfg: StoreTable, indexes: list[list[str | None]]) -> list[st
 
 def _cutoff_for(column_type: Any, cutoff: datetime) -> datetime:
     """The cutoff as the column stores time: aware UTC for tz-aware columns, naive UTC otherwise."""
-    utc = cutoff.replace(tzinfo=timezone.utc) if cutoff.tzinfo is None else cutoff.astimezone(timezone.utc)
+    utc = cutoff.replace(tzinfo=UTC) if cutoff.tzinfo is None else cutoff.astimezone(UTC)
     if getattr(column_type, "timezone", False):
         return utc
     return utc.replace(tzinfo=None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +12,13 @@ from erasure.config import StoreSettings, StoreTable
 from erasure.errors import ConfigError
 from erasure.retention import purge, retention_cutoff
 from erasure.store import ViewStore
-from erasure.viewschema import DEMO_STORE_TABLES, create_demo_schema, fill_synthetic_views, view_events, views
+from erasure.viewschema import (
+    DEMO_STORE_TABLES,
+    create_demo_schema,
+    fill_synthetic_views,
+    view_events,
+    views,
+)
 
 NOW = datetime(2026, 11, 1, 12, 0, 0)
 
@@ -38,9 +44,9 @@ def rows(engine: sa.Engine, table: sa.Table, *cols: str) -> set[tuple]:
 
 
 def test_cutoff_is_whole_days_back_in_utc() -> None:
-    assert retention_cutoff(NOW, 100) == datetime(2026, 7, 24, 12, 0, tzinfo=timezone.utc)
+    assert retention_cutoff(NOW, 100) == datetime(2026, 7, 24, 12, 0, tzinfo=UTC)
     berlin = datetime(2026, 11, 1, 13, 0, tzinfo=timezone(timedelta(hours=1)))
-    assert retention_cutoff(berlin, 1) == datetime(2026, 10, 31, 12, 0, tzinfo=timezone.utc)
+    assert retention_cutoff(berlin, 1) == datetime(2026, 10, 31, 12, 0, tzinfo=UTC)
     with pytest.raises(ConfigError, match="--days"):
         retention_cutoff(NOW, 0)
 

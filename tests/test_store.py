@@ -8,7 +8,6 @@ exactly where the three differ.
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -17,7 +16,14 @@ import sqlalchemy as sa
 
 from erasure.config import StoreSettings, StoreTable
 from erasure.errors import StoreError, StoreUnavailableError
-from erasure.store import ErasureResult, StoreVerificationError, Target, ViewStore, batches, unique_in_order
+from erasure.store import (
+    ErasureResult,
+    StoreVerificationError,
+    Target,
+    ViewStore,
+    batches,
+    unique_in_order,
+)
 from erasure.viewschema import DEMO_STORE_TABLES, create_demo_schema, view_events, views
 from tests.services import free_port
 
@@ -276,6 +282,14 @@ def test_a_failing_target_rolls_back_the_group_and_each_is_retried_alone(store_u
         assert remaining_event_views(engine) == {"v2"}
 
 
+def test_group_dry_run_counts_each_target_and_deletes_nothing(store: ViewStore, engine: sa.Engine) -> None:
+    add_views(engine, [("v1", ACME[0], "alice"), ("v2", GLOBEX[0], "bob")])
+    results = store.erase_many([Target("R1", ACME, ("alice",)), Target("R2", GLOBEX, ("bob", "alice"))], dry_run=True)
+    assert results == [ErasureResult("R1", {"views": 1, "view_events": 2}, dry_run=True),
+                       ErasureResult("R2", {"views": 1, "view_events": 2}, dry_run=True)]
+    assert counts(engine) == {"views": 2, "view_events": 4}
+
+
 def test_an_invalid_target_does_not_stop_the_others(store: ViewStore, engine: sa.Engine) -> None:
     add_views(engine, [("v1", ACME[0], "alice")])
     results = store.erase_many([Target("R1", (), ("alice",)), Target("R2", ACME, ("alice",))])
@@ -283,14 +297,14 @@ def test_an_invalid_target_does_not_stop_the_others(store: ViewStore, engine: sa
     assert isinstance(results[1], ErasureResult) and results[1].counts == {"views": 1, "view_events": 2}
 
 
+_INSERT_AGAIN = "INSERT INTO sessions (environment_id, viewer_id) VALUES (OLD.environment_id, OLD.viewer_id)"
 _REAPPEAR = {
-    "sqlite": ["CREATE TRIGGER reappear AFTER DELETE ON views BEGIN "
-               "INSERT INTO sessions (environment_id, viewer_id) VALUES (OLD.environment_id, OLD.viewer_id); END"],
-    "postgresql": ["CREATE FUNCTION reappear() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                   "INSERT INTO sessions (environment_id, viewer_id) VALUES (OLD.environment_id, OLD.viewer_id); RETURN OLD; END $$",
-                   "CREATE TRIGGER reappear AFTER DELETE ON views FOR EACH ROW EXECUTE FUNCTION reappear()"],
-    "mysql": ["CREATE TRIGGER reappear AFTER DELETE ON views FOR EACH ROW "
-              "INSERT INTO sessions (environment_id, viewer_id) VALUES (OLD.environment_id, OLD.viewer_id)"],
+    "sqlite": [f"CREATE TRIGGER reappear AFTER DELETE ON views BEGIN {_INSERT_AGAIN}; END"],
+    "postgresql": [
+        f"CREATE FUNCTION reappear() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {_INSERT_AGAIN}; RETURN OLD; END $$",
+        "CREATE TRIGGER reappear AFTER DELETE ON views FOR EACH ROW EXECUTE FUNCTION reappear()",
+    ],
+    "mysql": [f"CREATE TRIGGER reappear AFTER DELETE ON views FOR EACH ROW {_INSERT_AGAIN}"],
 }
 
 
