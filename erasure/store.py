@@ -132,6 +132,10 @@ def _validated(target: Target) -> tuple[list[str], list[str]]:
             raise StoreError(f"request {target.key}: viewer ids and environments must be non-empty strings, got {value!r}; send the request to review")
         if "\x00" in value:
             raise StoreError(f"request {target.key}: an id contains a NUL character, which no store can hold; send the request to review")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise StoreError(f"request {target.key}: an id is not valid Unicode text ({value!r}); send the request to review") from None
     return envs, ids
 
 
@@ -528,6 +532,11 @@ class ViewStore:
     def engine(self) -> Engine:
         return self._engine
 
+    @property
+    def table_names(self) -> list[str]:
+        """The configured tables, in configuration order (the keys of every result's counts)."""
+        return [t.name for t in self.settings.tables]
+
     def close(self) -> None:
         """Release pooled connections (only those of an engine this store created)."""
         if self._owns_engine:
@@ -748,12 +757,24 @@ class ViewStore:
         they are a little younger). Each chunk is its own short transaction, so
         the purge never holds locks for long and can be interrupted and re-run;
         ``progress(table, rows_deleted_so_far)`` is called after each chunk.
-        Naive cutoffs are taken as UTC; time columns are compared in UTC.
+        If a chunk fails, the error raised carries ``partial_counts``: what the
+        committed chunks deleted. Naive cutoffs are taken as UTC; time columns
+        are compared in UTC.
         """
         if chunk_size < 1:
             raise StoreError("chunk_size must be at least 1")
         plan = self._plan()
         counts = plan.zero()
+        try:
+            return self._purge(plan, counts, cutoff, chunk_size=chunk_size, dry_run=dry_run, progress=progress)
+        except ErasureError as exc:
+            # Chunks already committed stay deleted; say how far it got so the
+            # audit trail and the operator see it, then re-running finishes the job.
+            exc.partial_counts = dict(counts)  # type: ignore[attr-defined]
+            raise
+
+    def _purge(self, plan: _Plan, counts: dict[str, int], cutoff: datetime, *, chunk_size: int, dry_run: bool,
+               progress: Callable[[str, int], None] | None) -> dict[str, int]:
         origins = sorted((n for n in plan.nodes if n.config.time_column), key=lambda n: n.depth)
         if dry_run:
             with self._transaction(write=False) as conn:
@@ -763,31 +784,38 @@ class ViewStore:
                         counts[node.name] = self._count(conn, node, sa.or_(*conds))
             return counts
         for origin in origins:
-            old = self._older(origin, cutoff)
-            below = origin.descendants()
             while True:
                 with self._transaction(write=True) as conn:
-                    if below:
-                        keycol = origin.col(origin.config.key)
-                        keys = conn.execute(sa.select(keycol).where(old).limit(chunk_size)).scalars().all()
-                        if not keys:
-                            break
-                        deleted = 0
-                        for batch in self._dialect.id_batches(conn, keys, 1):
-                            kpred = self._dialect.key_in(keycol, batch)
-                            for node in below:
-                                counts[node.name] += _rowcount(conn.execute(self._dialect.delete_below(node, origin, kpred)), node.name)
-                            deleted += _rowcount(conn.execute(sa.delete(origin.table).where(kpred, old)), origin.name)
-                        if deleted == 0:  # keys found but nothing deleted: looping again would never end
-                            raise StoreError(f"retention purge of {origin.name!r} selected rows it could not delete; check {origin.name}.{origin.config.key} is unique")
-                    else:
-                        deleted = _rowcount(conn.execute(self._dialect.delete_chunk(origin, old, chunk_size)), origin.name)
-                        if deleted == 0:
-                            break
-                counts[origin.name] += deleted
+                    chunk = self._purge_chunk(conn, origin, cutoff, chunk_size)
+                # Counted only once committed: a failed chunk deleted nothing.
+                if chunk[origin.name] == 0:
+                    break
+                for name, n in chunk.items():
+                    counts[name] += n
                 if progress is not None:
                     progress(origin.name, counts[origin.name])
         return counts
+
+    def _purge_chunk(self, conn: Connection, origin: _Node, cutoff: datetime, chunk_size: int) -> dict[str, int]:
+        """Delete up to ``chunk_size`` old rows of ``origin`` and everything below them; rows deleted per table."""
+        d = self._dialect
+        old = self._older(origin, cutoff)
+        below = origin.descendants()
+        chunk = {origin.name: 0, **{n.name: 0 for n in below}}
+        if not below:
+            chunk[origin.name] = _rowcount(conn.execute(d.delete_chunk(origin, old, chunk_size)), origin.name)
+            return chunk
+        # Children need their parents' keys, so the chunk is picked by key first.
+        keycol = origin.col(origin.config.key)
+        keys = conn.execute(sa.select(keycol).where(old).limit(chunk_size)).scalars().all()
+        for batch in d.id_batches(conn, keys, 1):
+            kpred = d.key_in(keycol, batch)
+            for node in below:
+                chunk[node.name] += _rowcount(conn.execute(d.delete_below(node, origin, kpred)), node.name)
+            chunk[origin.name] += _rowcount(conn.execute(sa.delete(origin.table).where(kpred, old)), origin.name)
+        if keys and chunk[origin.name] == 0:  # looping again would pick the same rows forever
+            raise StoreError(f"retention purge of {origin.name!r} selected rows it could not delete; check that {origin.name}.{origin.config.key} is unique")
+        return chunk
 
     def _older(self, node: _Node, cutoff: datetime) -> ColumnElement[bool]:
         col = node.col(node.config.time_column)

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from erasure.config import StoreSettings, StoreTable
-from erasure.errors import ConfigError
+from erasure.errors import ConfigError, StoreUnavailableError
 from erasure.retention import purge, retention_cutoff
 from erasure.store import ViewStore
 from erasure.viewschema import (
@@ -127,3 +127,30 @@ def test_aware_cutoffs_compare_in_utc(store: ViewStore, engine: sa.Engine) -> No
     # 13:00 in UTC+1 is 12:00 UTC: only the 11:30 UTC view is older.
     cutoff = datetime(2026, 1, 1, 13, 0, tzinfo=timezone(timedelta(hours=1)))
     assert store.purge_older_than(cutoff, dry_run=True)["views"] == 1
+
+
+def test_an_interrupted_purge_reports_what_it_deleted_and_a_rerun_finishes(store_url: str, store: ViewStore, engine: sa.Engine) -> None:
+    fill_synthetic_views(engine, {"acme": ["env_acme_prod"]}, 10, 4, seed=3, now=NOW, max_age_days=300)
+    old_total = len({v for v, start in rows(engine, views, "view_id", "view_start") if start < NOW - timedelta(days=100)})
+    assert old_total > 10
+    other = sa.create_engine(store_url)
+    try:
+        with other.connect() as holder:
+            calls: list[int] = []
+
+            def take_a_lock_after_the_first_chunk(table: str, n: int) -> None:
+                calls.append(n)
+                if len(calls) == 1:  # a writer grabs every row just as the purge starts its second chunk
+                    holder.begin()
+                    holder.exec_driver_sql("UPDATE views SET video_title = 'busy'")
+
+            slow = ViewStore(StoreSettings(url=store_url, tables=DEMO_STORE_TABLES, lock_timeout_seconds=0))
+            with pytest.raises(StoreUnavailableError) as caught:
+                slow.purge_older_than(NOW - timedelta(days=100), chunk_size=5, progress=take_a_lock_after_the_first_chunk)
+            holder.rollback()
+            slow.close()
+    finally:
+        other.dispose()
+
+    assert caught.value.partial_counts["views"] == 5  # type: ignore[attr-defined]
+    assert store.purge_older_than(NOW - timedelta(days=100))["views"] == old_total - 5
