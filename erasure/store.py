@@ -591,6 +591,17 @@ class ViewStore:
                         close = difflib.get_close_matches(col, list(columns), n=1)
                         hint = f"; did you mean {close[0]!r}?" if close else f"; columns: {', '.join(columns)}"
                         raise StoreError(f"table {cfg.name!r} has no column {col!r} ({where}.{key}){hint}")
+                for key, col in wanted[:2]:
+                    if col is not None and not isinstance(columns[col], sa.String):
+                        raise StoreError(
+                            f"{where}.{key} = {col!r} is a {columns[col]} column; viewer ids and environments are text, "
+                            "matched exactly as strings — name a text column"
+                        )
+                if cfg.time_column is not None and not isinstance(columns[cfg.time_column], (sa.DateTime, sa.Date)):
+                    raise StoreError(
+                        f"{where}.time_column = {cfg.time_column!r} is a {columns[cfg.time_column]} column, not a date/time; "
+                        "the retention purge compares it with a timestamp — name a DATETIME/TIMESTAMP column"
+                    )
                 used = [c for _, c in wanted if c is not None]
                 table = sa.table(cfg.name, *[sa.column(c, columns[c]) for c in dict.fromkeys(used)])
                 nodes.append(_Node(index=i, config=cfg, table=table))
@@ -843,8 +854,9 @@ class ViewStore:
         if self._dialect.is_temporary(exc):
             return StoreUnavailableError(
                 f"view store {self._safe_url} is busy or unreachable ({detail}); the transaction was rolled back, "
-                f"nothing was deleted by this attempt — it is retried on the next run (if this persists, check the server "
-                f"and store.lock_timeout_seconds = {self.settings.lock_timeout_seconds})"
+                f"nothing was deleted by this attempt — it is retried on the next run (if this persists, check the server, "
+                f"store.lock_timeout_seconds = {self.settings.lock_timeout_seconds} and "
+                f"store.statement_timeout_seconds = {self.settings.statement_timeout_seconds})"
             )
         return StoreError(
             f"view store {self._safe_url} refused the statement ({detail}); the transaction was rolled back — "

@@ -452,3 +452,16 @@ def test_a_parent_key_that_is_not_unique_is_refused(store_url: str, engine: sa.E
     with ViewStore(StoreSettings(url=store_url, tables=tables)) as s:
         with pytest.raises(StoreError, match=r"store.tables\[0\].key = 'session_key' is neither the primary key nor a unique column"):
             s.check_schema()
+
+
+def test_columns_of_the_wrong_kind_are_named_with_their_config_key(store_url: str, engine: sa.Engine) -> None:
+    meta = sa.MetaData()
+    sa.Table("plays", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("env", sa.String(20)),
+             sa.Column("viewer", sa.Integer), sa.Column("at", sa.String(30)), sa.Index("ix_p", "env", "viewer"))
+    meta.create_all(engine)
+    wrong_viewer = (StoreTable(name="plays", viewer_column="viewer", tenant_column="env"),)
+    wrong_time = (StoreTable(name="plays", viewer_column="env", tenant_column="env", time_column="at"),)
+    with ViewStore(StoreSettings(url=store_url, tables=wrong_viewer)) as s, pytest.raises(StoreError, match=r"store.tables\[0\].viewer_column = 'viewer' is a"):
+        s.check_schema()
+    with ViewStore(StoreSettings(url=store_url, tables=wrong_time)) as s, pytest.raises(StoreError, match=r"store.tables\[0\].time_column = 'at' is a"):
+        s.check_schema()
