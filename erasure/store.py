@@ -597,6 +597,11 @@ class ViewStore:
                             f"{where}.{key} = {col!r} is a {columns[col]} column; viewer ids and environments are text, "
                             "matched exactly as strings — name a text column"
                         )
+                    if col is not None and isinstance(columns[col], sa.CHAR) and self._dialect.name != "sqlite":
+                        notes.append(
+                            f"table {cfg.name!r}: {col} is a fixed-width CHAR column, which drops trailing spaces; "
+                            "ids that differ only in trailing spaces cannot be told apart (VARCHAR/TEXT keeps them)"
+                        )
                 if cfg.time_column is not None and not isinstance(columns[cfg.time_column], (sa.DateTime, sa.Date)):
                     raise StoreError(
                         f"{where}.time_column = {cfg.time_column!r} is a {columns[cfg.time_column]} column, not a date/time; "
