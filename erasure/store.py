@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import sqlalchemy as sa
@@ -248,7 +249,7 @@ class _Dialect:
         raise NotImplementedError
 
     def key_in(self, col: sa.ColumnClause[Any], values: list[Any]) -> ColumnElement[bool]:
-        """Native equality on keys (purge chunks); batches keep it under the parameter limit."""
+        """Native equality on keys (purge chunks, MySQL erasure by key); batches keep it under the parameter limit."""
         return col.in_(values)
 
     def delete_below(self, node: _Node, top: _Node, top_pred: ColumnElement[bool]) -> sa.Delete:
@@ -571,6 +572,7 @@ class ViewStore:
         if not tables:
             raise StoreError("no [[store.tables]] configured; describe at least the table holding views (see config.example.toml)")
         _check_tree(tables)
+        self._check_sqlite_file()
         notes: list[str] = []
         with self._transaction(write=False) as conn:
             insp = sa.inspect(conn)
@@ -631,6 +633,15 @@ class ViewStore:
                 if problems:
                     raise StoreError(f"store.tables[{node.index}]: " + "; ".join(problems))
         return _Plan(nodes=nodes, warnings=notes)
+
+    def _check_sqlite_file(self) -> None:
+        """A missing SQLite file is a wrong store.url, not an empty store: say so instead of creating one."""
+        url = self._engine.url
+        db = url.database
+        if url.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+            return
+        if not Path(db).exists():
+            raise StoreError(f"store.url points to {db}, which does not exist; fix store.url (relative paths start at the working directory)")
 
     # -- erasure
 

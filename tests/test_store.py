@@ -465,3 +465,10 @@ def test_columns_of_the_wrong_kind_are_named_with_their_config_key(store_url: st
         s.check_schema()
     with ViewStore(StoreSettings(url=store_url, tables=wrong_time)) as s, pytest.raises(StoreError, match=r"store.tables\[0\].time_column = 'at' is a"):
         s.check_schema()
+
+
+def test_a_missing_sqlite_file_is_a_wrong_url_not_an_empty_store(tmp_path) -> None:
+    missing = tmp_path / "nope" / "views.db"
+    with ViewStore(StoreSettings(url=f"sqlite:///{missing}", tables=DEMO_STORE_TABLES)) as s, pytest.raises(StoreError, match="does not exist; fix store.url"):
+        s.check_schema()
+    assert not missing.exists()
