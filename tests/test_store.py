@@ -198,7 +198,7 @@ def test_children_at_any_depth_are_deleted_before_their_parents(store_url: str, 
     meta.create_all(engine)
     add_views(engine, [("v1", ACME[0], "alice"), ("v2", ACME[0], "bob")])
     with engine.begin() as conn:
-        conn.execute(notes.insert(), [{"note_id": i, "event_id": e, "body": "x"} for i, e in enumerate(start=1, iterable=["v1-e0", "v1-e0", "v1-e1", "v2-e0"])])
+        conn.execute(notes.insert(), [{"note_id": i, "event_id": e, "body": "x"} for i, e in enumerate(["v1-e0", "v1-e0", "v1-e1", "v2-e0"], start=1)])
     tables = (
         DEMO_STORE_TABLES[0],
         StoreTable(name="view_events", parent="views", parent_key="view_id", key="event_id"),
