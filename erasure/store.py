@@ -15,7 +15,8 @@ four promises, each enforced here rather than left to callers:
   same transaction; anything left means the transaction rolls back and the
   request goes to review (:class:`StoreVerificationError`).
 * **Set-based.** Statements delete by predicate in batches; rows are never
-  loaded into Python one by one.
+  loaded into Python one by one (on MariaDB/MySQL one SELECT per batch fetches
+  the matched parents' keys, so the statements after it go by key).
 
 What differs between SQLite, PostgreSQL and MariaDB/MySQL (batch limits, how
 exactness is obtained, how lock and statement timeouts are set, how a child
@@ -28,11 +29,13 @@ from __future__ import annotations
 import difflib
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Self
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -99,11 +102,15 @@ def batches(values: Sequence[Any], max_count: int, max_bytes: int | None = None)
     """
     if max_count < 1:
         raise ValueError("max_count must be at least 1")
+    if max_bytes is None:
+        for start in range(0, len(values), max_count):
+            yield list(values[start : start + max_count])
+        return
     batch: list[Any] = []
     size = 0
     for value in values:
-        cost = len(str(value).encode("utf-8")) + 8 if max_bytes is not None else 0
-        if batch and (len(batch) >= max_count or (max_bytes is not None and size + cost > max_bytes)):
+        cost = len(str(value).encode("utf-8")) + 8
+        if batch and (len(batch) >= max_count or size + cost > max_bytes):
             yield batch
             batch, size = [], 0
         batch.append(value)
@@ -127,6 +134,10 @@ def _validated(target: Target) -> tuple[list[str], list[str]]:
             raise StoreError(f"request {target.key}: viewer ids and environments must be non-empty strings, got {value!r}; send the request to review")
         if "\x00" in value:
             raise StoreError(f"request {target.key}: an id contains a NUL character, which no store can hold; send the request to review")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise StoreError(f"request {target.key}: an id is not valid Unicode text ({value!r}); send the request to review") from None
     return envs, ids
 
 
@@ -216,6 +227,11 @@ class _Dialect:
     """What one database family does differently; the shared algorithm lives in ViewStore."""
 
     name = "generic"
+    resolve_keys_first = False
+
+    def loose_pred(self, root: _Node, envs: list[str], ids: list[str]) -> ColumnElement[bool] | None:
+        """A cheaper predicate matching a superset of the exact one, if the dialect has such a thing."""
+        return None
 
     def install(self, engine: Engine, settings: StoreSettings) -> None:
         """Hook engine events (once per engine)."""
@@ -233,7 +249,7 @@ class _Dialect:
         raise NotImplementedError
 
     def key_in(self, col: sa.ColumnClause[Any], values: list[Any]) -> ColumnElement[bool]:
-        """Native equality on keys (purge chunks); batches keep it under the parameter limit."""
+        """Native equality on keys (purge chunks, MySQL erasure by key); batches keep it under the parameter limit."""
         return col.in_(values)
 
     def delete_below(self, node: _Node, top: _Node, top_pred: ColumnElement[bool]) -> sa.Delete:
@@ -248,6 +264,22 @@ class _Dialect:
     def schema_problems(self, conn: Connection, node: _Node, columns: list[str]) -> list[str]:
         """Dialect-specific reasons exact matching cannot be guaranteed on these columns."""
         return []
+
+
+_SQLITE_BUSY_MS: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+    # Let SQLAlchemy's "begin" (below) decide how transactions start, instead
+    # of pysqlite's implicit deferred BEGIN before the first write.
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    busy_ms = _SQLITE_BUSY_MS.get(conn.engine, 5000)
+    conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(busy_ms)}")  # an int from the config, not a value from a request
+    mode = "IMMEDIATE" if conn.get_execution_options().get("erasure_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 class _SQLite(_Dialect):
@@ -271,19 +303,13 @@ class _SQLite(_Dialect):
     MAX_BATCH = 30_000
 
     def install(self, engine: Engine, settings: StoreSettings) -> None:
-        busy_ms = max(0, settings.lock_timeout_seconds) * 1000
-
-        @event.listens_for(engine, "checkout")
-        def _checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
-            # Let SQLAlchemy's "begin" (below) decide how transactions start,
-            # instead of pysqlite's implicit deferred BEGIN.
-            dbapi_conn.isolation_level = None
-            dbapi_conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Connection) -> None:
-            mode = "IMMEDIATE" if conn.get_execution_options().get("erasure_write") else "DEFERRED"
-            conn.exec_driver_sql(f"BEGIN {mode}")
+        # Several ViewStores may share one engine (the demo does): hook it once,
+        # or every transaction would be begun twice; the latest timeout wins.
+        first = engine not in _SQLITE_BUSY_MS
+        _SQLITE_BUSY_MS[engine] = max(0, settings.lock_timeout_seconds) * 1000
+        if first:
+            event.listen(engine, "checkout", _sqlite_checkout)
+            event.listen(engine, "begin", _sqlite_begin)
 
     def prepare(self, conn: Connection, settings: StoreSettings) -> None:
         limit = settings.statement_timeout_seconds
@@ -295,9 +321,11 @@ class _SQLite(_Dialect):
         )
 
     def release(self, conn: Connection) -> None:
+        import sqlite3
+
         try:
             conn.connection.driver_connection.set_progress_handler(None, 0)  # type: ignore[union-attr]
-        except Exception:  # the connection may already be gone; nothing to undo then
+        except (AttributeError, sqlite3.Error):  # the connection is already gone: nothing left to undo
             pass
 
     def id_batches(self, conn: Connection, values: Sequence[Any], fixed_params: int) -> Iterator[list[Any]]:
@@ -313,7 +341,7 @@ class _SQLite(_Dialect):
         return col.collate("BINARY").in_(values)
 
     def delete_chunk(self, node: _Node, pred: ColumnElement[bool], limit: int) -> sa.Delete:
-        rowid = sa.column("rowid", _selectable=node.table)
+        rowid: sa.ColumnClause[Any] = sa.column("rowid", _selectable=node.table)
         return sa.delete(node.table).where(rowid.in_(sa.select(rowid).where(pred).limit(limit).correlate(None)))
 
     def is_temporary(self, exc: sa_exc.DBAPIError) -> bool:
@@ -344,7 +372,7 @@ class _PostgreSQL(_Dialect):
     def prepare(self, conn: Connection, settings: StoreSettings) -> None:
         conn.execute(
             sa.select(
-                sa.func.set_config("lock_timeout", _pg_interval(settings.lock_timeout_seconds), True),
+                sa.func.set_config("lock_timeout", _pg_interval(settings.lock_timeout_seconds, zero_means_no_wait=True), True),
                 sa.func.set_config("statement_timeout", _pg_interval(settings.statement_timeout_seconds), True),
             )
         )
@@ -360,7 +388,7 @@ class _PostgreSQL(_Dialect):
         return col.in_(values)
 
     def delete_chunk(self, node: _Node, pred: ColumnElement[bool], limit: int) -> sa.Delete:
-        ctid = sa.column("ctid", _selectable=node.table)
+        ctid: sa.ColumnClause[Any] = sa.column("ctid", _selectable=node.table)
         return sa.delete(node.table).where(ctid == sa.any_(sa.func.array(sa.select(ctid).where(pred).limit(limit).correlate(None).scalar_subquery())))
 
     def schema_problems(self, conn: Connection, node: _Node, columns: list[str]) -> list[str]:
@@ -374,8 +402,12 @@ class _PostgreSQL(_Dialect):
         return [f"column {node.name}.{c} uses a nondeterministic collation, so '=' is not exact; give it a deterministic collation" for c in rows]
 
 
-def _pg_interval(seconds: int) -> str:
-    return f"{int(seconds)}s" if seconds > 0 else "0"
+def _pg_interval(seconds: int, *, zero_means_no_wait: bool = False) -> str:
+    # PostgreSQL reads 0 as "no limit"; a lock timeout of 0 in our config means
+    # "do not wait", which is the shortest positive value.
+    if seconds > 0:
+        return f"{int(seconds)}s"
+    return "1ms" if zero_means_no_wait else "0"
 
 
 def _pg_quote(name: str) -> str:
@@ -413,13 +445,22 @@ class _MySQL(_Dialect):
     * PyMySQL inlines parameters client-side, so the limit is the statement
       size (``max_allowed_packet``), not a parameter count: batches are
       bounded by bytes as well as by number.
-    * ``innodb_lock_wait_timeout`` bounds row-lock waits; MariaDB's
+    * ``innodb_lock_wait_timeout`` bounds row-lock waits (at least 1 s: the
+      server's minimum, so a lock timeout of 0 waits one second); MariaDB's
       ``max_statement_time`` (MySQL: ``max_execution_time``, SELECT only)
       bounds statements. Both are session variables, set at each transaction.
     """
 
     name = "mysql"
     MAX_BATCH = 5_000
+    # Sending ids costs (PyMySQL escapes each one, twice per exact predicate):
+    # the matched parents are selected FOR UPDATE once per batch and the rest
+    # of the work goes by their keys, and the recount first tries the
+    # index-only (collation-loose) predicate, whose zero proves the exact zero.
+    resolve_keys_first = True
+
+    def loose_pred(self, root: _Node, envs: list[str], ids: list[str]) -> ColumnElement[bool] | None:
+        return sa.and_(root.col(root.config.tenant_column).in_(envs), root.col(root.config.viewer_column).in_(ids))
 
     def __init__(self) -> None:
         self._packet: int | None = None
@@ -449,7 +490,7 @@ class _MySQL(_Dialect):
 
     # Lock wait, deadlock, statement time limits, too many connections, query
     # interrupted, server gone; 2000+ are client-side connection errors.
-    TEMPORARY = {1040, 1205, 1213, 1317, 1969, 3024, 2002, 2003, 2006, 2013}
+    TEMPORARY: ClassVar[frozenset[int]] = frozenset({1040, 1205, 1213, 1317, 1969, 3024, 2002, 2003, 2006, 2013})
 
     def is_temporary(self, exc: sa_exc.DBAPIError) -> bool:
         code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
@@ -493,12 +534,17 @@ class ViewStore:
     def engine(self) -> Engine:
         return self._engine
 
+    @property
+    def table_names(self) -> list[str]:
+        """The configured tables, in configuration order (the keys of every result's counts)."""
+        return [t.name for t in self.settings.tables]
+
     def close(self) -> None:
         """Release pooled connections (only those of an engine this store created)."""
         if self._owns_engine:
             self._engine.dispose()
 
-    def __enter__(self) -> ViewStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -526,6 +572,7 @@ class ViewStore:
         if not tables:
             raise StoreError("no [[store.tables]] configured; describe at least the table holding views (see config.example.toml)")
         _check_tree(tables)
+        self._check_sqlite_file()
         notes: list[str] = []
         with self._transaction(write=False) as conn:
             insp = sa.inspect(conn)
@@ -547,10 +594,34 @@ class ViewStore:
                         close = difflib.get_close_matches(col, list(columns), n=1)
                         hint = f"; did you mean {close[0]!r}?" if close else f"; columns: {', '.join(columns)}"
                         raise StoreError(f"table {cfg.name!r} has no column {col!r} ({where}.{key}){hint}")
+                for key, col in wanted[:2]:
+                    if col is not None and not isinstance(columns[col], sa.String):
+                        raise StoreError(
+                            f"{where}.{key} = {col!r} is a {columns[col]} column; viewer ids and environments are text, "
+                            "matched exactly as strings — name a text column"
+                        )
+                    if col is not None and isinstance(columns[col], sa.CHAR) and self._dialect.name != "sqlite":
+                        notes.append(
+                            f"table {cfg.name!r}: {col} is a fixed-width CHAR column, which drops trailing spaces; "
+                            "ids that differ only in trailing spaces cannot be told apart (VARCHAR/TEXT keeps them)"
+                        )
+                if cfg.time_column is not None and not isinstance(columns[cfg.time_column], (sa.DateTime, sa.Date)):
+                    raise StoreError(
+                        f"{where}.time_column = {cfg.time_column!r} is a {columns[cfg.time_column]} column, not a date/time; "
+                        "the retention purge compares it with a timestamp — name a DATETIME/TIMESTAMP column"
+                    )
                 used = [c for _, c in wanted if c is not None]
                 table = sa.table(cfg.name, *[sa.column(c, columns[c]) for c in dict.fromkeys(used)])
                 nodes.append(_Node(index=i, config=cfg, table=table))
-                notes.extend(_index_warnings(insp, cfg))
+                indexes, unique = _table_indexes(insp, cfg.name)
+                notes.extend(_index_warnings(cfg, indexes))
+                if cfg.key and any(t.parent == cfg.name for t in tables) and [cfg.key] not in unique:
+                    # Children are found through this key; were it shared by two
+                    # rows (say, of two tenants), one request would reach both.
+                    raise StoreError(
+                        f"{where}.key = {cfg.key!r} is neither the primary key nor a unique column of {cfg.name!r}; "
+                        "child tables are reached through it, so it must identify one row — make it unique or name the right column"
+                    )
             by_name = {n.name: n for n in nodes}
             for node in nodes:
                 if node.config.parent is not None:
@@ -562,6 +633,15 @@ class ViewStore:
                 if problems:
                     raise StoreError(f"store.tables[{node.index}]: " + "; ".join(problems))
         return _Plan(nodes=nodes, warnings=notes)
+
+    def _check_sqlite_file(self) -> None:
+        """A missing SQLite file is a wrong store.url, not an empty store: say so instead of creating one."""
+        url = self._engine.url
+        db = url.database
+        if url.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+            return
+        if not Path(db).exists():
+            raise StoreError(f"store.url points to {db}, which does not exist; fix store.url (relative paths start at the working directory)")
 
     # -- erasure
 
@@ -589,7 +669,7 @@ class ViewStore:
             counts = self._erase_in(conn, plan, target.key, envs, ids)
         return ErasureResult(key=target.key, counts=counts, dry_run=False)
 
-    def erase_many(self, targets: Sequence[Target]) -> list[ErasureResult | ErasureError]:
+    def erase_many(self, targets: Sequence[Target], *, dry_run: bool = False) -> list[ErasureResult | ErasureError]:
         """Erase several requests in one transaction (group commit), falling back to one at a time.
 
         Committing once for many small requests saves a disk flush each. If
@@ -599,7 +679,7 @@ class ViewStore:
         """
         if not targets:
             return []
-        if len(targets) > 1:
+        if len(targets) > 1 and not dry_run:
             try:
                 checked = [(t, *_validated(t)) for t in targets]
                 plan = self._plan()
@@ -614,7 +694,7 @@ class ViewStore:
         out: list[ErasureResult | ErasureError] = []
         for target in targets:
             try:
-                out.append(self.erase(target))
+                out.append(self.erase(target, dry_run=dry_run))
             except ErasureError as exc:
                 out.append(exc)
         return out
@@ -640,32 +720,54 @@ class ViewStore:
         counts = plan.zero()
         d = self._dialect
         for root in plan.roots:
+            below = root.descendants()
             for batch in d.id_batches(conn, ids, len(envs)):
                 pred = self._root_pred(root, envs, batch)
-                below = root.descendants()
-                for node in below:
-                    counts[node.name] += _rowcount(conn.execute(d.delete_below(node, root, pred)), node.name)
-                # Children are checked while their parents still exist: once the
-                # parents are gone, a child left behind could no longer be found.
-                for node in below:
-                    left = self._count(conn, node, _belongs(node, root, pred))
-                    if left:
-                        raise StoreVerificationError(
-                            f"request {key}: {left} row(s) of {node.name!r} still matched after deleting; "
-                            "the erasure was rolled back — review the request (rows may be arriving concurrently)"
-                        )
-                counts[root.name] += _rowcount(conn.execute(sa.delete(root.table).where(pred)), root.name)
+                if d.resolve_keys_first and below:
+                    # Lock the matched parents and learn their keys once; every
+                    # later statement is then a key lookup (see _MySQL).
+                    keycol = root.col(root.config.key)
+                    keys = conn.execute(sa.select(keycol).where(pred).with_for_update()).scalars().all()
+                    scope = d.exact_in(root.col(root.config.tenant_column), envs)  # kept on every statement, as everywhere
+                    for kbatch in d.id_batches(conn, keys, len(envs)):
+                        self._delete_family(conn, root, below, sa.and_(d.key_in(keycol, kbatch), scope), counts, key)
+                else:
+                    self._delete_family(conn, root, below, pred, counts, key)
         # Recount every root only after all of them are done, so rows that one
         # deletion caused to appear in another table are caught as well.
         for root in plan.roots:
             for batch in d.id_batches(conn, ids, len(envs)):
-                left = self._count(conn, root, self._root_pred(root, envs, batch))
+                left = self._count_left(conn, root, envs, batch)
                 if left:
                     raise StoreVerificationError(
                         f"request {key}: {left} row(s) of {root.name!r} still matched after deleting; "
                         "the erasure was rolled back — review the request (rows may be arriving concurrently)"
                     )
         return counts
+
+    def _delete_family(self, conn: Connection, root: _Node, below: list[_Node], pred: ColumnElement[bool],
+                       counts: dict[str, int], key: str) -> None:
+        """Delete the root rows matching ``pred`` and everything below them, deepest first."""
+        d = self._dialect
+        for node in below:
+            counts[node.name] += _rowcount(conn.execute(d.delete_below(node, root, pred)), node.name)
+        # Children are checked while their parents still exist: once the
+        # parents are gone, a child left behind could no longer be found.
+        for node in below:
+            left = self._count(conn, node, _belongs(node, root, pred))
+            if left:
+                raise StoreVerificationError(
+                    f"request {key}: {left} row(s) of {node.name!r} still matched after deleting; "
+                    "the erasure was rolled back — review the request (rows may be arriving concurrently)"
+                )
+        counts[root.name] += _rowcount(conn.execute(sa.delete(root.table).where(pred)), root.name)
+
+    def _count_left(self, conn: Connection, root: _Node, envs: list[str], batch: list[str]) -> int:
+        """Rows of ``root`` still matching exactly; a cheaper superset check first where the dialect has one."""
+        loose = self._dialect.loose_pred(root, envs, batch)
+        if loose is not None and self._count(conn, root, loose) == 0:
+            return 0
+        return self._count(conn, root, self._root_pred(root, envs, batch))
 
     # -- retention
 
@@ -684,12 +786,24 @@ class ViewStore:
         they are a little younger). Each chunk is its own short transaction, so
         the purge never holds locks for long and can be interrupted and re-run;
         ``progress(table, rows_deleted_so_far)`` is called after each chunk.
-        Naive cutoffs are taken as UTC; time columns are compared in UTC.
+        If a chunk fails, the error raised carries ``partial_counts``: what the
+        committed chunks deleted. Naive cutoffs are taken as UTC; time columns
+        are compared in UTC.
         """
         if chunk_size < 1:
             raise StoreError("chunk_size must be at least 1")
         plan = self._plan()
         counts = plan.zero()
+        try:
+            return self._purge(plan, counts, cutoff, chunk_size=chunk_size, dry_run=dry_run, progress=progress)
+        except ErasureError as exc:
+            # Chunks already committed stay deleted; say how far it got so the
+            # audit trail and the operator see it, then re-running finishes the job.
+            exc.partial_counts = dict(counts)  # type: ignore[attr-defined]
+            raise
+
+    def _purge(self, plan: _Plan, counts: dict[str, int], cutoff: datetime, *, chunk_size: int, dry_run: bool,
+               progress: Callable[[str, int], None] | None) -> dict[str, int]:
         origins = sorted((n for n in plan.nodes if n.config.time_column), key=lambda n: n.depth)
         if dry_run:
             with self._transaction(write=False) as conn:
@@ -699,31 +813,38 @@ class ViewStore:
                         counts[node.name] = self._count(conn, node, sa.or_(*conds))
             return counts
         for origin in origins:
-            old = self._older(origin, cutoff)
-            below = origin.descendants()
             while True:
                 with self._transaction(write=True) as conn:
-                    if below:
-                        keycol = origin.col(origin.config.key)
-                        keys = conn.execute(sa.select(keycol).where(old).limit(chunk_size)).scalars().all()
-                        if not keys:
-                            break
-                        deleted = 0
-                        for batch in self._dialect.id_batches(conn, keys, 1):
-                            kpred = self._dialect.key_in(keycol, batch)
-                            for node in below:
-                                counts[node.name] += _rowcount(conn.execute(self._dialect.delete_below(node, origin, kpred)), node.name)
-                            deleted += _rowcount(conn.execute(sa.delete(origin.table).where(kpred, old)), origin.name)
-                        if deleted == 0:  # keys found but nothing deleted: looping again would never end
-                            raise StoreError(f"retention purge of {origin.name!r} selected rows it could not delete; check {origin.name}.{origin.config.key} is unique")
-                    else:
-                        deleted = _rowcount(conn.execute(self._dialect.delete_chunk(origin, old, chunk_size)), origin.name)
-                        if deleted == 0:
-                            break
-                counts[origin.name] += deleted
+                    chunk = self._purge_chunk(conn, origin, cutoff, chunk_size)
+                # Counted only once committed: a failed chunk deleted nothing.
+                if chunk[origin.name] == 0:
+                    break
+                for name, n in chunk.items():
+                    counts[name] += n
                 if progress is not None:
                     progress(origin.name, counts[origin.name])
         return counts
+
+    def _purge_chunk(self, conn: Connection, origin: _Node, cutoff: datetime, chunk_size: int) -> dict[str, int]:
+        """Delete up to ``chunk_size`` old rows of ``origin`` and everything below them; rows deleted per table."""
+        d = self._dialect
+        old = self._older(origin, cutoff)
+        below = origin.descendants()
+        chunk = {origin.name: 0, **{n.name: 0 for n in below}}
+        if not below:
+            chunk[origin.name] = _rowcount(conn.execute(d.delete_chunk(origin, old, chunk_size)), origin.name)
+            return chunk
+        # Children need their parents' keys, so the chunk is picked by key first.
+        keycol = origin.col(origin.config.key)
+        keys = conn.execute(sa.select(keycol).where(old).limit(chunk_size)).scalars().all()
+        for batch in d.id_batches(conn, keys, 1):
+            kpred = d.key_in(keycol, batch)
+            for node in below:
+                chunk[node.name] += _rowcount(conn.execute(d.delete_below(node, origin, kpred)), node.name)
+            chunk[origin.name] += _rowcount(conn.execute(sa.delete(origin.table).where(kpred, old)), origin.name)
+        if keys and chunk[origin.name] == 0:  # looping again would pick the same rows forever
+            raise StoreError(f"retention purge of {origin.name!r} selected rows it could not delete; check that {origin.name}.{origin.config.key} is unique")
+        return chunk
 
     def _older(self, node: _Node, cutoff: datetime) -> ColumnElement[bool]:
         col = node.col(node.config.time_column)
@@ -751,8 +872,9 @@ class ViewStore:
         if self._dialect.is_temporary(exc):
             return StoreUnavailableError(
                 f"view store {self._safe_url} is busy or unreachable ({detail}); the transaction was rolled back, "
-                f"nothing was deleted by this attempt — it is retried on the next run (if this persists, check the server "
-                f"and store.lock_timeout_seconds = {self.settings.lock_timeout_seconds})"
+                f"nothing was deleted by this attempt — it is retried on the next run (if this persists, check the server, "
+                f"store.lock_timeout_seconds = {self.settings.lock_timeout_seconds} and "
+                f"store.statement_timeout_seconds = {self.settings.statement_timeout_seconds})"
             )
         return StoreError(
             f"view store {self._safe_url} refused the statement ({detail}); the transaction was rolled back — "
@@ -801,16 +923,30 @@ def _check_tree(tables: Sequence[StoreTable]) -> None:
             raise StoreError(f"store.tables[{i}].parent_key is required for a child table")
 
 
-def _index_warnings(insp: Any, cfg: StoreTable) -> list[str]:
-    """Warn when the columns erasure and purge filter on have no index that starts with them."""
-    indexes: list[list[str | None]] = [list(ix.get("column_names") or []) for ix in insp.get_indexes(cfg.name)]
-    pk = insp.get_pk_constraint(cfg.name).get("constrained_columns") or []
+def _table_indexes(insp: Any, name: str) -> tuple[list[list[str | None]], list[list[str | None]]]:
+    """(every index's columns, the unique ones' columns), primary key and unique constraints included."""
+    indexes: list[list[str | None]] = []
+    unique: list[list[str | None]] = []
+    for ix in insp.get_indexes(name):
+        cols = list(ix.get("column_names") or [])
+        indexes.append(cols)
+        if ix.get("unique"):
+            unique.append(cols)
+    pk = insp.get_pk_constraint(name).get("constrained_columns") or []
     if pk:
         indexes.append(list(pk))
+        unique.append(list(pk))
     try:
-        indexes.extend(list(u.get("column_names") or []) for u in insp.get_unique_constraints(cfg.name))
+        for u in insp.get_unique_constraints(name):
+            indexes.append(list(u.get("column_names") or []))
+            unique.append(list(u.get("column_names") or []))
     except NotImplementedError:  # pragma: no cover - every supported dialect implements it
         pass
+    return indexes, unique
+
+
+def _index_warnings(cfg: StoreTable, indexes: list[list[str | None]]) -> list[str]:
+    """Warn when the columns erasure and purge filter on have no index that starts with them."""
 
     def starts_with(*options: tuple[str, ...]) -> bool:
         return any(tuple(ix[: len(opt)]) == opt for ix in indexes for opt in options)
@@ -837,7 +973,7 @@ def _index_warnings(insp: Any, cfg: StoreTable) -> list[str]:
 
 def _cutoff_for(column_type: Any, cutoff: datetime) -> datetime:
     """The cutoff as the column stores time: aware UTC for tz-aware columns, naive UTC otherwise."""
-    utc = cutoff.replace(tzinfo=timezone.utc) if cutoff.tzinfo is None else cutoff.astimezone(timezone.utc)
+    utc = cutoff.replace(tzinfo=UTC) if cutoff.tzinfo is None else cutoff.astimezone(UTC)
     if getattr(column_type, "timezone", False):
         return utc
     return utc.replace(tzinfo=None)

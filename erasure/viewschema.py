@@ -14,7 +14,7 @@ same way.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -98,7 +98,7 @@ def fill_synthetic_views(
     """
     rng = random.Random(seed)
     if now.tzinfo is not None:
-        now = now.astimezone(timezone.utc).replace(tzinfo=None)
+        now = now.astimezone(UTC).replace(tzinfo=None)
     view_rows: list[dict[str, object]] = []
     event_rows: list[dict[str, object]] = []
     totals = {"views": 0, "view_events": 0}

@@ -1,10 +1,11 @@
 """pytest plugin: a fresh, empty view-store database on each real backend.
 
-``store_url`` is parametrized over sqlite / postgres / mysql. Each test gets a
-database with a random name, created on the server named by
-``tests.services.PG_URL`` / ``MYSQL_URL`` and dropped afterwards, so tests
-never see each other's rows and never touch a database they did not make.
-A server that cannot be reached skips locally and fails under CI=true.
+``store_url`` is parametrized over sqlite / postgres / mysql. SQLite gets a new
+file per test. On the servers named by ``tests.services.PG_URL`` /
+``MYSQL_URL`` the run creates one database with a random name per server,
+empties it before every test (so tests never see each other's rows) and drops
+it when the run ends; no test touches a database it did not make. A server
+that cannot be reached skips locally and fails under CI=true.
 
 MariaDB databases are created with the server's default character set and
 collation on purpose (utf8mb4_general_ci: case- and accent-insensitive, PAD
@@ -41,32 +42,62 @@ def _admin_engine(url: str, what: str) -> sa.Engine:
     return engine
 
 
-def _server_database(server_url: str, what: str, drop_sql: str) -> Iterator[URL]:
-    name = f"erasure_test_{secrets.token_hex(6)}"
-    admin = _admin_engine(server_url, what)
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")  # random hex name, not user input
-        try:
-            yield make_url(server_url).set(database=name)
-        finally:
+class _ServerDatabases:
+    """One random-named database per server for the whole run, emptied before each test.
+
+    Creating a PostgreSQL database costs about half a second; emptying one
+    costs milliseconds. Every database made here is dropped at the end of the run.
+    """
+
+    def __init__(self) -> None:
+        self._made: dict[str, tuple[sa.Engine, str, str]] = {}
+
+    def fresh(self, backend: str) -> URL:
+        """The run's database on ``backend``, created on first use and emptied now."""
+        if backend not in self._made:
+            server, what = (PG_URL, "PostgreSQL") if backend == "postgres" else (MYSQL_URL, "MariaDB/MySQL")
+            admin = _admin_engine(server, what)
+            name = f"erasure_test_{secrets.token_hex(6)}"
             with admin.connect() as conn:
-                conn.exec_driver_sql(drop_sql.format(name=name))
-    finally:
-        admin.dispose()
+                conn.exec_driver_sql(f"CREATE DATABASE {name}")  # random hex name, never user input
+            self._made[backend] = (admin, server, name)
+        admin, server, name = self._made[backend]
+        url = make_url(server).set(database=name)
+        self._empty(backend, url)
+        return url
+
+    @staticmethod
+    def _empty(backend: str, url: URL) -> None:
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                if backend == "postgres":
+                    conn.exec_driver_sql("SET lock_timeout = '10s'")  # a leaked transaction fails loudly, never hangs
+                    conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+                    conn.exec_driver_sql("CREATE SCHEMA public")
+                else:
+                    # Dropping and re-making the database is one step, whatever the test created.
+                    name = url.database
+                    conn.exec_driver_sql("SET SESSION lock_wait_timeout = 10")
+                    conn.exec_driver_sql(f"DROP DATABASE {name}")
+                    conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        finally:
+            engine.dispose()
+
+    def drop_all(self) -> None:
+        for backend, (admin, _, name) in self._made.items():
+            drop = f"DROP DATABASE IF EXISTS {name}" + (" WITH (FORCE)" if backend == "postgres" else "")
+            with admin.connect() as conn:
+                conn.exec_driver_sql(drop)
+            admin.dispose()
+        self._made.clear()
 
 
-def fresh_database(backend: str, tmp_path: Path) -> Iterator[URL]:
-    """Create an empty database on ``backend``; yields its URL and drops it when done."""
-    if backend == "sqlite":
-        yield make_url(f"sqlite:///{tmp_path / 'views.db'}")
-    elif backend == "postgres":
-        # WITH (FORCE): a test that failed mid-transaction must not leave the drop hanging.
-        yield from _server_database(PG_URL, "PostgreSQL", "DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    elif backend == "mysql":
-        yield from _server_database(MYSQL_URL, "MariaDB/MySQL", "DROP DATABASE IF EXISTS {name}")
-    else:  # pragma: no cover
-        raise ValueError(backend)
+@pytest.fixture(scope="session")
+def _store_databases() -> Iterator[_ServerDatabases]:
+    dbs = _ServerDatabases()
+    yield dbs
+    dbs.drop_all()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -76,7 +107,12 @@ def store_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store_url(store_backend: str, tmp_path: Path) -> Iterator[str]:
-    """SQLAlchemy URL (password included) of a fresh, empty database on each backend."""
-    for url in fresh_database(store_backend, tmp_path):
-        yield url.render_as_string(hide_password=False)
+def store_url(store_backend: str, tmp_path: Path, _store_databases: _ServerDatabases) -> str:
+    """SQLAlchemy URL (password included) of an empty database on each backend.
+
+    SQLite gets a new file per test; the servers get the run's own database,
+    emptied of every table (and, on PostgreSQL, function) first.
+    """
+    if store_backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'views.db'}"
+    return _store_databases.fresh(store_backend).render_as_string(hide_password=False)
