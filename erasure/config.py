@@ -60,8 +60,8 @@ class StoreTable:
 class StoreSettings:
     url: str = setting("sqlite:///views.db", help="SQLAlchemy URL of the view store.")
     tables: tuple[StoreTable, ...] = setting(factory=tuple, help="Tables holding view data (see [[store.tables]]).")
-    lock_timeout_seconds: int = setting(10, help="How long one erasure waits for a row lock before giving up and retrying on a later run.")
-    statement_timeout_seconds: int = setting(300, help="Upper bound for one delete statement.")
+    lock_timeout_seconds: int = setting(10, help="How long one erasure waits for a row lock before giving up and retrying on a later run; 0 = do not wait (MariaDB waits at least 1 s).")
+    statement_timeout_seconds: int = setting(300, help="Upper bound for one delete statement; 0 = no limit.")
     password_env: str | None = setting(None, help="Environment variable holding the store password, merged into the URL.")
 
 

@@ -122,22 +122,20 @@ def prune_records(config: Config, *, dry_run: bool = False) -> list[str]:
 def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
           progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
     """Delete views older than the retention period and record it in the audit trail."""
+    from erasure import retention
     from erasure.store import ViewStore
 
-    retention = days or config.policy.retention_days
-    cutoff = utcnow() - dt.timedelta(days=retention)
     settings = dataclasses.replace(config.store, url=resolve_sqlite_url(config.store.url, config.base_dir))
-    store = ViewStore(settings)
-    try:
-        counts = store.purge_older_than(cutoff, dry_run=dry_run, progress=progress)
-    finally:
-        store.close()
+    with ViewStore(settings) as store:
+        result = retention.purge(store, days=days or config.policy.retention_days, dry_run=dry_run, progress=progress)
     if not dry_run:
         state = open_state(config.state.url, base_dir=config.base_dir)
         try:
             with state.session() as session:
-                audit.record(session, "retention_purge", data={"cutoff": cutoff.isoformat(), "days": retention,
-                                                               "counts": counts})
+                audit.record(session, "retention_purge", data={
+                    "cutoff": result.cutoff.isoformat(), "days": days or config.policy.retention_days,
+                    "counts": result.counts,
+                })
         finally:
             state.close()
-    return counts
+    return result.counts

@@ -157,3 +157,17 @@ def test_log_json_writes_one_object_per_line_without_viewer_ids(demo_dir):
     assert all(set(e) >= {"time", "level", "logger", "message"} for e in entries)
     assert any("poll:" in e["message"] for e in entries)
     assert "viewer-0" not in result.stderr
+
+
+def test_retention_purge_counts_then_deletes_and_records_it(tmp_path):
+    d = tmp_path / "demo"
+    assert run("demo", "--dir", d).exit_code == 0  # synthetic views reach 120 days back
+    dry = cli(d, "retention", "purge", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    would = int(re.search(r"would delete (\d+) from views", dry.output).group(1))
+    assert would > 0
+    real = cli(d, "retention", "purge")
+    assert f"deleted {would} from views" in real.output
+    assert "deleted 0 from views" in cli(d, "retention", "purge").output
+    events = cli(d, "audit", "export", "--format", "jsonl").output.splitlines()
+    assert sum(json.loads(e)["event"] == "retention_purge" for e in events) == 2
