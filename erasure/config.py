@@ -345,15 +345,11 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: audit.retired_keys must name each earlier key_version once, and not the current one")
     if config.mailbox.kind == "imap" and not config.mailbox.username:
         raise ConfigError(f"{source}: mailbox.username is required when mailbox.kind = \"imap\"")
-    from erasure.deadlines import parse_holidays
+    from erasure.deadlines import office_zone, parse_holidays
 
-    parse_holidays(config.policy.holidays)  # a ConfigError naming the bad entry, at load rather than first use
-    try:
-        import zoneinfo
-
-        zoneinfo.ZoneInfo(config.policy.time_zone)
-    except Exception:
-        raise ConfigError(f"{source}: policy.time_zone = {config.policy.time_zone!r} is not an IANA time zone (e.g. \"Europe/Berlin\")") from None
+    # Checked at load rather than at the first request that needs them.
+    parse_holidays(config.policy.holidays)
+    office_zone(config.policy.time_zone)
 
 
 def settings_reference() -> list[tuple[str, str, str]]:

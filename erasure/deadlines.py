@@ -124,7 +124,7 @@ def received_date(received_at: datetime, policy: PolicySettings) -> date:
     Deadlines are counted in whole calendar days where the office is: a mail
     arriving at 23:30 UTC on 31 March reached a Berlin office on 1 April.
     """
-    return _aware(received_at).astimezone(_zone(policy.time_zone)).date()
+    return _aware(received_at).astimezone(office_zone(policy.time_zone)).date()
 
 
 def _aware(moment: datetime) -> datetime:
@@ -135,7 +135,8 @@ def _aware(moment: datetime) -> datetime:
     return moment
 
 
-def _zone(name: str) -> ZoneInfo:
+def office_zone(name: str) -> ZoneInfo:
+    """The office time zone named by policy.time_zone; a ConfigError naming the key when unknown."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -46,7 +46,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import jinja2
 from sqlalchemy import func, select
@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session
 
 from erasure import audit
 from erasure.config import Config
-from erasure.deadlines import days_left, is_overdue
+from erasure.deadlines import days_left, is_overdue, office_zone
 from erasure.errors import ConfigError
 from erasure.models import ErasureRequest, MailboxCursor, OutboxMessage, RequestStatus
 
@@ -135,15 +135,6 @@ class RequestRow:
     kind: str = "erasure"
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"policy.time_zone = {name!r} is not an IANA time zone; use a name such as \"Europe/Berlin\""
-        ) from None
-
-
 def _local_date(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
@@ -157,7 +148,7 @@ def load_rows(session: Session, *, time_zone: str = "UTC") -> list[RequestRow]:
     24 months (7101), so this is thousands of rows, not millions, and the
     backlog chart needs requests from earlier years that were still open.
     """
-    zone = _zone(time_zone)
+    zone = office_zone(time_zone)
     stmt = select(
         ErasureRequest.received_at,
         ErasureRequest.regulation,
@@ -449,7 +440,7 @@ def yearly_metrics(
     report that does not depend on when it runs.
     """
     _check_year(year)
-    zone = _zone(time_zone)
+    zone = office_zone(time_zone)
     as_of = today or dt.datetime.now(zone).date()
     return summarize(load_rows(session, time_zone=time_zone), year, as_of=as_of, time_zone=time_zone)
 

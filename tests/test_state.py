@@ -11,13 +11,12 @@ from alembic.runtime.migration import MigrationContext
 from erasure import audit
 from erasure.models import Base
 from erasure.state import current_revision, head_revision, open_state
-from tests.store_backends import fresh_database
 
 
 @pytest.fixture
-def state_url(store_backend, tmp_path):
-    for url in fresh_database(store_backend, tmp_path):
-        yield url.render_as_string(hide_password=False)
+def state_url(store_url):
+    """A fresh, empty database on each backend (the store fixtures make and drop it)."""
+    return store_url
 
 
 def test_migrations_reach_head_and_match_the_models(state_url):
