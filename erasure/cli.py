@@ -636,6 +636,7 @@ def audit_find(
     ctx: typer.Context,
     tenant: str = typer.Option(..., "--tenant", help="The tenant the viewer belongs to."),
     viewer_id: str = typer.Option(..., "--viewer-id", help="The viewer id, exactly."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON array (fields documented in docs/json.md)."),
 ) -> None:
     """Was this viewer erased, when, and by which request? (Looks up the HMAC; the id is not stored.)
 
@@ -647,6 +648,13 @@ def audit_find(
         desk = _desk(ctx)
         with desk.state.session() as session:
             found = audit.find_viewer(session, desk.config.audit_keys(), tenant, viewer_id)
+    if as_json:
+        _print_json([
+            {"reference": f.reference, "status": f.status, "received_at": f.received_at.isoformat(),
+             "closed_at": f.closed_at.isoformat() if f.closed_at else None, "rows_erased": f.rows_erased}
+            for f in found
+        ])
+        return
     if not found:
         typer.echo("no request named this viewer id for this tenant")
         return

@@ -108,6 +108,8 @@ def test_audit_verify_head_export_and_find(demo_dir, tmp_path):
     assert found.exit_code == 0 and "completed" in found.output
     none = cli(demo_dir, "audit", "find", "--tenant", "globex", "--viewer-id", "viewer-00001")
     assert "no request named this viewer id" in none.output
+    (hit,) = json.loads(cli(demo_dir, "audit", "find", "--tenant", "acme", "--viewer-id", "viewer-00003", "--json").output)
+    assert hit["status"] == "completed" and hit["rows_erased"] > 0
 
 
 def test_a_missing_config_is_a_usage_error(tmp_path):

@@ -302,3 +302,24 @@ def test_a_thank_you_to_our_reply_is_not_answered(world):
     first, thanks = requests(world)
     assert (thanks.status, thanks.reason_code) == ("needs_review", "reply_to_our_reply")
     assert thanks.replies == [] and len(world.replies()) == 1
+
+
+def test_csv_attachments_leave_no_trace_after_closing(world):
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    for k, v in {"Return-Path": "<dpo@acme.example>", "From": "dpo@acme.example", "To": "privacy@analytics.example",
+                 "Subject": "Erasure request", "Message-ID": "<csv1@acme.example>",
+                 "Authentication-Results": "mx.test.example; dkim=pass header.d=acme.example; dmarc=pass header.from=acme.example"}.items():
+        msg[k] = v
+    msg.set_content("Please erase the viewers in the attached file (GDPR).\n")
+    msg.add_attachment("viewer_id,note\nviewer-00005,secret-note-4471\nviewer-00006,other\n".encode(),
+                       maintype="text", subtype="csv", filename="ids.csv")
+    world.deliver(msg.as_bytes())
+    world.poll()
+    r = only_request(world)
+    assert (r.status, r.rows_erased) == ("completed", 48)
+    world.state.close()
+    dump = "\n".join(sqlite3.connect(world.root / "state.db").iterdump())
+    for trace in ("viewer-00005", "viewer-00006", "secret-note-4471", "viewer_id,note"):
+        assert trace not in dump
