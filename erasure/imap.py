@@ -13,7 +13,6 @@ untrusted certificate) become a ``MailboxError`` that says what to change.
 
 from __future__ import annotations
 
-import imaplib
 import ipaddress
 import logging
 import random
@@ -22,13 +21,18 @@ import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, Protocol, Self, TypeVar
 from urllib.parse import quote
 
 from imapclient import IMAPClient
-from imapclient.exceptions import CapabilityError, IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.exceptions import (
+    CapabilityError,
+    IMAPClientAbortError,
+    IMAPClientError,
+    LoginError,
+)
 
 from erasure.config import MailboxSettings
 from erasure.errors import ConfigError, MailboxError, MailboxUnavailableError
@@ -69,7 +73,7 @@ class MailSource(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> MailSource: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -95,7 +99,7 @@ class ServerFeatures:
     move: bool
     uidplus: bool
     idle: bool
-    starttls: bool
+    starttls: bool  # advertised before login only; after login servers drop it
 
     @classmethod
     def from_capabilities(cls, capabilities: Iterable[bytes | str]) -> ServerFeatures:
@@ -130,8 +134,8 @@ def to_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def reports_new_mail(responses: Iterable[tuple[object, ...]]) -> bool:
@@ -238,7 +242,7 @@ class ImapSource:
             )
         except ssl.SSLCertVerificationError as exc:
             raise self._certificate_error(exc) from exc
-        except (socket.gaierror,) as exc:
+        except socket.gaierror as exc:
             raise MailboxUnavailableError(
                 f"cannot resolve IMAP host {s.host!r} ({exc.strerror}); check mailbox.host and DNS, then run again"
             ) from exc
@@ -246,14 +250,18 @@ class ImapSource:
             raise self._unavailable("connect to", exc) from exc
         client.normalise_times = False  # keep INTERNALDATE's zone; we convert to UTC ourselves
         if s.security == "starttls":
+            no_starttls = MailboxError(
+                f"IMAP server {self._where} does not offer STARTTLS; "
+                'use mailbox.security = "tls" (and its port, usually 993) instead'
+            )
             try:
+                if not ServerFeatures.from_capabilities(client.capabilities()).starttls:
+                    self._drop(client)
+                    raise no_starttls
                 client.starttls(context)
             except CapabilityError as exc:
                 self._drop(client)
-                raise MailboxError(
-                    f"IMAP server {self._where} does not offer STARTTLS; "
-                    'use mailbox.security = "tls" (and its port, usually 993) instead'
-                ) from exc
+                raise no_starttls from exc
             except ssl.SSLCertVerificationError as exc:
                 self._drop(client)
                 raise self._certificate_error(exc) from exc
@@ -278,6 +286,14 @@ class ImapSource:
         try:
             self._client.login(s.username, password)
         except LoginError as exc:
+            # imapclient turns every failure during LOGIN into LoginError, a dropped
+            # connection included; and a server whose password backend is down says so.
+            if isinstance(exc.__context__, _NETWORK_ERRORS):
+                raise self._unavailable("log in to", exc.__context__) from exc
+            if "[UNAVAILABLE]" in str(exc):
+                raise MailboxUnavailableError(
+                    f"IMAP server {self._where} cannot check passwords right now ({_server_text(exc)}); run again later"
+                ) from exc
             env = s.password_env or "(mailbox.password_env is not set)"
             raise MailboxError(
                 f"IMAP server {self._where} refused the login of user {s.username!r} ({_server_text(exc)}); "
@@ -326,7 +342,7 @@ class ImapSource:
     def _drop(client: IMAPClient) -> None:
         try:
             client.shutdown()
-        except Exception:  # closing a broken connection: nothing left to report
+        except Exception:  # noqa: BLE001, S110 - closing a broken connection: nothing left to report
             pass
 
     # ---- the MailSource interface
@@ -463,10 +479,10 @@ class ImapSource:
         self._client = None  # type: ignore[assignment]
         try:
             client.logout()
-        except Exception:  # a dead connection cannot be logged out of; just drop it
+        except Exception:  # noqa: BLE001 - a dead connection cannot be logged out of; just drop it
             self._drop(client)
 
-    def __enter__(self) -> ImapSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -480,6 +496,12 @@ class ImapSource:
         """Refuse refs from another folder generation: their UIDs may now name other messages."""
         if ref.uid is None or ref.uidvalidity is None:
             raise MailboxError(f"cannot {action} {ref.key}: it is not an IMAP message (no UID)")
+        if ref.key != message_key(self.settings.folder, ref.uidvalidity, ref.uid):
+            # Folders created in the same second can share a UIDVALIDITY (Dovecot), so the key decides.
+            raise MailboxError(
+                f"cannot {action} {ref.key}: it was listed from another folder than {self.settings.folder!r} "
+                "(was mailbox.folder changed?); run poll again to list the folder afresh"
+            )
         if ref.uidvalidity != self.uidvalidity:
             raise MailboxError(
                 f"cannot {action} {ref.key}: folder {self.settings.folder!r} on {self._where} was recreated "
@@ -508,6 +530,6 @@ class ImapSource:
 def _server_text(exc: BaseException) -> str:
     """The server's own words from an imaplib error, as text."""
     text = str(exc)
-    if text.startswith("b'") or text.startswith('b"'):
+    if text.startswith(("b'", 'b"')):
         text = text[2:-1]
     return text or type(exc).__name__

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -131,10 +132,11 @@ def test_connect_list_fetch_and_move_over_each_transport(dovecot: DovecotServer,
     with ImapSource(dovecot.settings(user, security), PASSWORD) as source:  # type: ignore[arg-type]
         assert source.name == f"imap://{user}@127.0.0.1:{dovecot.tls_port if security == 'tls' else dovecot.port}/INBOX"
         refs = source.pending()
-        assert [r.uid for r in refs] == sorted(r.uid for r in refs)
+        uids = [r.uid for r in refs if r.uid is not None]
+        assert len(uids) == 3 and uids == sorted(uids)
         assert [r.size for r in refs] == [len(m) for m in messages]
         assert all(r.key == f"imap:INBOX:{source.uidvalidity}:{r.uid}" for r in refs)
-        assert all(r.internal_date is not None and r.internal_date.tzinfo == timezone.utc for r in refs)
+        assert all(r.internal_date is not None and r.internal_date.tzinfo == UTC for r in refs)
 
         fetched = list(source.fetch(refs))
         assert [m.raw for m in fetched] == messages
@@ -178,8 +180,8 @@ def test_internal_date_is_the_arrival_time_in_utc(dovecot: DovecotServer) -> Non
         c.append("INBOX", email(1), msg_time=arrived)
     with ImapSource(dovecot.settings(user), PASSWORD) as source:
         (ref,) = source.pending()
-    assert ref.internal_date == datetime(2026, 3, 1, 7, 30, tzinfo=timezone.utc)
-    assert ref.internal_date.tzinfo == timezone.utc
+    assert ref.internal_date == datetime(2026, 3, 1, 7, 30, tzinfo=UTC)
+    assert ref.internal_date.tzinfo == UTC
 
 
 def test_five_hundred_messages_are_all_fetched_byte_for_byte(dovecot: DovecotServer) -> None:
@@ -349,6 +351,14 @@ def test_untrusted_certificate_is_refused_with_a_hint(dovecot: DovecotServer, se
     assert f"Login: user=<{user}>" not in dovecot.log  # the password was never sent
 
 
+def test_starttls_required_but_not_offered_is_refused_before_login(dovecot_without_tls: DovecotServer) -> None:
+    user = dovecot_without_tls.new_user()
+    with pytest.raises(MailboxError, match="does not offer STARTTLS") as caught:
+        ImapSource(dovecot_without_tls.settings(user, "starttls"), PASSWORD)
+    assert not isinstance(caught.value, MailboxUnavailableError)
+    assert f"Login: user=<{user}>" not in dovecot_without_tls.log  # the password was never sent
+
+
 def test_missing_intake_folder_is_named(dovecot: DovecotServer) -> None:
     user = dovecot.new_user()
     with pytest.raises(MailboxError, match="'Nowhere'.*mailbox.folder"):
@@ -377,9 +387,16 @@ def test_silent_server_times_out_as_temporary() -> None:
             ImapSource(settings, "pw")
 
 
-def test_refs_without_uid_are_refused(dovecot: DovecotServer) -> None:
+def test_refs_without_uid_or_from_another_folder_are_refused(dovecot: DovecotServer) -> None:
     user = dovecot.new_user()
+    dovecot.deliver(user, [email(1)])
     maildir_ref = MessageRef(key="maildir:x", uid=None, uidvalidity=None, size=1, internal_date=None)
     with ImapSource(dovecot.settings(user), PASSWORD) as source:
+        (ref,) = source.pending()
         with pytest.raises(MailboxError, match="not an IMAP message"):
             source.move(maildir_ref, "review")
+        assert ref.uid is not None and ref.uidvalidity is not None
+        elsewhere = dataclasses.replace(ref, key=message_key("Archive", ref.uidvalidity, ref.uid))
+        with pytest.raises(MailboxError, match="another folder"):
+            source.move(elsewhere, "review")
+        assert source.pending() == [ref]
