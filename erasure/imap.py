@@ -89,6 +89,10 @@ T = TypeVar("T")
 METADATA_BATCH = 1000
 
 
+#: An empty IDLE check returning this long before its deadline did not time out.
+IDLE_EARLY_RETURN_SECONDS = 0.05
+
+
 @dataclass(frozen=True)
 class ServerFeatures:
     """What the server can do, decided once from its CAPABILITY list.
@@ -210,6 +214,12 @@ class ImapSource:
         self._where = f"{settings.host}:{effective_port(settings)}"
         self._folders = {"processed": settings.processed_folder, "review": settings.review_folder}
         self._known_folders: set[str] = set()
+        if settings.folder in (settings.processed_folder, settings.review_folder):
+            raise ConfigError(
+                f"mailbox.folder = {settings.folder!r} is also a destination folder; "
+                "mailbox.processed_folder and mailbox.review_folder must differ from it, "
+                "or handled mail would be read again on every run"
+            )
         if settings.security == "none" and not _is_loopback(settings.host):
             raise ConfigError(
                 f'mailbox.security = "none" would send the IMAP password to {settings.host} unencrypted; '
@@ -468,6 +478,13 @@ class ImapSource:
             if any(r and r[0] == b"BYE" for r in responses):
                 raise MailboxUnavailableError(f"IMAP server {self._where} closed the connection during IDLE; run again later")
             seen_new = reports_new_mail(responses)
+            if not responses and deadline - time.monotonic() > IDLE_EARLY_RETURN_SECONDS:
+                # imapclient returns early and empty when the server hung up (it
+                # swallows the EOF); ending IDLE tells a dead connection from a live one.
+                _, late = self._call("end IDLE", self._client.idle_done)
+                if reports_new_mail(late):
+                    return True
+                self._call("restart IDLE", self._client.idle)
         _, late = self._call("end IDLE", self._client.idle_done)
         return seen_new or reports_new_mail(late)
 

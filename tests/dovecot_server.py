@@ -70,6 +70,8 @@ default_login_user = dovenull
 first_valid_uid = 0
 mail_location = maildir:~/Maildir
 mail_fsync = never
+# Process titles show each imap process's user and current command (tests watch for IDLE).
+verbose_proctitle = yes
 {extra}
 passdb {{
   driver = passwd-file
@@ -195,6 +197,20 @@ class DovecotServer:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"dovecot {self.name} wrote no {pid_file}\n{self.log}") from None
                 time.sleep(0.02)  # polling for the pid file
+
+    def wait_for_command(self, pid: int, command: str, *, timeout: float = 10.0) -> None:
+        """Poll the imap process's title until it shows ``command`` (e.g. "IDLE")."""
+        deadline = time.monotonic() + timeout
+        title = ""
+        while time.monotonic() < deadline:
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                title = "(process gone)"
+            if command in title:
+                return
+            time.sleep(0.02)  # polling the process title
+        raise AssertionError(f"imap process {pid} never showed {command!r}; last title: {title!r}")
 
     def stop(self) -> None:
         """Kill the master and its children outright.

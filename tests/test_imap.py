@@ -6,6 +6,7 @@ import dataclasses
 import os
 import signal
 import socket
+import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -331,6 +332,30 @@ def test_idle_reports_new_mail_and_times_out_without_it(dovecot: DovecotServer) 
         dovecot.deliver(user, [email(1)])
         assert source.wait_for_new(10) is True
         assert len(source.pending()) == 1  # the connection is usable after IDLE
+
+
+def test_connection_dropped_during_idle_is_temporary(dovecot: DovecotServer) -> None:
+    user = dovecot.new_user()
+    with ImapSource(dovecot.settings(user), PASSWORD) as source:
+        pid = dovecot.mail_pid(user)
+
+        def kill_once_idling() -> None:
+            dovecot.wait_for_command(pid, "IDLE")
+            os.kill(pid, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_once_idling)
+        killer.start()
+        try:
+            with pytest.raises(MailboxUnavailableError):
+                source.wait_for_new(60)
+        finally:
+            killer.join()
+
+
+def test_intake_folder_cannot_also_be_a_destination(dovecot: DovecotServer) -> None:
+    settings = dovecot.settings(dovecot.new_user(), processed_folder="INBOX")
+    with pytest.raises(ConfigError, match="mailbox.processed_folder"):
+        ImapSource(settings, PASSWORD)
 
 
 def test_wrong_password_names_the_user_and_the_setting(dovecot: DovecotServer) -> None:
