@@ -143,9 +143,15 @@ def to_utc(value: datetime | None) -> datetime | None:
 
 
 def reports_new_mail(responses: Iterable[tuple[object, ...]]) -> bool:
-    """True when IDLE responses include ``* n EXISTS`` or ``* n RECENT``."""
+    """True when IDLE/NOOP responses include ``* n EXISTS`` or ``* n RECENT`` with n > 0.
+
+    ``* 0 RECENT`` is routine after other changes; a spurious EXISTS only costs
+    one extra ``pending()``, a missed one a delayed request, so EXISTS always counts.
+    """
     for response in responses:
-        if len(response) >= 2 and isinstance(response[0], int) and response[1] in (b"EXISTS", b"RECENT"):
+        if len(response) < 2 or not isinstance(response[0], int):
+            continue
+        if response[1] == b"EXISTS" or (response[1] == b"RECENT" and response[0] > 0):
             return True
     return False
 
@@ -256,6 +262,12 @@ class ImapSource:
             raise MailboxUnavailableError(
                 f"cannot resolve IMAP host {s.host!r} ({exc.strerror}); check mailbox.host and DNS, then run again"
             ) from exc
+        except ssl.SSLError as exc:
+            raise self._handshake_error(exc) from exc
+        except TimeoutError as exc:
+            raise self._unavailable(
+                "connect to", exc, hint='if that port expects TLS from the start, set mailbox.security = "tls"'
+            ) from exc
         except (*_NETWORK_ERRORS, IMAPClientError) as exc:
             raise self._unavailable("connect to", exc) from exc
         client.normalise_times = False  # keep INTERNALDATE's zone; we convert to UTC ourselves
@@ -275,6 +287,9 @@ class ImapSource:
             except ssl.SSLCertVerificationError as exc:
                 self._drop(client)
                 raise self._certificate_error(exc) from exc
+            except ssl.SSLError as exc:
+                self._drop(client)
+                raise self._handshake_error(exc) from exc
             except (*_NETWORK_ERRORS, IMAPClientError) as exc:
                 self._drop(client)
                 raise self._unavailable("start TLS with", exc) from exc
@@ -289,6 +304,15 @@ class ImapSource:
         return MailboxError(
             f"the TLS certificate of IMAP server {self._where} could not be verified "
             f"({exc.verify_message or exc.reason}); {hint}, and check mailbox.host matches the certificate"
+        )
+
+    def _handshake_error(self, exc: ssl.SSLError) -> MailboxError:
+        """TLS that fails before any certificate is checked: almost always security/port mismatch."""
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return self._certificate_error(exc)
+        return MailboxError(
+            f"TLS with IMAP server {self._where} failed ({exc.reason or exc}); check that mailbox.security "
+            f'matches mailbox.port ("tls" is usually port 993, "starttls" port 143)'
         )
 
     def _login(self, password: str) -> None:
@@ -330,14 +354,15 @@ class ImapSource:
         self._known_folders.add(folder)
         return uidvalidity
 
-    def _unavailable(self, action: str, exc: BaseException) -> MailboxUnavailableError:
-        if isinstance(exc, socket.timeout):
+    def _unavailable(self, action: str, exc: BaseException, *, hint: str = "") -> MailboxUnavailableError:
+        if isinstance(exc, TimeoutError):
             why = f"no answer within {self.settings.timeout_seconds}s (mailbox.timeout_seconds)"
         elif isinstance(exc, ConnectionRefusedError):
             why = "connection refused; is the server running and mailbox.port right?"
         else:
             why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return MailboxUnavailableError(f"could not {action} IMAP server {self._where}: {why}; run again later")
+        hint = f"; {hint}" if hint else ""
+        return MailboxUnavailableError(f"could not {action} IMAP server {self._where}: {why}{hint}; run again later")
 
     def _call(self, action: str, fn: Callable[..., T], *args: object) -> T:
         """Run one IMAP command, turning socket trouble into MailboxUnavailableError."""

@@ -72,6 +72,7 @@ def test_idle_responses_count_as_new_mail_only_for_exists_and_recent() -> None:
     assert reports_new_mail([(1, b"RECENT")])
     assert not reports_new_mail([(b"OK", b"Still here"), (2, b"FETCH", (b"FLAGS", (b"\\Seen",)))])
     assert not reports_new_mail([(2, b"EXPUNGE")])
+    assert not reports_new_mail([(0, b"RECENT")])
 
 
 def test_message_key_includes_uidvalidity_so_a_recreated_folder_gives_new_keys() -> None:
@@ -382,6 +383,19 @@ def test_starttls_required_but_not_offered_is_refused_before_login(dovecot_witho
         ImapSource(dovecot_without_tls.settings(user, "starttls"), PASSWORD)
     assert not isinstance(caught.value, MailboxUnavailableError)
     assert f"Login: user=<{user}>" not in dovecot_without_tls.log  # the password was never sent
+
+
+def test_tls_against_the_plain_port_points_at_security_and_port(dovecot: DovecotServer) -> None:
+    settings = dataclasses.replace(dovecot.settings(dovecot.new_user(), "tls"), port=dovecot.port)
+    with pytest.raises(MailboxError, match=r"check that mailbox.security matches mailbox.port"):
+        ImapSource(settings, PASSWORD)
+
+
+def test_plain_imap_against_the_tls_port_times_out_with_a_hint(dovecot: DovecotServer) -> None:
+    settings = dovecot.settings(dovecot.new_user(), "none", timeout_seconds=1)
+    settings = dataclasses.replace(settings, port=dovecot.tls_port)
+    with pytest.raises(MailboxUnavailableError, match='set mailbox.security = "tls"'):
+        ImapSource(settings, PASSWORD)
 
 
 def test_missing_intake_folder_is_named(dovecot: DovecotServer) -> None:
