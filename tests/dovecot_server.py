@@ -357,6 +357,16 @@ def dovecot_without_tls() -> Iterator[DovecotServer]:
     yield from _serve("notls", tls=False)
 
 
+DOVECOT_FIXTURES = frozenset({"dovecot", "dovecot_without_move", "dovecot_without_move_or_uidplus", "dovecot_without_tls"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a Dovecot fixture, so `-m "not dovecot"` leaves out exactly those."""
+    for item in items:
+        if DOVECOT_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.dovecot)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

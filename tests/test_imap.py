@@ -25,8 +25,6 @@ from erasure.imap import (
 from tests.dovecot_server import PASSWORD, DovecotServer
 from tests.services import free_port
 
-pytestmark = pytest.mark.dovecot
-
 
 def email(n: int, *, body: str = "Viewer ID: v-{n}\r\n", subject: str = "Erasure request {n}") -> bytes:
     """A small request message with CRLF line ends, as it sits on the server."""
@@ -275,6 +273,7 @@ def _wait_until_gone(pid: int) -> None:
     raise AssertionError(f"imap process {pid} is still running")
 
 
+@pytest.mark.dovecot  # servers are chosen by name below, so the plugin cannot see them
 @pytest.mark.parametrize(
     ("server_fixture", "has_move", "has_uidplus"),
     [
