@@ -172,19 +172,21 @@ class DovecotServer:
             c.multiappend(folder, list(messages))  # one round trip, however many messages
 
     def mail_pid(self, user: str, *, timeout: float = 10.0) -> int:
-        """PID of the imap process serving ``user`` (from the login line: ``mpid=``).
+        """PID of the running imap process serving ``user`` (login line's ``mpid=``).
 
-        Tests give each user one connection, so the user's latest login is the
-        connection under test. The log is written by a separate process: poll.
+        Tests keep one open connection per user; earlier ones (e.g. ``deliver``)
+        have logged out and their processes are gone. The log is written by a
+        separate process, so poll until a logged-in process is found running.
         """
         pattern = re.compile(rf"Login: user=<{re.escape(user)}>.*?mpid=(\d+)")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            pids = pattern.findall(self.log)
-            if pids:
-                return int(pids[-1])
-            time.sleep(0.05)  # polling interval for the log writer
-        raise AssertionError(f"no login of {user} in the dovecot log:\n{self.log}")
+            # verbose_proctitle puts the user in the title, which guards against pid reuse.
+            running = [int(p) for p in pattern.findall(self.log) if _running(int(p)) and user in _title(int(p))]
+            if running:
+                return running[-1]
+            time.sleep(0.02)  # polling for the log writer
+        raise AssertionError(f"no running imap process of {user} in the dovecot log:\n{self.log}")
 
     def master_pid(self, *, timeout: float = 10.0) -> int:
         """The master's pid; its pid file appears a moment after the ports open: poll."""
@@ -203,10 +205,7 @@ class DovecotServer:
         deadline = time.monotonic() + timeout
         title = ""
         while time.monotonic() < deadline:
-            try:
-                title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                title = "(process gone)"
+            title = _title(pid)
             if command in title:
                 return
             time.sleep(0.02)  # polling the process title
@@ -240,6 +239,13 @@ def _children(parent: int) -> list[int]:
         if int(fields[1]) == parent:
             found.append(int(stat.parent.name))
     return found
+
+
+def _title(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return "(process gone)"
 
 
 def _running(pid: int) -> bool:

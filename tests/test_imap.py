@@ -252,7 +252,7 @@ def test_connection_dropped_mid_fetch_is_temporary_and_a_new_source_recovers(dov
         refs = source.pending()
         stream = source.fetch(refs)
         assert next(stream).raw == messages[0]
-        pid = dovecot.mail_pid(user)  # the deliver() login came first; ours is the latest
+        pid = dovecot.mail_pid(user)
         os.kill(pid, signal.SIGKILL)
         _wait_until_gone(pid)
         with pytest.raises(MailboxUnavailableError, match="run again later"):
