@@ -13,7 +13,6 @@ untrusted certificate) become a ``MailboxError`` that says what to change.
 
 from __future__ import annotations
 
-import imaplib
 import ipaddress
 import logging
 import random
@@ -22,13 +21,18 @@ import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, Protocol, Self, TypeVar
 from urllib.parse import quote
 
 from imapclient import IMAPClient
-from imapclient.exceptions import CapabilityError, IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.exceptions import (
+    CapabilityError,
+    IMAPClientAbortError,
+    IMAPClientError,
+    LoginError,
+)
 
 from erasure.config import MailboxSettings
 from erasure.errors import ConfigError, MailboxError, MailboxUnavailableError
@@ -69,7 +73,7 @@ class MailSource(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> MailSource: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -85,6 +89,10 @@ T = TypeVar("T")
 METADATA_BATCH = 1000
 
 
+#: An empty IDLE check returning this long before its deadline did not time out.
+IDLE_EARLY_RETURN_SECONDS = 0.05
+
+
 @dataclass(frozen=True)
 class ServerFeatures:
     """What the server can do, decided once from its CAPABILITY list.
@@ -95,7 +103,7 @@ class ServerFeatures:
     move: bool
     uidplus: bool
     idle: bool
-    starttls: bool
+    starttls: bool  # advertised before login only; after login servers drop it
 
     @classmethod
     def from_capabilities(cls, capabilities: Iterable[bytes | str]) -> ServerFeatures:
@@ -130,14 +138,20 @@ def to_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def reports_new_mail(responses: Iterable[tuple[object, ...]]) -> bool:
-    """True when IDLE responses include ``* n EXISTS`` or ``* n RECENT``."""
+    """True when IDLE/NOOP responses include ``* n EXISTS`` or ``* n RECENT`` with n > 0.
+
+    ``* 0 RECENT`` is routine after other changes; a spurious EXISTS only costs
+    one extra ``pending()``, a missed one a delayed request, so EXISTS always counts.
+    """
     for response in responses:
-        if len(response) >= 2 and isinstance(response[0], int) and response[1] in (b"EXISTS", b"RECENT"):
+        if len(response) < 2 or not isinstance(response[0], int):
+            continue
+        if response[1] == b"EXISTS" or (response[1] == b"RECENT" and response[0] > 0):
             return True
     return False
 
@@ -206,6 +220,12 @@ class ImapSource:
         self._where = f"{settings.host}:{effective_port(settings)}"
         self._folders = {"processed": settings.processed_folder, "review": settings.review_folder}
         self._known_folders: set[str] = set()
+        if settings.folder in (settings.processed_folder, settings.review_folder):
+            raise ConfigError(
+                f"mailbox.folder = {settings.folder!r} is also a destination folder; "
+                "mailbox.processed_folder and mailbox.review_folder must differ from it, "
+                "or handled mail would be read again on every run"
+            )
         if settings.security == "none" and not _is_loopback(settings.host):
             raise ConfigError(
                 f'mailbox.security = "none" would send the IMAP password to {settings.host} unencrypted; '
@@ -238,25 +258,38 @@ class ImapSource:
             )
         except ssl.SSLCertVerificationError as exc:
             raise self._certificate_error(exc) from exc
-        except (socket.gaierror,) as exc:
+        except socket.gaierror as exc:
             raise MailboxUnavailableError(
                 f"cannot resolve IMAP host {s.host!r} ({exc.strerror}); check mailbox.host and DNS, then run again"
+            ) from exc
+        except ssl.SSLError as exc:
+            raise self._handshake_error(exc) from exc
+        except TimeoutError as exc:
+            raise self._unavailable(
+                "connect to", exc, hint='if that port expects TLS from the start, set mailbox.security = "tls"'
             ) from exc
         except (*_NETWORK_ERRORS, IMAPClientError) as exc:
             raise self._unavailable("connect to", exc) from exc
         client.normalise_times = False  # keep INTERNALDATE's zone; we convert to UTC ourselves
         if s.security == "starttls":
+            no_starttls = MailboxError(
+                f"IMAP server {self._where} does not offer STARTTLS; "
+                'use mailbox.security = "tls" (and its port, usually 993) instead'
+            )
             try:
+                if not ServerFeatures.from_capabilities(client.capabilities()).starttls:
+                    self._drop(client)
+                    raise no_starttls
                 client.starttls(context)
             except CapabilityError as exc:
                 self._drop(client)
-                raise MailboxError(
-                    f"IMAP server {self._where} does not offer STARTTLS; "
-                    'use mailbox.security = "tls" (and its port, usually 993) instead'
-                ) from exc
+                raise no_starttls from exc
             except ssl.SSLCertVerificationError as exc:
                 self._drop(client)
                 raise self._certificate_error(exc) from exc
+            except ssl.SSLError as exc:
+                self._drop(client)
+                raise self._handshake_error(exc) from exc
             except (*_NETWORK_ERRORS, IMAPClientError) as exc:
                 self._drop(client)
                 raise self._unavailable("start TLS with", exc) from exc
@@ -273,11 +306,28 @@ class ImapSource:
             f"({exc.verify_message or exc.reason}); {hint}, and check mailbox.host matches the certificate"
         )
 
+    def _handshake_error(self, exc: ssl.SSLError) -> MailboxError:
+        """TLS that fails before any certificate is checked: almost always security/port mismatch."""
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return self._certificate_error(exc)
+        return MailboxError(
+            f"TLS with IMAP server {self._where} failed ({exc.reason or exc}); check that mailbox.security "
+            f'matches mailbox.port ("tls" is usually port 993, "starttls" port 143)'
+        )
+
     def _login(self, password: str) -> None:
         s = self.settings
         try:
             self._client.login(s.username, password)
         except LoginError as exc:
+            # imapclient turns every failure during LOGIN into LoginError, a dropped
+            # connection included; and a server whose password backend is down says so.
+            if isinstance(exc.__context__, _NETWORK_ERRORS):
+                raise self._unavailable("log in to", exc.__context__) from exc
+            if "[UNAVAILABLE]" in str(exc):
+                raise MailboxUnavailableError(
+                    f"IMAP server {self._where} cannot check passwords right now ({_server_text(exc)}); run again later"
+                ) from exc
             env = s.password_env or "(mailbox.password_env is not set)"
             raise MailboxError(
                 f"IMAP server {self._where} refused the login of user {s.username!r} ({_server_text(exc)}); "
@@ -304,14 +354,15 @@ class ImapSource:
         self._known_folders.add(folder)
         return uidvalidity
 
-    def _unavailable(self, action: str, exc: BaseException) -> MailboxUnavailableError:
-        if isinstance(exc, socket.timeout):
+    def _unavailable(self, action: str, exc: BaseException, *, hint: str = "") -> MailboxUnavailableError:
+        if isinstance(exc, TimeoutError):
             why = f"no answer within {self.settings.timeout_seconds}s (mailbox.timeout_seconds)"
         elif isinstance(exc, ConnectionRefusedError):
             why = "connection refused; is the server running and mailbox.port right?"
         else:
             why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return MailboxUnavailableError(f"could not {action} IMAP server {self._where}: {why}; run again later")
+        hint = f"; {hint}" if hint else ""
+        return MailboxUnavailableError(f"could not {action} IMAP server {self._where}: {why}{hint}; run again later")
 
     def _call(self, action: str, fn: Callable[..., T], *args: object) -> T:
         """Run one IMAP command, turning socket trouble into MailboxUnavailableError."""
@@ -326,7 +377,7 @@ class ImapSource:
     def _drop(client: IMAPClient) -> None:
         try:
             client.shutdown()
-        except Exception:  # closing a broken connection: nothing left to report
+        except Exception:  # noqa: BLE001, S110 - closing a broken connection: nothing left to report
             pass
 
     # ---- the MailSource interface
@@ -452,6 +503,13 @@ class ImapSource:
             if any(r and r[0] == b"BYE" for r in responses):
                 raise MailboxUnavailableError(f"IMAP server {self._where} closed the connection during IDLE; run again later")
             seen_new = reports_new_mail(responses)
+            if not responses and deadline - time.monotonic() > IDLE_EARLY_RETURN_SECONDS:
+                # imapclient returns early and empty when the server hung up (it
+                # swallows the EOF); ending IDLE tells a dead connection from a live one.
+                _, late = self._call("end IDLE", self._client.idle_done)
+                if reports_new_mail(late):
+                    return True
+                self._call("restart IDLE", self._client.idle)
         _, late = self._call("end IDLE", self._client.idle_done)
         return seen_new or reports_new_mail(late)
 
@@ -463,10 +521,10 @@ class ImapSource:
         self._client = None  # type: ignore[assignment]
         try:
             client.logout()
-        except Exception:  # a dead connection cannot be logged out of; just drop it
+        except Exception:  # noqa: BLE001 - a dead connection cannot be logged out of; just drop it
             self._drop(client)
 
-    def __enter__(self) -> ImapSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -480,6 +538,12 @@ class ImapSource:
         """Refuse refs from another folder generation: their UIDs may now name other messages."""
         if ref.uid is None or ref.uidvalidity is None:
             raise MailboxError(f"cannot {action} {ref.key}: it is not an IMAP message (no UID)")
+        if ref.key != message_key(self.settings.folder, ref.uidvalidity, ref.uid):
+            # Folders created in the same second can share a UIDVALIDITY (Dovecot), so the key decides.
+            raise MailboxError(
+                f"cannot {action} {ref.key}: it was listed from another folder than {self.settings.folder!r} "
+                "(was mailbox.folder changed?); run poll again to list the folder afresh"
+            )
         if ref.uidvalidity != self.uidvalidity:
             raise MailboxError(
                 f"cannot {action} {ref.key}: folder {self.settings.folder!r} on {self._where} was recreated "
@@ -508,6 +572,6 @@ class ImapSource:
 def _server_text(exc: BaseException) -> str:
     """The server's own words from an imaplib error, as text."""
     text = str(exc)
-    if text.startswith("b'") or text.startswith('b"'):
+    if text.startswith(("b'", 'b"')):
         text = text[2:-1]
     return text or type(exc).__name__

@@ -20,7 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,9 +60,7 @@ base_dir = {d}/run
 state_dir = {d}/run
 instance_name = test-{port}
 log_path = {d}/dovecot.log
-ssl = yes
-ssl_cert = <{d}/cert.pem
-ssl_key = <{d}/key.pem
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -72,6 +70,8 @@ default_login_user = dovenull
 first_valid_uid = 0
 mail_location = maildir:~/Maildir
 mail_fsync = never
+# Process titles show each imap process's user and current command (tests watch for IDLE).
+verbose_proctitle = yes
 {extra}
 passdb {{
   driver = passwd-file
@@ -145,18 +145,18 @@ class DovecotServer:
         **overrides: object,
     ) -> MailboxSettings:
         """MailboxSettings pointing at this server; ``ca_file=True`` trusts its certificate."""
-        return MailboxSettings(
-            kind="imap",
-            host="127.0.0.1",
-            port=self.tls_port if security == "tls" else self.port,
-            security=security,
-            ca_file=self.ca_file if ca_file is True else (ca_file or None),
-            username=user,
-            password_env="ERASURE_TEST_IMAP_PASSWORD",
-            folder=folder,
-            timeout_seconds=10,
-            **overrides,  # type: ignore[arg-type]
-        )
+        values: dict[str, object] = {
+            "kind": "imap",
+            "host": "127.0.0.1",
+            "port": self.tls_port if security == "tls" else self.port,
+            "security": security,
+            "ca_file": self.ca_file if ca_file is True else (ca_file or None),
+            "username": user,
+            "password_env": "ERASURE_TEST_IMAP_PASSWORD",
+            "folder": folder,
+            "timeout_seconds": 10,
+        }
+        return MailboxSettings(**{**values, **overrides})  # type: ignore[arg-type]
 
     def client(self, user: str) -> IMAPClient:
         """A plain logged-in client, playing the mail server's other users (MTA, humans)."""
@@ -169,34 +169,92 @@ class DovecotServer:
         with self.client(user) as c:
             if not c.folder_exists(folder):
                 c.create_folder(folder)
-            for raw in messages:
-                c.append(folder, raw)
+            c.multiappend(folder, list(messages))  # one round trip, however many messages
 
     def mail_pid(self, user: str, *, timeout: float = 10.0) -> int:
-        """PID of the imap process serving ``user`` (from the login line: ``mpid=``).
+        """PID of the running imap process serving ``user`` (login line's ``mpid=``).
 
-        Tests give each user one connection, so the user's latest login is the
-        connection under test. The log is written by a separate process: poll.
+        Tests keep one open connection per user; earlier ones (e.g. ``deliver``)
+        have logged out and their processes are gone. The log is written by a
+        separate process, so poll until a logged-in process is found running.
         """
         pattern = re.compile(rf"Login: user=<{re.escape(user)}>.*?mpid=(\d+)")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            pids = pattern.findall(self.log)
-            if pids:
-                return int(pids[-1])
-            time.sleep(0.05)  # polling interval for the log writer
-        raise AssertionError(f"no login of {user} in the dovecot log:\n{self.log}")
+            # verbose_proctitle puts the user in the title, which guards against pid reuse.
+            running = [int(p) for p in pattern.findall(self.log) if _running(int(p)) and user in _title(int(p))]
+            if running:
+                return running[-1]
+            time.sleep(0.02)  # polling for the log writer
+        raise AssertionError(f"no running imap process of {user} in the dovecot log:\n{self.log}")
+
+    def master_pid(self, *, timeout: float = 10.0) -> int:
+        """The master's pid; its pid file appears a moment after the ports open: poll."""
+        pid_file = self.directory / "run" / "master.pid"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return int(pid_file.read_text().strip())
+            except (FileNotFoundError, ValueError):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"dovecot {self.name} wrote no {pid_file}\n{self.log}") from None
+                time.sleep(0.02)  # polling for the pid file
+
+    def wait_for_command(self, pid: int, command: str, *, timeout: float = 10.0) -> None:
+        """Poll the imap process's title until it shows ``command`` (e.g. "IDLE")."""
+        deadline = time.monotonic() + timeout
+        title = ""
+        while time.monotonic() < deadline:
+            title = _title(pid)
+            if command in title:
+                return
+            time.sleep(0.02)  # polling the process title
+        raise AssertionError(f"imap process {pid} never showed {command!r}; last title: {title!r}")
 
     def stop(self) -> None:
-        pid_file = self.directory / "run" / "master.pid"
-        try:
-            pid = int(pid_file.read_text().strip())
-            os.kill(pid, signal.SIGTERM)
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            return
+        """Kill the master and its children outright.
+
+        A throw-away server needs no graceful shutdown, and Dovecot's takes
+        about six seconds (the master waits for its helper processes).
+        """
+        master = self.master_pid()
+        family = [master, *_children(master)]
+        for pid in family:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _accepts(self.port):
-            time.sleep(0.05)  # polling for shutdown
+        while time.monotonic() < deadline and (any(_running(p) for p in family) or _accepts(self.port)):
+            time.sleep(0.02)  # polling for the processes to go
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _title(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return "(process gone)"
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _accepts(port: int) -> bool:
@@ -211,6 +269,7 @@ def _dovecot_binary() -> str:
     found = shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/usr/local/sbin")
     if not found:
         missing_service("dovecot is not installed (apt-get install -y dovecot-imapd)")
+        raise AssertionError("unreachable")  # missing_service skips or fails
     for account in ("dovecot", "dovenull"):
         try:
             pwd.getpwnam(account)
@@ -224,8 +283,11 @@ def _dovecot_binary() -> str:
     return found
 
 
-def start_dovecot(name: str, *, capability: str | None = None) -> DovecotServer:
-    """Start a private Dovecot; ``capability`` overrides what it advertises after login."""
+def start_dovecot(name: str, *, capability: str | None = None, tls: bool = True) -> DovecotServer:
+    """Start a private Dovecot; ``capability`` overrides what it advertises after login.
+
+    ``tls=False`` gives a server with no TLS at all (no IMAPS port, no STARTTLS).
+    """
     binary = _dovecot_binary()
     d = Path(tempfile.mkdtemp(prefix=f"dovecot-{name}-"))
     d.chmod(0o755)
@@ -243,25 +305,33 @@ def start_dovecot(name: str, *, capability: str | None = None) -> DovecotServer:
     (d / "cert.pem").chmod(0o644)
     port, tls_port = free_port(), free_port()
     extra = f"imap_capability = {capability}" if capability is not None else ""
-    (d / "dovecot.conf").write_text(CONFIG.format(d=d, port=port, tls_port=tls_port, extra=extra))
+    ssl = f"ssl = yes\nssl_cert = <{d}/cert.pem\nssl_key = <{d}/key.pem" if tls else "ssl = no"
+    if not tls:
+        tls_port = 0  # Dovecot: port 0 disables the listener
+    (d / "dovecot.conf").write_text(CONFIG.format(d=d, port=port, tls_port=tls_port, extra=extra, ssl=ssl))
     server = DovecotServer(directory=d, port=port, tls_port=tls_port, name=name)
     # The daemon inherits stdout/stderr: a file, not a pipe, or run() waits for it to exit.
     with open(d / "startup.log", "w+") as out:
-        result = subprocess.run([binary, "-c", str(d / "dovecot.conf")], stdout=out, stderr=out)
+        result = subprocess.run([binary, "-c", str(d / "dovecot.conf")], stdout=out, stderr=out, check=False)
         out.seek(0)
         if result.returncode != 0:
             raise RuntimeError(f"dovecot {name} did not start: {out.read()}\n{server.log}")
     try:
         wait_for_port("127.0.0.1", port)
-        wait_for_port("127.0.0.1", tls_port)
+        if tls:
+            wait_for_port("127.0.0.1", tls_port)
+        server.master_pid()
     except RuntimeError as exc:
-        server.stop()
+        try:
+            server.stop()
+        except RuntimeError:
+            pass  # no pid file: nothing of ours to stop
         raise RuntimeError(f"dovecot {name} is not listening: {exc}\n{server.log}") from exc
     return server
 
 
-def _serve(name: str, capability: str | None = None) -> Iterator[DovecotServer]:
-    server = start_dovecot(name, capability=capability)
+def _serve(name: str, capability: str | None = None, *, tls: bool = True) -> Iterator[DovecotServer]:
+    server = start_dovecot(name, capability=capability, tls=tls)
     try:
         yield server
     finally:
@@ -287,13 +357,29 @@ def dovecot_without_move_or_uidplus() -> Iterator[DovecotServer]:
     yield from _serve("nouidplus", capability_without("MOVE", "UIDPLUS"))
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
-    if not report.failed:
-        return
-    funcargs = getattr(item, "funcargs", {})
-    for value in funcargs.values():
-        if isinstance(value, DovecotServer):
-            report.sections.append((f"dovecot {value.name} log ({value.directory})", value.log))
+@pytest.fixture(scope="session")
+def dovecot_without_tls() -> Iterator[DovecotServer]:
+    """Dovecot with TLS switched off: no IMAPS port, no STARTTLS."""
+    yield from _serve("notls", tls=False)
+
+
+DOVECOT_FIXTURES = frozenset({"dovecot", "dovecot_without_move", "dovecot_without_move_or_uidplus", "dovecot_without_tls"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a Dovecot fixture, so `-m "not dovecot"` leaves out exactly those."""
+    for item in items:
+        if DOVECOT_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.dovecot)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, DovecotServer):
+                report.sections.append((f"dovecot {value.name} log ({value.directory})", value.log))
+    return report

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
+import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -22,8 +24,6 @@ from erasure.imap import (
 )
 from tests.dovecot_server import PASSWORD, DovecotServer
 from tests.services import free_port
-
-pytestmark = pytest.mark.dovecot
 
 
 def email(n: int, *, body: str = "Viewer ID: v-{n}\r\n", subject: str = "Erasure request {n}") -> bytes:
@@ -70,6 +70,7 @@ def test_idle_responses_count_as_new_mail_only_for_exists_and_recent() -> None:
     assert reports_new_mail([(1, b"RECENT")])
     assert not reports_new_mail([(b"OK", b"Still here"), (2, b"FETCH", (b"FLAGS", (b"\\Seen",)))])
     assert not reports_new_mail([(2, b"EXPUNGE")])
+    assert not reports_new_mail([(0, b"RECENT")])
 
 
 def test_message_key_includes_uidvalidity_so_a_recreated_folder_gives_new_keys() -> None:
@@ -131,10 +132,11 @@ def test_connect_list_fetch_and_move_over_each_transport(dovecot: DovecotServer,
     with ImapSource(dovecot.settings(user, security), PASSWORD) as source:  # type: ignore[arg-type]
         assert source.name == f"imap://{user}@127.0.0.1:{dovecot.tls_port if security == 'tls' else dovecot.port}/INBOX"
         refs = source.pending()
-        assert [r.uid for r in refs] == sorted(r.uid for r in refs)
+        uids = [r.uid for r in refs if r.uid is not None]
+        assert len(uids) == 3 and uids == sorted(uids)
         assert [r.size for r in refs] == [len(m) for m in messages]
         assert all(r.key == f"imap:INBOX:{source.uidvalidity}:{r.uid}" for r in refs)
-        assert all(r.internal_date is not None and r.internal_date.tzinfo == timezone.utc for r in refs)
+        assert all(r.internal_date is not None and r.internal_date.tzinfo == UTC for r in refs)
 
         fetched = list(source.fetch(refs))
         assert [m.raw for m in fetched] == messages
@@ -178,8 +180,8 @@ def test_internal_date_is_the_arrival_time_in_utc(dovecot: DovecotServer) -> Non
         c.append("INBOX", email(1), msg_time=arrived)
     with ImapSource(dovecot.settings(user), PASSWORD) as source:
         (ref,) = source.pending()
-    assert ref.internal_date == datetime(2026, 3, 1, 7, 30, tzinfo=timezone.utc)
-    assert ref.internal_date.tzinfo == timezone.utc
+    assert ref.internal_date == datetime(2026, 3, 1, 7, 30, tzinfo=UTC)
+    assert ref.internal_date.tzinfo == UTC
 
 
 def test_five_hundred_messages_are_all_fetched_byte_for_byte(dovecot: DovecotServer) -> None:
@@ -250,7 +252,7 @@ def test_connection_dropped_mid_fetch_is_temporary_and_a_new_source_recovers(dov
         refs = source.pending()
         stream = source.fetch(refs)
         assert next(stream).raw == messages[0]
-        pid = dovecot.mail_pid(user)  # the deliver() login came first; ours is the latest
+        pid = dovecot.mail_pid(user)
         os.kill(pid, signal.SIGKILL)
         _wait_until_gone(pid)
         with pytest.raises(MailboxUnavailableError, match="run again later"):
@@ -271,6 +273,7 @@ def _wait_until_gone(pid: int) -> None:
     raise AssertionError(f"imap process {pid} is still running")
 
 
+@pytest.mark.dovecot  # servers are chosen by name below, so the plugin cannot see them
 @pytest.mark.parametrize(
     ("server_fixture", "has_move", "has_uidplus"),
     [
@@ -331,6 +334,30 @@ def test_idle_reports_new_mail_and_times_out_without_it(dovecot: DovecotServer) 
         assert len(source.pending()) == 1  # the connection is usable after IDLE
 
 
+def test_connection_dropped_during_idle_is_temporary(dovecot: DovecotServer) -> None:
+    user = dovecot.new_user()
+    with ImapSource(dovecot.settings(user), PASSWORD) as source:
+        pid = dovecot.mail_pid(user)
+
+        def kill_once_idling() -> None:
+            dovecot.wait_for_command(pid, "IDLE")
+            os.kill(pid, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_once_idling)
+        killer.start()
+        try:
+            with pytest.raises(MailboxUnavailableError):
+                source.wait_for_new(60)
+        finally:
+            killer.join()
+
+
+def test_intake_folder_cannot_also_be_a_destination(dovecot: DovecotServer) -> None:
+    settings = dovecot.settings(dovecot.new_user(), processed_folder="INBOX")
+    with pytest.raises(ConfigError, match="mailbox.processed_folder"):
+        ImapSource(settings, PASSWORD)
+
+
 def test_wrong_password_names_the_user_and_the_setting(dovecot: DovecotServer) -> None:
     user = dovecot.new_user()
     with pytest.raises(MailboxError) as caught:
@@ -347,6 +374,27 @@ def test_untrusted_certificate_is_refused_with_a_hint(dovecot: DovecotServer, se
     with pytest.raises(MailboxError, match=r"certificate .* could not be verified.*mailbox\.ca_file"):
         ImapSource(dovecot.settings(user, security, ca_file=None), PASSWORD)  # type: ignore[arg-type]
     assert f"Login: user=<{user}>" not in dovecot.log  # the password was never sent
+
+
+def test_starttls_required_but_not_offered_is_refused_before_login(dovecot_without_tls: DovecotServer) -> None:
+    user = dovecot_without_tls.new_user()
+    with pytest.raises(MailboxError, match="does not offer STARTTLS") as caught:
+        ImapSource(dovecot_without_tls.settings(user, "starttls"), PASSWORD)
+    assert not isinstance(caught.value, MailboxUnavailableError)
+    assert f"Login: user=<{user}>" not in dovecot_without_tls.log  # the password was never sent
+
+
+def test_tls_against_the_plain_port_points_at_security_and_port(dovecot: DovecotServer) -> None:
+    settings = dataclasses.replace(dovecot.settings(dovecot.new_user(), "tls"), port=dovecot.port)
+    with pytest.raises(MailboxError, match=r"check that mailbox.security matches mailbox.port"):
+        ImapSource(settings, PASSWORD)
+
+
+def test_plain_imap_against_the_tls_port_times_out_with_a_hint(dovecot: DovecotServer) -> None:
+    settings = dovecot.settings(dovecot.new_user(), "none", timeout_seconds=1)
+    settings = dataclasses.replace(settings, port=dovecot.tls_port)
+    with pytest.raises(MailboxUnavailableError, match='set mailbox.security = "tls"'):
+        ImapSource(settings, PASSWORD)
 
 
 def test_missing_intake_folder_is_named(dovecot: DovecotServer) -> None:
@@ -377,9 +425,16 @@ def test_silent_server_times_out_as_temporary() -> None:
             ImapSource(settings, "pw")
 
 
-def test_refs_without_uid_are_refused(dovecot: DovecotServer) -> None:
+def test_refs_without_uid_or_from_another_folder_are_refused(dovecot: DovecotServer) -> None:
     user = dovecot.new_user()
+    dovecot.deliver(user, [email(1)])
     maildir_ref = MessageRef(key="maildir:x", uid=None, uidvalidity=None, size=1, internal_date=None)
     with ImapSource(dovecot.settings(user), PASSWORD) as source:
+        (ref,) = source.pending()
         with pytest.raises(MailboxError, match="not an IMAP message"):
             source.move(maildir_ref, "review")
+        assert ref.uid is not None and ref.uidvalidity is not None
+        elsewhere = dataclasses.replace(ref, key=message_key("Archive", ref.uidvalidity, ref.uid))
+        with pytest.raises(MailboxError, match="another folder"):
+            source.move(elsewhere, "review")
+        assert source.pending() == [ref]
