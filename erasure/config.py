@@ -197,6 +197,18 @@ class Config:
         return keys
 
 
+def is_loopback_host(host: str) -> bool:
+    """Plain-text protocols (security = "none") are allowed only to this machine."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def read_secret(env_name: str | None, key_path: str) -> str:
     """Read a secret from the environment variable a ``*_env`` key names."""
     if not env_name:

@@ -29,7 +29,6 @@ import dataclasses
 import email.policy
 import email.utils
 import hashlib
-import ipaddress
 import os
 import re
 import smtplib
@@ -41,7 +40,7 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import NoReturn, Protocol, TextIO
 
-from erasure.config import DeliverySettings, read_secret
+from erasure.config import DeliverySettings, is_loopback_host, read_secret
 from erasure.errors import ConfigError, DeliveryError, TemporaryError
 
 __all__ = [
@@ -202,15 +201,6 @@ def serialize(message: Message, policy: email.policy.Policy = email.policy.SMTP)
 _DEFAULT_PORTS = {"tls": 465, "starttls": 587, "none": 25}
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _reply_text(code: int, message: bytes | str) -> str:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
     return f"{code} {' '.join(text.split())}".strip()
@@ -231,7 +221,7 @@ class SmtpTransport:
                 f"delivery.username is {settings.username!r} but no password was given; "
                 "set delivery.password_env to the environment variable holding it"
             )
-        if settings.username and settings.security == "none" and not _is_loopback(settings.host):
+        if settings.username and settings.security == "none" and not is_loopback_host(settings.host):
             raise ConfigError(
                 f"delivery.security = \"none\" would send the SMTP password to {settings.host} in clear text; "
                 'use "tls" or "starttls"'

@@ -13,7 +13,6 @@ untrusted certificate) become a ``MailboxError`` that says what to change.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import random
 import socket
@@ -23,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Literal, Protocol, Self, TypeVar
+from typing import Self, TypeVar
 from urllib.parse import quote
 
 from imapclient import IMAPClient
@@ -34,51 +33,11 @@ from imapclient.exceptions import (
     LoginError,
 )
 
-from erasure.config import MailboxSettings
+from erasure.config import MailboxSettings, is_loopback_host
 from erasure.errors import ConfigError, MailboxError, MailboxUnavailableError
+from erasure.mailbox import Destination, IncomingMessage, MessageRef
 
 log = logging.getLogger(__name__)
-
-# ------------------------------------------------------- the mailbox contract
-# (to move to erasure/mailbox.py, shared with the Maildir source)
-
-
-@dataclass(frozen=True)
-class MessageRef:
-    key: str  # stable unique key, e.g. "imap:INBOX:<uidvalidity>:<uid>"
-    uid: int | None
-    uidvalidity: int | None
-    size: int  # RFC822.SIZE
-    internal_date: datetime | None  # arrival time, timezone-aware UTC
-
-
-@dataclass(frozen=True)
-class IncomingMessage:
-    ref: MessageRef
-    raw: bytes | None  # None when ref.size > max_message_bytes (body never fetched)
-
-    @property
-    def oversized(self) -> bool:
-        return self.raw is None
-
-
-class MailSource(Protocol):
-    name: str
-
-    def pending(self) -> list[MessageRef]: ...
-
-    def fetch(self, refs: Sequence[MessageRef]) -> Iterator[IncomingMessage]: ...
-
-    def move(self, ref: MessageRef, destination: Literal["processed", "review"]) -> None: ...
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-
 
 # ------------------------------------------------------------- pure helpers
 
@@ -192,15 +151,6 @@ def reconnecting(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 # ------------------------------------------------------------- the source
 
 _NETWORK_ERRORS = (OSError, IMAPClientAbortError, EOFError)  # socket.timeout and ssl.SSLError are OSErrors
@@ -226,7 +176,7 @@ class ImapSource:
                 "mailbox.processed_folder and mailbox.review_folder must differ from it, "
                 "or handled mail would be read again on every run"
             )
-        if settings.security == "none" and not _is_loopback(settings.host):
+        if settings.security == "none" and not is_loopback_host(settings.host):
             raise ConfigError(
                 f'mailbox.security = "none" would send the IMAP password to {settings.host} unencrypted; '
                 'use "tls" or "starttls" (plain IMAP is allowed only on loopback, for tests)'
@@ -436,7 +386,7 @@ class ImapSource:
                     continue
                 yield IncomingMessage(ref=ref, raw=bytes(raw))
 
-    def move(self, ref: MessageRef, destination: Literal["processed", "review"]) -> None:
+    def move(self, ref: MessageRef, destination: Destination) -> None:
         """File a message away: UID MOVE, else UID COPY + \\Deleted + UID EXPUNGE.
 
         Idempotent: a message already gone from the intake folder is not an

@@ -13,7 +13,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal, Protocol, Sequence
+from typing import Iterator, Literal, Protocol, Self, Sequence
 
 from erasure.config import Config
 from erasure.errors import MailboxError
@@ -53,7 +53,7 @@ class MailSource(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> MailSource: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
 

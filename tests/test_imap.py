@@ -15,13 +15,13 @@ import pytest
 from erasure.errors import ConfigError, MailboxError, MailboxUnavailableError
 from erasure.imap import (
     ImapSource,
-    MessageRef,
     ServerFeatures,
     backoff_delays,
     message_key,
     reconnecting,
     reports_new_mail,
 )
+from erasure.mailbox import MessageRef
 from tests.dovecot_server import PASSWORD, DovecotServer
 from tests.services import free_port
 
