@@ -28,6 +28,9 @@ from erasure.errors import (
     ErasureError,
     InvalidTransitionError,
     RequestNotFoundError,
+    StateError,
+    StoreError,
+    TemplateError,
     TemporaryError,
 )
 
@@ -135,7 +138,9 @@ def errors() -> Iterator[None]:
         yield
     except TemporaryError as exc:
         _fail(f"{exc} (temporary: try again later)", EXIT_TEMPFAIL)
-    except (ConfigError, InvalidTransitionError, RequestNotFoundError) as exc:
+    except (ConfigError, InvalidTransitionError, RequestNotFoundError, StoreError, StateError, TemplateError) as exc:
+        # A store, state or template error that reaches here is a setup problem:
+        # a missing table or column, an unusable URL, a broken override template.
         _fail(str(exc), EXIT_USAGE)
     except ErasureError as exc:
         _fail(str(exc), EXIT_ATTENTION)
@@ -189,24 +194,16 @@ def init(ctx: typer.Context) -> None:
 
     Example: erasure --config erasure.toml init
     """
-    from erasure.state import open_state
+    from erasure.state import current_revision, open_state
     from erasure.store import ViewStore
-    from erasure.state import resolve_sqlite_url
-    import dataclasses
 
     with errors():
         config: Config = ctx.obj.config
         state = open_state(config.state.url, base_dir=config.base_dir)
-        from erasure.state import current_revision
-
         typer.echo(f"state database ready at schema {current_revision(state.engine)}")
         state.close()
-        settings = dataclasses.replace(config.store, url=resolve_sqlite_url(config.store.url, config.base_dir))
-        store = ViewStore(settings)
-        try:
+        with ViewStore.from_config(config) as store:
             warnings = store.check_schema()
-        finally:
-            store.close()
         typer.echo(f"view store: {len(config.store.tables)} table(s) checked")
         for warning in warnings:
             typer.echo(f"warning: {warning}", err=True)

@@ -204,7 +204,6 @@ def deliver(state: Any, transport: Any, *, now: Callable[[], dt.datetime],
     A reply is marked sent only after the transport accepted it, so a crash in
     between re-sends it on the next run with the same Message-ID: at least once.
     """
-    from erasure.delivery import DeliveryPermanentError, DeliveryTemporaryError
 
     from erasure.delivery import DeliveryUnavailableError
 

@@ -7,8 +7,6 @@ the view store and the delivery transport, and make sure each is closed again.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import logging
 import sys
 import time
@@ -22,7 +20,7 @@ from erasure.config import Config
 from erasure.errors import TemporaryError
 from erasure.mailbox import open_source
 from erasure.notify import DeliveryReport, deliver
-from erasure.state import State, open_state, resolve_sqlite_url
+from erasure.state import State, open_state
 from erasure.workflow import Desk, PollResult, utcnow
 
 log = logging.getLogger("erasure.runner")
@@ -125,8 +123,7 @@ def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
     from erasure import retention
     from erasure.store import ViewStore
 
-    settings = dataclasses.replace(config.store, url=resolve_sqlite_url(config.store.url, config.base_dir))
-    with ViewStore(settings) as store:
+    with ViewStore.from_config(config) as store:
         result = retention.purge(store, days=days or config.policy.retention_days, dry_run=dry_run, progress=progress)
     if not dry_run:
         state = open_state(config.state.url, base_dir=config.base_dir)

@@ -32,6 +32,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +47,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from erasure.config import StoreSettings, StoreTable, read_secret
+from erasure.config import Config, StoreSettings, StoreTable, read_secret
 from erasure.errors import ErasureError, StoreError, StoreUnavailableError
 
 __all__ = [
@@ -518,6 +519,13 @@ class ViewStore:
     does not match the database fails with a message naming the key to fix
     rather than with SQL errors in the middle of an erasure.
     """
+
+    @classmethod
+    def from_config(cls, config: Config) -> ViewStore:
+        """The configured view store, a relative SQLite path taken from the config file's folder."""
+        from erasure.state import resolve_sqlite_url
+
+        return cls(dataclasses.replace(config.store, url=resolve_sqlite_url(config.store.url, config.base_dir)))
 
     def __init__(self, settings: StoreSettings, *, engine: Engine | None = None) -> None:
         self.settings = settings

@@ -30,7 +30,6 @@ from erasure.errors import (
     ErasureError,
     InvalidTransitionError,
     RequestNotFoundError,
-    StoreError,
     TemporaryError,
 )
 from erasure.mailbox import IncomingMessage, MailSource, MessageRef
@@ -38,7 +37,7 @@ from erasure.models import ErasureRequest, MailboxCursor, MailboxMessage, Reques
 from erasure.notify import ReplySpec, TemplateRenderer, queue_reply
 from erasure.parse import ParsedMessage, parse_message
 from erasure.replies import acknowledgement_due, reply_after
-from erasure.state import State, resolve_sqlite_url
+from erasure.state import State
 from erasure.store import ErasureResult, Target, ViewStore
 from erasure.verify import Decision, decide
 
@@ -132,10 +131,7 @@ class Desk:
     @property
     def store(self) -> ViewStore:
         if self._store is None:
-            settings = dataclasses.replace(
-                self.config.store, url=resolve_sqlite_url(self.config.store.url, self.config.base_dir)
-            )
-            self._store = ViewStore(settings)
+            self._store = ViewStore.from_config(self.config)
         return self._store
 
     @property
@@ -442,7 +438,7 @@ class Desk:
         with self.state.session() as session:
             targets = [self._target(session.get(ErasureRequest, i)) for i in request_ids]  # type: ignore[arg-type]
         failed: dict[int, ErasureError] = {}
-        for request_id, result in zip(request_ids, self.store.erase_many(targets)):
+        for request_id, result in zip(request_ids, self.store.erase_many(targets), strict=True):
             if isinstance(result, TemporaryError):
                 failed[request_id] = result
             elif isinstance(result, ErasureError):

@@ -4,4 +4,5 @@ pytest_plugins: list[str] = [
     "tests.store_backends",
     "tests.smtp_server",
     "tests.dovecot_server",
+    "tests.world",
 ]

@@ -173,3 +173,16 @@ def test_retention_purge_counts_then_deletes_and_records_it(tmp_path):
     assert "deleted 0 from views" in cli(d, "retention", "purge").output
     events = cli(d, "audit", "export", "--format", "jsonl").output.splitlines()
     assert sum(json.loads(e)["event"] == "retention_purge" for e in events) == 2
+
+
+def test_init_checks_the_view_store_against_the_config(tmp_path):
+    d = tmp_path / "demo"
+    assert run("demo", "--dir", d).exit_code == 0
+    ok = cli(d, "init")
+    assert ok.exit_code == 0, ok.output
+    assert "state database ready" in ok.output and "2 table(s) checked" in ok.output
+    config = d / "erasure.toml"
+    config.write_text(config.read_text().replace('viewer_column = "viewer_id"', 'viewer_column = "viewer"'))
+    bad = cli(d, "init")
+    assert bad.exit_code == 2
+    assert "viewer" in bad.output and "store.tables[0].viewer_column" in bad.output

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from erasure.delivery import SmtpTransport, retry_delay
 from erasure.models import OutboxMessage
 from erasure.notify import deliver
-from tests.world import NOW, mail, make_world, world  # noqa: F401  (fixture)
+from tests.world import NOW, mail, make_world
 
 
 def queue_one(w, viewer="viewer-00001"):

@@ -16,7 +16,6 @@ from erasure.config import config_from_dict
 from erasure.imap import ImapSource
 from erasure.models import ErasureRequest
 from erasure.runner import poll_once
-from erasure.state import open_state
 from erasure.workflow import Desk
 from tests.dovecot_server import PASSWORD
 from tests.services import free_port

@@ -13,8 +13,7 @@ from sqlalchemy.orm import selectinload
 from erasure import audit
 from erasure.errors import InvalidTransitionError
 from erasure.models import ErasureRequest, MailboxMessage, OutboxMessage
-from erasure.store import Target
-from tests.world import make_world, mail, world  # noqa: F401  (fixture)
+from tests.world import make_world, mail
 
 
 def requests(w):
