@@ -2,6 +2,7 @@
 
     received -> needs_review | awaiting_approval | erasing -> completed
     received -> ignored (automatic mail)        any open state -> rejected
+    received | needs_review | awaiting_approval -> cancelled (by an officer)
 
 Every arrow is one state-database transaction that also appends its audit
 event and queues its reply, so a crash anywhere leaves the request in a state
@@ -44,7 +45,6 @@ from erasure.verify import Decision, decide
 log = logging.getLogger("erasure.workflow")
 
 S = RequestStatus
-
 
 
 def utcnow() -> dt.datetime:
@@ -499,14 +499,7 @@ class Desk:
         if dry_run:
             return self._dry_run(source, refs, result)
         self._note_uidvalidity(source.name, refs)
-        with self.state.session() as session:
-            ledger = {
-                row.message_key: row
-                for row in session.scalars(select(MailboxMessage).where(
-                    MailboxMessage.source == source.name,
-                    MailboxMessage.message_key.in_([r.key[:255] for r in refs]),
-                ))
-            } if refs else {}
+        ledger = self._recorded(source.name, refs)
         # Recorded but not yet moved (a crash between commit and move): only move.
         for ref in refs:
             row = ledger.get(ref.key[:255])
@@ -549,9 +542,20 @@ class Desk:
             return
         self._mark_moved(source.name, ref.key[:255])
 
-    def _dry_run(self, source: MailSource, refs: list[MessageRef], result: PollResult) -> PollResult:
+    def _recorded(self, source_name: str, refs: Sequence[MessageRef]) -> dict[str, MailboxMessage]:
+        """Ledger rows for the refs already taken from this source, by key (looked up in chunks)."""
+        keys = [r.key[:255] for r in refs]
+        found: dict[str, MailboxMessage] = {}
         with self.state.session() as session:
-            known = set(session.scalars(select(MailboxMessage.message_key).where(MailboxMessage.source == source.name)))
+            for i in range(0, len(keys), 500):
+                for row in session.scalars(select(MailboxMessage).where(
+                    MailboxMessage.source == source_name, MailboxMessage.message_key.in_(keys[i:i + 500]),
+                )):
+                    found[row.message_key] = row
+        return found
+
+    def _dry_run(self, source: MailSource, refs: list[MessageRef], result: PollResult) -> PollResult:
+        known = self._recorded(source.name, refs)
         for incoming in source.fetch([r for r in refs if r.key[:255] not in known]):
             result.fetched += 1
             decision, _parsed = self._decision_for(incoming)
