@@ -21,12 +21,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from erasure import audit
 from erasure.config import Config
-from erasure.deadlines import deadlines_for, number_in_words, format_date
+from erasure.deadlines import add_months, deadlines_for, format_date, number_in_words, received_date
 from erasure.errors import (
     ErasureError,
     InvalidTransitionError,
@@ -34,9 +34,9 @@ from erasure.errors import (
     TemporaryError,
 )
 from erasure.mailbox import IncomingMessage, MailSource, MessageRef
-from erasure.models import ErasureRequest, MailboxCursor, MailboxMessage, RequestStatus, Subject
+from erasure.models import ErasureRequest, MailboxCursor, MailboxMessage, OutboxMessage, RequestStatus, Subject
 from erasure.notify import ReplySpec, TemplateRenderer, queue_reply
-from erasure.parse import ParsedMessage, parse_message
+from erasure.parse import ParsedMessage, clean_viewer_ids, parse_message
 from erasure.replies import acknowledgement_due, reply_after
 from erasure.state import State
 from erasure.store import ErasureResult, Target, ViewStore
@@ -45,6 +45,11 @@ from erasure.verify import Decision, decide
 log = logging.getLogger("erasure.workflow")
 
 S = RequestStatus
+
+
+def ledger_key(ref: MessageRef) -> str:
+    """The key a message is recorded under (bounded to the column's length)."""
+    return ref.key[:255]
 
 
 def utcnow() -> dt.datetime:
@@ -150,8 +155,6 @@ class Desk:
 
     def today(self) -> dt.date:
         """Today in the office time zone: deadlines are office-local dates."""
-        from erasure.deadlines import received_date
-
         return received_date(self.now(), self.config.policy)
 
     def _get(self, session: Session, reference: str) -> ErasureRequest:
@@ -186,8 +189,6 @@ class Desk:
 
     def acknowledge_if_due(self, request_id: int) -> None:
         """At the end of a run: acknowledge a request that is still open and has heard nothing."""
-        from erasure.models import OutboxMessage
-
         with self.state.session() as session:
             request = session.get(ErasureRequest, request_id)
             if request is None:
@@ -284,8 +285,6 @@ class Desk:
 
     def _answers_our_reply(self, session: Session, parsed: ParsedMessage) -> bool:
         """True when the mail quotes one of our own replies ("Thanks!" to a completion)."""
-        from erasure.models import OutboxMessage
-
         refs = [r[:255] for r in parsed.references if r != parsed.message_id]
         return bool(refs) and session.scalar(
             select(OutboxMessage.id).where(OutboxMessage.message_id.in_(refs)).limit(1)
@@ -301,7 +300,7 @@ class Desk:
         body_sha = hashlib.sha256(incoming.raw).hexdigest() if incoming.raw is not None else None
         with self.state.session() as session:
             known = session.scalar(
-                select(MailboxMessage).where(MailboxMessage.source == source_name, MailboxMessage.message_key == ref.key)
+                select(MailboxMessage).where(MailboxMessage.source == source_name, MailboxMessage.message_key == ledger_key(ref))
             )
             if known is not None:
                 return known.request_id, known.destination, True
@@ -309,7 +308,7 @@ class Desk:
                 same = session.scalar(select(MailboxMessage).where(MailboxMessage.body_sha256 == body_sha).limit(1))
                 if same is not None:
                     session.add(MailboxMessage(
-                        source=source_name, message_key=ref.key[:255], message_id=same.message_id,
+                        source=source_name, message_key=ledger_key(ref), message_id=same.message_id,
                         body_sha256=body_sha, size=ref.size, request_id=same.request_id,
                         destination=same.destination, moved=False, created_at=self.now(),
                     ))
@@ -342,7 +341,7 @@ class Desk:
             log.info("intake %s: %s from %s as %s (%s)", ref.key, request.reference, request.requester or "-",
                      decision.outcome, decision.reason_code)
             session.add(MailboxMessage(
-                source=source_name, message_key=ref.key[:255],
+                source=source_name, message_key=ledger_key(ref),
                 message_id=(parsed.message_id or "")[:255] if parsed else None,
                 body_sha256=body_sha, size=ref.size, request_id=request.id,
                 destination=destination, moved=False, created_at=self.now(),
@@ -502,11 +501,11 @@ class Desk:
         ledger = self._recorded(source.name, refs)
         # Recorded but not yet moved (a crash between commit and move): only move.
         for ref in refs:
-            row = ledger.get(ref.key[:255])
+            row = ledger.get(ledger_key(ref))
             if row is not None:
                 result.duplicates += 1
                 self._move(source, ref, row.destination, result)
-        new_refs = [r for r in refs if r.key[:255] not in ledger]
+        new_refs = [r for r in refs if ledger_key(r) not in ledger]
         touched: list[int] = []
         for incoming in source.fetch(new_refs):
             result.fetched += 1
@@ -540,11 +539,11 @@ class Desk:
         except ErasureError as exc:
             result.problems.append(f"message {ref.key}: recorded, but could not be moved to {destination}: {exc}")
             return
-        self._mark_moved(source.name, ref.key[:255])
+        self._mark_moved(source.name, ledger_key(ref))
 
     def _recorded(self, source_name: str, refs: Sequence[MessageRef]) -> dict[str, MailboxMessage]:
         """Ledger rows for the refs already taken from this source, by key (looked up in chunks)."""
-        keys = [r.key[:255] for r in refs]
+        keys = [ledger_key(r) for r in refs]
         found: dict[str, MailboxMessage] = {}
         with self.state.session() as session:
             for i in range(0, len(keys), 500):
@@ -556,7 +555,7 @@ class Desk:
 
     def _dry_run(self, source: MailSource, refs: list[MessageRef], result: PollResult) -> PollResult:
         known = self._recorded(source.name, refs)
-        for incoming in source.fetch([r for r in refs if r.key[:255] not in known]):
+        for incoming in source.fetch([r for r in refs if ledger_key(r) not in known]):
             result.fetched += 1
             decision, _parsed = self._decision_for(incoming)
             matches = None
@@ -614,8 +613,6 @@ class Desk:
         from sqlalchemy import delete, update
 
         from erasure.deadlines import add_months, received_date
-        from erasure.models import OutboxMessage
-
         cutoff_day = add_months(received_date(self.now(), self.config.policy), -self.config.policy.record_retention_months)
         cutoff = dt.datetime.combine(cutoff_day, dt.time(), tzinfo=dt.timezone.utc)
         with self.state.session() as session:
@@ -651,8 +648,6 @@ class Desk:
         received_at: dt.datetime | None = None,
     ) -> RequestOutcome:
         """Intake from a letter, a phone call or a web form, checked like mail is."""
-        from erasure.parse import clean_viewer_ids
-
         self.config.tenant(tenant)  # a ConfigError naming the known tenants
         ids, problems = clean_viewer_ids(
             viewer_ids, max_length=self.config.policy.max_viewer_id_length,
