@@ -610,9 +610,6 @@ class Desk:
         The audit events stay (the chain must not change; they hold no raw ids),
         and one ``records_pruned`` event lists what went.
         """
-        from sqlalchemy import delete, update
-
-        from erasure.deadlines import add_months, received_date
         cutoff_day = add_months(received_date(self.now(), self.config.policy), -self.config.policy.record_retention_months)
         cutoff = dt.datetime.combine(cutoff_day, dt.time(), tzinfo=dt.timezone.utc)
         with self.state.session() as session:
