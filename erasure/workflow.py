@@ -158,9 +158,12 @@ class Desk:
         return received_date(self.now(), self.config.policy)
 
     def _get(self, session: Session, reference: str) -> ErasureRequest:
-        request = session.scalar(select(ErasureRequest).where(ErasureRequest.reference == reference))
+        """The request by reference (or id), row-locked for the decision about to be taken."""
+        request = session.scalar(
+            select(ErasureRequest).where(ErasureRequest.reference == reference).with_for_update()
+        )
         if request is None and reference.isdigit():
-            request = session.get(ErasureRequest, int(reference))
+            request = session.get(ErasureRequest, int(reference), with_for_update=True)
         if request is None:
             raise RequestNotFoundError(f"no request {reference!r}; see `erasure requests list`")
         return request
@@ -376,7 +379,7 @@ class Desk:
     def _classify_id(self, request_id: int) -> str:
         """Classify a `received` request (one transaction); returns the status it is in afterwards."""
         with self.state.session() as session:
-            request = session.get(ErasureRequest, request_id)
+            request = session.get(ErasureRequest, request_id, with_for_update=True)
             if request is None:
                 raise RequestNotFoundError(f"no request with id {request_id}")
             if request.status == S.RECEIVED:
@@ -446,10 +449,21 @@ class Desk:
                 self._complete(request_id, result)
         return failed
 
+    def _locked(self, session: Session, request_id: int, status: str) -> ErasureRequest | None:
+        """The request, row-locked, if it is still in ``status``.
+
+        An officer's `approve` and a cron `poll` may finish the same erasure at
+        the same moment; whichever commits second finds the state moved on and
+        does nothing, so no request is completed (or answered) twice.
+        """
+        request = session.get(ErasureRequest, request_id, with_for_update=True)
+        return request if request is not None and request.status == status else None
+
     def _erasure_not_verified(self, request_id: int, exc: ErasureError) -> None:
         with self.state.session() as session:
-            request = session.get(ErasureRequest, request_id)
-            assert request is not None
+            request = self._locked(session, request_id, S.ERASING)
+            if request is None:
+                return
             request.status = S.NEEDS_REVIEW
             request.reason_code = "erasure_not_verified"
             request.reason = str(exc)
@@ -459,8 +473,9 @@ class Desk:
 
     def _complete(self, request_id: int, result: ErasureResult) -> None:
         with self.state.session() as session:
-            request = session.get(ErasureRequest, request_id)
-            assert request is not None
+            request = self._locked(session, request_id, S.ERASING)
+            if request is None:
+                return
             # A run that crashed after the store committed but before this
             # transaction left the request `erasing`; the retry then finds nothing
             # left. The views counted at verification were erased by that run, so

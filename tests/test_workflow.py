@@ -322,3 +322,19 @@ def test_csv_attachments_leave_no_trace_after_closing(world):
     dump = "\n".join(sqlite3.connect(world.root / "state.db").iterdump())
     for trace in ("viewer-00005", "viewer-00006", "secret-note-4471", "viewer_id,note"):
         assert trace not in dump
+
+
+def test_an_erasure_finished_twice_completes_and_answers_once(world):
+    world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00002\n"))
+    with world.source() as source:
+        (incoming,) = list(source.fetch(source.pending()))
+        request_id, _, _ = world.desk.intake(source.name, incoming)
+    assert world.desk._classify_id(request_id) == "erasing"
+    # an officer's approve and a cron poll both reach the erasing request
+    assert world.desk._erase_group([request_id]) == {}
+    assert world.desk._erase_group([request_id]) == {}
+    (r,) = requests(world)
+    assert r.status == "completed" and r.rows_erased == 24
+    assert [m.kind for m in r.replies] == ["completed"]
+    with world.state.session() as session:
+        assert [e.event for e in audit.iter_events(session)].count("completed") == 1
