@@ -447,6 +447,7 @@ def requests_add(
     regulation: Optional[str] = typer.Option(None, "--regulation", help="gdpr or ccpa. Default: policy.default_regulation."),
     requester: Optional[str] = typer.Option(None, "--requester", help="Address to send replies to. Default: no replies."),
     actor: Optional[str] = ActorOption,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check the ids and count what would be erased; record nothing."),
 ) -> None:
     """Record a request that came by letter, phone or web form, and process it.
 
@@ -461,9 +462,17 @@ def requests_add(
             if strict_address(requester) is None:
                 raise ConfigError(f"--requester {requester!r} is not one plain email address")
         desk = _desk(ctx)
+        if dry_run:
+            _preview(desk.preview_manual(tenant=tenant, viewer_ids=viewer_id))
+            return
         outcome = desk.add_manual(tenant=tenant, viewer_ids=viewer_id, regulation=regulation, requester=requester, actor=actor)
         _deliver(ctx, desk)
     _decision_output(outcome)
+
+
+def _preview(result: Any) -> None:
+    counts = ", ".join(f"{n} from {table}" for table, n in result.counts.items())
+    typer.echo(f"dry run: would erase {result.total} row(s): {counts}; nothing was changed")
 
 
 def _deliver(ctx: typer.Context, desk: Any) -> None:
@@ -480,6 +489,7 @@ def requests_approve(
     reference: str = typer.Argument(..., help="The request reference."),
     tenant: Optional[str] = typer.Option(None, "--tenant", help="Set the tenant (for a review case whose sender was unknown)."),
     actor: Optional[str] = ActorOption,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Run the checks and count what would be erased; change nothing."),
 ) -> None:
     """Let an erasure that waits for approval, or a reviewed request, go ahead now.
 
@@ -487,6 +497,9 @@ def requests_approve(
     """
     with errors():
         desk = _desk(ctx)
+        if dry_run:
+            _preview(desk.preview_approval(reference, tenant=tenant))
+            return
         outcome = desk.approve(reference, actor=actor, tenant=tenant)
         _deliver(ctx, desk)
     _decision_output(outcome)

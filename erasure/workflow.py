@@ -660,15 +660,7 @@ class Desk:
         received_at: dt.datetime | None = None,
     ) -> RequestOutcome:
         """Intake from a letter, a phone call or a web form, checked like mail is."""
-        self.config.tenant(tenant)  # a ConfigError naming the known tenants
-        ids, problems = clean_viewer_ids(
-            viewer_ids, max_length=self.config.policy.max_viewer_id_length,
-            max_count=self.config.policy.max_viewer_ids,
-        )
-        if problems:
-            raise InvalidTransitionError("; ".join(p.text for p in problems) + "; correct the viewer ids and try again")
-        if not ids:
-            raise InvalidTransitionError("no viewer id given; pass --viewer-id at least once")
+        ids = self._manual_ids(tenant, viewer_ids)
         decision = Decision(
             outcome="erase", reason_code="manual", reason="entered by an officer",
             tenant=tenant, regulation=(regulation or self.config.policy.default_regulation),  # type: ignore[arg-type]
@@ -686,28 +678,58 @@ class Desk:
         self.acknowledge_if_due(request_id)
         return self._outcome_of(request_id) if outcome.status in S.OPEN else outcome
 
+    def _manual_ids(self, tenant: str, viewer_ids: Sequence[str]) -> tuple[str, ...]:
+        """Typed ids pass the same checks as ids read from mail."""
+        self.config.tenant(tenant)  # a ConfigError naming the known tenants
+        ids, problems = clean_viewer_ids(
+            viewer_ids, max_length=self.config.policy.max_viewer_id_length,
+            max_count=self.config.policy.max_viewer_ids,
+        )
+        if problems:
+            raise InvalidTransitionError("; ".join(p.text for p in problems) + "; correct the viewer ids and try again")
+        if not ids:
+            raise InvalidTransitionError("no viewer id given; pass --viewer-id at least once")
+        return tuple(ids)
+
+    def preview_manual(self, *, tenant: str, viewer_ids: Sequence[str]) -> ErasureResult:
+        """`requests add --dry-run`: what the request would erase; nothing is recorded."""
+        ids = self._manual_ids(tenant, viewer_ids)
+        return self.store.count(Target("(dry run)", self.config.tenant(tenant).environments, ids))
+
+    def preview_approval(self, reference: str, *, tenant: str | None = None) -> ErasureResult:
+        """`requests approve --dry-run`: the same checks as approving, then a count; nothing changes."""
+        with self.state.sessions() as session:  # never committed
+            request = self._get(session, reference)
+            self._prepare_approval(request, tenant)
+            result = self.store.count(self._target(request))
+            session.rollback()
+        return result
+
+    def _prepare_approval(self, request: ErasureRequest, tenant: str | None) -> None:
+        if request.status not in (S.AWAITING_APPROVAL, S.NEEDS_REVIEW):
+            raise InvalidTransitionError(
+                f"{request.reference} is {request.status}; only requests awaiting approval or in review can be approved"
+            )
+        if tenant is not None:
+            self.config.tenant(tenant)
+            if tenant != request.tenant:
+                request.tenant = tenant
+                for subject in request.subjects:
+                    if subject.viewer_id is not None:
+                        subject.viewer_hmac = self._hmac(tenant, subject.viewer_id)
+        if request.tenant is None:
+            raise InvalidTransitionError(f"{request.reference} has no tenant; approve it with --tenant NAME")
+        if not any(s.viewer_id for s in request.subjects):
+            raise InvalidTransitionError(
+                f"{request.reference} names no viewer id; reject it, or add a new request with `erasure requests add`"
+            )
+
     def approve(self, reference: str, *, actor: str | None = None, tenant: str | None = None) -> RequestOutcome:
         """An officer lets a held or reviewed erasure go ahead (optionally naming the tenant)."""
         actor = actor or default_actor()
         with self.state.session() as session:
             request = self._get(session, reference)
-            if request.status not in (S.AWAITING_APPROVAL, S.NEEDS_REVIEW):
-                raise InvalidTransitionError(
-                    f"{request.reference} is {request.status}; only requests awaiting approval or in review can be approved"
-                )
-            if tenant is not None:
-                self.config.tenant(tenant)
-                if tenant != request.tenant:
-                    request.tenant = tenant
-                    for subject in request.subjects:
-                        if subject.viewer_id is not None:
-                            subject.viewer_hmac = self._hmac(tenant, subject.viewer_id)
-            if request.tenant is None:
-                raise InvalidTransitionError(f"{request.reference} has no tenant; approve it with --tenant NAME")
-            if not any(s.viewer_id for s in request.subjects):
-                raise InvalidTransitionError(
-                    f"{request.reference} names no viewer id; reject it, or add a new request with `erasure requests add`"
-                )
+            self._prepare_approval(request, tenant)
             request.kind = "erasure"
             request.approved_by = actor
             request.status = S.ERASING

@@ -186,3 +186,20 @@ def test_init_checks_the_view_store_against_the_config(tmp_path):
     bad = cli(d, "init")
     assert bad.exit_code == 2
     assert "viewer" in bad.output and "store.tables[0].viewer_column" in bad.output
+
+
+def test_add_and_approve_dry_runs_count_and_change_nothing(tmp_path):
+    d = tmp_path / "demo"
+    assert run("demo", "--dir", d).exit_code == 0
+    before = cli(d, "requests", "list", "--json").output
+    add = cli(d, "requests", "add", "--tenant", "acme", "--viewer-id", "viewer-00010", "--dry-run")
+    assert add.exit_code == 0, add.output
+    assert "would erase 32 row(s): 8 from views, 24 from view_events" in add.output  # two acme environments
+    review = next(r for r in json.loads(before) if r["reason_code"] == "unknown_sender")
+    approve = cli(d, "requests", "approve", review["reference"], "--tenant", "globex", "--dry-run")
+    assert approve.exit_code == 0, approve.output
+    assert "would erase 16 row(s)" in approve.output
+    no_tenant = cli(d, "requests", "approve", review["reference"], "--dry-run")
+    assert no_tenant.exit_code == 2 and "approve it with --tenant" in no_tenant.output
+    assert cli(d, "requests", "list", "--json").output == before
+    assert cli(d, "audit", "verify").exit_code == 0
