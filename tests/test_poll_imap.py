@@ -155,3 +155,26 @@ def test_watch_processes_mail_as_it_arrives(imap_world):
     assert not thread.is_alive()
     assert any(o.status == "completed" for p in passes for o in p.outcomes)
     assert folder(w, "Requests") == []
+
+
+def test_a_crash_after_fetching_takes_the_message_once_on_the_next_run(imap_world):
+    w = imap_world
+    w.dovecot.deliver(w.user, [mail("dpo@acme.example", "Viewer ID: viewer-00009\n")], folder="Requests")
+    with ImapSource(w.config.mailbox, PASSWORD) as source:
+        assert len(list(source.fetch(source.pending()))) == 1  # fetched, then the process dies: nothing recorded
+    assert requests(w) == []
+    result = poll_once(w.config)
+    assert result.fetched == 1 and [r.status for r in requests(w)] == ["completed"]
+
+
+def test_a_crash_after_the_move_but_before_it_was_noted_is_harmless(imap_world):
+    w = imap_world
+    w.dovecot.deliver(w.user, [mail("dpo@acme.example", "Viewer ID: viewer-00010\n")], folder="Requests")
+    with ImapSource(w.config.mailbox, PASSWORD) as source:
+        (incoming,) = list(source.fetch(source.pending()))
+        _, destination, _ = w.desk.intake(source.name, incoming)
+        source.move(incoming.ref, destination)  # moved; the process dies before noting it
+    result = poll_once(w.config)
+    assert (result.fetched, result.duplicates) == (0, 0)
+    assert [r.status for r in requests(w)] == ["completed"]  # the recorded request still went forward
+    assert len(folder(w, "Processed")) == 1
