@@ -73,20 +73,17 @@ def canonical(
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+HASHED_FIELDS = ("seq", "at", "actor", "event", "request_ref", "tenant", "reason", "data", "prev_hash")
+
+
+def _fields(row: AuditEvent | dict[str, Any]) -> dict[str, Any]:
+    """An event as a dict, whether it comes from the database or from an export."""
+    return row if isinstance(row, dict) else {k: getattr(row, k) for k in EXPORT_FIELDS}
+
+
 def event_hash(row: AuditEvent | dict[str, Any]) -> str:
-    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
-    body = canonical(
-        seq=get("seq"),
-        at=get("at"),
-        actor=get("actor"),
-        event=get("event"),
-        request_ref=get("request_ref"),
-        tenant=get("tenant"),
-        reason=get("reason"),
-        data=get("data"),
-        prev_hash=get("prev_hash"),
-    )
-    return hashlib.sha256(body).hexdigest()
+    fields = _fields(row)
+    return hashlib.sha256(canonical(**{k: fields[k] for k in HASHED_FIELDS})).hexdigest()
 
 
 def encode_data(data: dict[str, Any] | None) -> str:
@@ -169,15 +166,15 @@ def verify_events(rows: Iterable[AuditEvent | dict[str, Any]], expect_head: Chai
     last: ChainHead | None = None
     seen_expected = expect_head is None
     for row in rows:
-        get = row.get if isinstance(row, dict) else lambda k, r=row: getattr(r, k)
-        seq = get("seq")
+        fields = _fields(row)
+        seq = fields["seq"]
         count += 1
         if seq != expected_seq:
             return VerifyResult(False, count, last, expected_seq, f"event {expected_seq} is missing (found {seq} next)")
-        if get("prev_hash") != prev:
+        if fields["prev_hash"] != prev:
             return VerifyResult(False, count, last, seq, f"event {seq} does not link to event {seq - 1}")
-        digest = event_hash(row)
-        if digest != get("hash"):
+        digest = event_hash(fields)
+        if digest != fields["hash"]:
             return VerifyResult(False, count, last, seq, f"event {seq} was altered (its hash does not match its content)")
         if expect_head is not None and seq == expect_head.seq:
             if digest != expect_head.hash:

@@ -328,24 +328,24 @@ def _check(config: Config, source: str) -> None:
     for name in names:
         if names.count(name) > 1:
             raise ConfigError(f"{source}: tenant {name!r} is configured twice in [[tenants]]")
-    for i, t in enumerate(config.tenants):
-        if not t.environments:
+    for i, tenant in enumerate(config.tenants):
+        if not tenant.environments:
             raise ConfigError(f"{source}: tenants[{i}].environments is empty; list the tenant's environment ids so deletes can be scoped")
-        for s in t.senders:
+        for s in tenant.senders:
             if "@" not in s:
                 raise ConfigError(f"{source}: tenants[{i}].senders has {s!r}; use a full address or \"@domain\"")
-    by_name = {t.name: t for t in config.store.tables}
-    for i, t in enumerate(config.store.tables):
+    by_name = {table.name: table for table in config.store.tables}
+    for i, table in enumerate(config.store.tables):
         key = f"store.tables[{i}]"
-        if t.is_child:
-            if t.parent not in by_name:
-                raise ConfigError(f"{source}: {key}.parent = {t.parent!r} is not a configured table")
-            if not t.parent_key:
+        if table.parent is not None:
+            if table.parent not in by_name:
+                raise ConfigError(f"{source}: {key}.parent = {table.parent!r} is not a configured table")
+            if not table.parent_key:
                 raise ConfigError(f"{source}: {key}.parent_key is required for a child table")
-            if not by_name[t.parent].key:
-                raise ConfigError(f"{source}: store table {t.parent!r} needs `key` because {t.name!r} names it as parent")
+            if not by_name[table.parent].key:
+                raise ConfigError(f"{source}: store table {table.parent!r} needs `key` because {table.name!r} names it as parent")
         else:
-            if not (t.viewer_column and t.tenant_column):
+            if not (table.viewer_column and table.tenant_column):
                 raise ConfigError(f"{source}: {key} needs viewer_column and tenant_column (or parent and parent_key for a child table)")
     if config.policy.require_authentication and not config.policy.trusted_authserv_ids and config.tenants:
         raise ConfigError(

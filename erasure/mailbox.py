@@ -13,6 +13,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Iterator, Literal, Protocol, Self, Sequence
 
 from erasure.config import Config
@@ -55,7 +56,8 @@ class MailSource(Protocol):
 
     def __enter__(self) -> Self: ...
 
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
 
 
 class MaildirSource:
@@ -82,7 +84,8 @@ class MaildirSource:
     def __enter__(self) -> MaildirSource:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.close()
 
     def close(self) -> None:

@@ -537,8 +537,8 @@ class Desk:
             except ErasureError as exc:  # e.g. the store is unreachable for the count: stays `received`
                 result.problems.append(f"request {request_id}: will retry: {exc}")
         erasing = self.open_request_ids([S.ERASING])
-        for request_id, exc in self._erase_group(erasing).items():
-            result.problems.append(f"request {request_id}: erasure will be retried: {exc}")
+        for request_id, error in self._erase_group(erasing).items():
+            result.problems.append(f"request {request_id}: erasure will be retried: {error}")
         for request_id in touched:
             self.acknowledge_if_due(request_id)
         for request_id in dict.fromkeys(touched + erasing):
