@@ -649,7 +649,7 @@ class ViewStore:
         if url.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
             return
         if not Path(db).exists():
-            raise StoreError(f"store.url points to {db}, which does not exist; fix store.url (relative paths start at the working directory)")
+            raise StoreError(f"store.url points to {db}, which does not exist; fix store.url (a relative SQLite path in the config starts at the config file's folder)")
 
     # -- erasure
 
