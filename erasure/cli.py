@@ -782,8 +782,7 @@ def suppression_sweep(
     """Delete views that arrived, since their erasure, under viewer ids of completed requests,
     in the same tenant only. Off unless policy.suppression = true (by default such views are new data).
 
-    Exits 1 when some erased ids could not be checked because their key version's key is not
-    available (list it in audit.retired_keys).
+    Exits 1 when erased ids hashed with an unavailable key could not be checked (see audit.retired_keys).
 
     Example (daily cron, next to the retention purge): 45 3 * * * erasure suppression sweep
     """

@@ -126,7 +126,8 @@ def suppression_list(state: State, tenants: list[str]) -> dict[str, set[tuple[in
     )
     with state.session() as session:
         for tenant, version, digest in session.execute(stmt):
-            listed[tenant].add((version, digest))
+            if tenant is not None:
+                listed[tenant].add((version, digest))
     return listed
 
 
@@ -165,7 +166,7 @@ def _exact_in(col: sa.ColumnClause[Any], values: list[str], dialect: str) -> Col
 
 
 def _as_text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, (bytes, bytearray, memoryview)) else value
+    return bytes(value).decode("utf-8") if isinstance(value, (bytes, bytearray, memoryview)) else str(value)
 
 
 def distinct_viewer_ids(store: ViewStore, environments: tuple[str, ...], *, chunk: int = SCAN_CHUNK) -> Iterator[str]:

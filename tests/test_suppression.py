@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from erasure import audit
 from erasure.cli import app
 from erasure.config import StoreSettings, config_from_dict
-from erasure.errors import ConfigError
+from erasure.errors import ConfigError, StoreError
 from erasure.models import AuditEvent, ErasureRequest
 from erasure.store import ViewStore
 from erasure.suppression import distinct_viewer_ids, suppression_list, sweep
@@ -193,6 +193,36 @@ def test_a_no_data_found_answer_still_suppresses(world: World):
     add_views(world, "env_acme_prod", "viewer-99999")
     assert run_sweep(world).tenants["acme"].counts == {"views": 1, "view_events": 3}
     assert world.views(viewer="viewer-99999") == 0
+
+
+def test_an_id_leaves_the_list_when_its_request_record_is_pruned(erased: World):
+    from erasure.workflow import Desk
+
+    later = NOW + dt.timedelta(days=800)  # past policy.record_retention_months (24)
+    assert Desk(erased.config, erased.state, now=lambda: later).prune_records() != []
+    assert suppression_list(erased.state, ["acme"]) == {"acme": set()}
+    assert run_sweep(erased).total == 0
+
+
+def test_a_sweep_that_stops_half_way_records_what_it_deleted(erased: World):
+    erase_by_mail(erased, "dpo@acme.example", "viewer-00002")
+    add_views(erased, "env_acme_prod", "viewer-00002")
+
+    def break_the_store_after_the_first_batch(tenant: str, what: str, n: int) -> None:
+        if what == "rows deleted":
+            engine = sa.create_engine(f"sqlite:///{erased.root / 'views.db'}")
+            with engine.begin() as conn:
+                conn.execute(sa.text("DROP TABLE view_events"))
+            engine.dispose()
+
+    with pytest.raises(StoreError):
+        run_sweep(erased, batch_size=1, progress=break_the_store_after_the_first_batch)
+    with erased.state.session() as session:
+        (event,) = session.scalars(sa.select(AuditEvent).where(AuditEvent.event == "suppression_sweep")).all()
+    assert "stopped early (StoreError)" in event.reason
+    done = json.loads(event.data)["tenants"]["acme"]
+    assert done["ids_matched"] == 2
+    assert sum(done["counts"].values()) in (12, 4)  # the first batch only: viewer-00001 (3 views) or viewer-00002 (1)
 
 
 # ---------------------------------------------------------------- key rotation
