@@ -335,3 +335,16 @@ def test_distinct_ids_are_exact_and_scoped_on_every_backend(store: ViewStore):
 
 def test_no_environments_reads_nothing(store: ViewStore):
     assert list(distinct_viewer_ids(store, ())) == []
+
+
+def test_cli_exits_1_when_erased_ids_could_not_be_checked(erased: World):
+    data = config_dict(erased.root, suppression=True)
+    data["audit"] = {"hmac_key_env": "ERASURE_TEST_AUDIT_KEY_V2", "key_version": 2,
+                     "retired_keys": [{"version": 1, "env": "ERASURE_TEST_AUDIT_KEY_V1_UNSET"}]}
+    toml = erased.root / "erasure.toml"
+    toml.write_text(tomli_w.dumps(data))
+    result = CliRunner().invoke(app, ["--config", str(toml), "suppression", "sweep"],
+                                env={"ERASURE_TEST_AUDIT_KEY_V2": "the-new-key"})
+    assert result.exit_code == 1, result.output
+    assert "1 erased viewer id(s) hashed with key version 1 were not checked" in result.stderr
+    assert erased.views("env_acme_dev", "viewer-00001") == 2
