@@ -52,10 +52,16 @@ requests_app = typer.Typer(help="The request register and the officer's decision
 audit_app = typer.Typer(help="The tamper-evident audit trail.\n\nExample: erasure audit verify", no_args_is_help=True)
 outbox_app = typer.Typer(help="Replies waiting to be sent, and parked ones.\n\nExample: erasure outbox list", no_args_is_help=True)
 retention_app = typer.Typer(help="The retention period for view data.\n\nExample: erasure retention purge --dry-run", no_args_is_help=True)
+suppression_app = typer.Typer(
+    help="Opt-in (policy.suppression): keep deleting views that reappear under erased viewer ids.\n\n"
+    "Example: erasure suppression sweep --dry-run",
+    no_args_is_help=True,
+)
 app.add_typer(requests_app, name="requests")
 app.add_typer(audit_app, name="audit")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(retention_app, name="retention")
+app.add_typer(suppression_app, name="suppression")
 
 log = logging.getLogger("erasure")
 
@@ -773,6 +779,39 @@ def retention_purge(
     verb = "would delete" if dry_run else "deleted"
     typer.echo(f"retention purge: {verb} " + ", ".join(f"{n} from {t}" for t, n in counts.items()))
     typer.echo(f"request records past {config.policy.record_retention_months} months: {verb} {len(pruned)}")
+
+
+# ---------------------------------------------------------------- suppression
+
+
+@suppression_app.command("sweep")
+def suppression_sweep(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
+) -> None:
+    """Delete views that arrived, since their erasure, under viewer ids of completed requests,
+    in the same tenant only. Off unless policy.suppression = true (by default such views are new data).
+
+    Exits 1 when erased ids hashed with an unavailable key could not be checked (see audit.retired_keys).
+
+    Example (daily cron, next to the retention purge): 45 3 * * * erasure suppression sweep
+    """
+    from erasure.suppression import sweep_configured
+
+    with errors():
+        config: Config = ctx.obj.config
+        result = sweep_configured(config, dry_run=dry_run,
+                                  progress=lambda tenant, what, n: typer.echo(f"  {tenant}: {n} {what} so far", err=True))
+    verb = "would delete" if dry_run else "deleted"
+    for name, t in result.tenants.items():
+        rows = ", ".join(f"{n} from {table}" for table, n in t.counts.items())
+        typer.echo(f"suppression sweep: {name}: {t.ids_matched} erased viewer id(s) seen again; {verb} {rows}")
+    typer.echo(f"suppression sweep: {verb} {result.total} row(s) under {result.ids_matched} viewer id(s)")
+    if result.unchecked:
+        for version, n in sorted(result.unchecked.items()):
+            typer.echo(f"warning: {n} erased viewer id(s) hashed with key version {version} were not checked: "
+                       f"its key is not available; list it in audit.retired_keys", err=True)
+        raise typer.Exit(EXIT_ATTENTION)
 
 
 # ---------------------------------------------------------------- the officer's desk

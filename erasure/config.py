@@ -116,6 +116,10 @@ class PolicySettings:
     auto_approve: bool = setting(True, help="Erase without an officer's approval when the match count is small enough.")
     auto_approve_max_views: int = setting(10_000, help="Requests matching more views than this wait for `erasure requests approve`.")
     retention_days: int = setting(100, help="Views older than this are deleted by `erasure retention purge`.")
+    suppression: bool = setting(
+        False,
+        help="Keep deleting views that reappear under viewer ids erased earlier (CCPA 7022(e)); see `erasure suppression sweep`.",
+    )
     default_regulation: Regulation = setting("gdpr", help="Regulation applied when a request names none.")
     ccpa_days: int = setting(45, help="CCPA: calendar days to answer.")
     ccpa_extension_days: int = setting(45, help="CCPA: extension in calendar days.")
