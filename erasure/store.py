@@ -249,6 +249,10 @@ class _Dialect:
     def exact_in(self, col: sa.ColumnClause[Any], values: list[str]) -> ColumnElement[bool]:
         raise NotImplementedError
 
+    def exact_text(self, col: sa.ColumnClause[Any]) -> ColumnElement[Any]:
+        """The column as its exact text, so DISTINCT and GROUP BY never merge case or space variants."""
+        return col
+
     def key_in(self, col: sa.ColumnClause[Any], values: list[Any]) -> ColumnElement[bool]:
         """Native equality on keys (purge chunks, MySQL erasure by key); batches keep it under the parameter limit."""
         return col.in_(values)
@@ -340,6 +344,9 @@ class _SQLite(_Dialect):
 
     def exact_in(self, col: sa.ColumnClause[Any], values: list[str]) -> ColumnElement[bool]:
         return col.collate("BINARY").in_(values)
+
+    def exact_text(self, col: sa.ColumnClause[Any]) -> ColumnElement[Any]:
+        return col.collate("BINARY")
 
     def delete_chunk(self, node: _Node, pred: ColumnElement[bool], limit: int) -> sa.Delete:
         rowid: sa.ColumnClause[Any] = sa.column("rowid", _selectable=node.table)
@@ -482,6 +489,9 @@ class _MySQL(_Dialect):
 
     def exact_in(self, col: sa.ColumnClause[Any], values: list[str]) -> ColumnElement[bool]:
         return sa.and_(col.in_(values), _Utf8mb4Bytes(col).in_(values))
+
+    def exact_text(self, col: sa.ColumnClause[Any]) -> ColumnElement[Any]:
+        return _Utf8mb4Bytes(col)
 
     def delete_below(self, node: _Node, top: _Node, top_pred: ColumnElement[bool]) -> sa.Delete:
         return sa.delete(node.table).where(*_join_conditions(node, top), top_pred)
@@ -650,6 +660,32 @@ class ViewStore:
             return
         if not Path(db).exists():
             raise StoreError(f"store.url points to {db}, which does not exist; fix store.url (a relative SQLite path in the config starts at the config file's folder)")
+
+    # -- reading ids
+
+    def distinct_viewer_ids(self, environments: Sequence[str], *, chunk: int = 5000) -> Iterator[str]:
+        """Every distinct viewer id in these environments, root table by root table, streamed.
+
+        A server-side cursor (psycopg named cursor, PyMySQL SSCursor; SQLite
+        steps lazily anyway) fetches ``chunk`` rows at a time, so memory stays
+        bounded however many viewers there are. Ids are read as their exact
+        text and environments matched exactly, as erasure matches them; an id
+        present in two root tables is yielded once per table.
+        """
+        envs = list(dict.fromkeys(environments))
+        if not envs:
+            return
+        for root in self._plan().roots:
+            viewer = self._dialect.exact_text(root.col(root.config.viewer_column))
+            stmt = sa.select(viewer).distinct().where(self._dialect.exact_in(root.col(root.config.tenant_column), envs))
+            try:
+                with self._engine.connect() as conn:
+                    result = conn.execution_options(stream_results=True, yield_per=chunk).execute(stmt)
+                    for value in result.scalars():
+                        if value is not None:
+                            yield bytes(value).decode("utf-8") if isinstance(value, (bytes, bytearray, memoryview)) else str(value)
+            except sa_exc.DBAPIError as exc:
+                raise self._wrap(exc) from exc
 
     # -- erasure
 

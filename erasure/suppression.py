@@ -17,7 +17,6 @@ counts, never ids.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -25,15 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.sql.elements import ColumnElement
 
 from erasure import audit
 from erasure.config import Config, Tenant
 from erasure.errors import ConfigError, ErasureError
 from erasure.models import ErasureRequest, RequestStatus, Subject
-from erasure.state import State, open_state, resolve_sqlite_url
-from erasure.store import Target, ViewStore, _Utf8mb4Bytes
+from erasure.state import State, open_state
+from erasure.store import Target, ViewStore, batches
 
 #: Raw ids per ``ViewStore.erase`` call: each call is one store transaction.
 ERASE_BATCH = 10_000
@@ -141,69 +138,6 @@ def matches(
             yield viewer_id
 
 
-# ---------------------------------------------------------------- the store
-
-
-def _exact_text(col: sa.ColumnClause[Any], dialect: str) -> ColumnElement[Any]:
-    """The column as its exact text, so DISTINCT never merges case or trailing-space variants.
-
-    The same rule ViewStore matches by: BINARY collation on SQLite, the
-    utf8mb4 bytes on MariaDB/MySQL (whose default collations are case- and
-    accent-insensitive), the column itself on PostgreSQL (deterministic
-    collations only, which ``erasure init`` checks).
-    """
-    if dialect == "sqlite":
-        return col.collate("BINARY")
-    if dialect in ("mysql", "mariadb"):
-        return _Utf8mb4Bytes(col)
-    return col
-
-
-def _exact_in(col: sa.ColumnClause[Any], values: list[str], dialect: str) -> ColumnElement[bool]:
-    if dialect in ("mysql", "mariadb"):
-        return sa.and_(col.in_(values), _Utf8mb4Bytes(col).in_(values))
-    return _exact_text(col, dialect).in_(values)
-
-
-def _as_text(value: Any) -> str:
-    return bytes(value).decode("utf-8") if isinstance(value, (bytes, bytearray, memoryview)) else str(value)
-
-
-def distinct_viewer_ids(store: ViewStore, environments: tuple[str, ...], *, chunk: int = SCAN_CHUNK) -> Iterator[str]:
-    """Every distinct viewer id of these environments, table by root table, streamed.
-
-    A server-side cursor (psycopg named cursor, PyMySQL SSCursor; SQLite
-    steps its cursor lazily anyway) fetches ``chunk`` rows at a time, so
-    memory stays bounded however many viewers there are. An id present in
-    two root tables is yielded once per table. Environments are matched
-    exactly and travel as bound parameters.
-    """
-    dialect = store.engine.dialect.name
-    envs = list(dict.fromkeys(environments))
-    if not envs:
-        return
-    for cfg in store.settings.tables:
-        if cfg.is_child:
-            continue
-        assert cfg.viewer_column is not None and cfg.tenant_column is not None
-        table = sa.table(cfg.name, sa.column(cfg.viewer_column, sa.String()), sa.column(cfg.tenant_column, sa.String()))
-        viewer = _exact_text(table.c[cfg.viewer_column], dialect)
-        stmt = sa.select(viewer).distinct().where(_exact_in(table.c[cfg.tenant_column], envs, dialect))
-        try:
-            with store.engine.connect() as conn:
-                result = conn.execution_options(stream_results=True, yield_per=chunk).execute(stmt)
-                for value in result.scalars():
-                    if value is not None:
-                        yield _as_text(value)
-        except sa_exc.DBAPIError as exc:
-            raise store._wrap(exc) from exc
-
-
-def _batches(values: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 # ---------------------------------------------------------------- the sweep
 
 
@@ -278,9 +212,9 @@ def _sweep_tenant(
             yield viewer_id
 
     # Bounded by the list's size: only ids the tenant had erased are kept.
-    found = list(dict.fromkeys(matches(counted(distinct_viewer_ids(store, tenant.environments)), tenant.name, listed, keys)))
+    found = list(dict.fromkeys(matches(counted(store.distinct_viewer_ids(tenant.environments)), tenant.name, listed, keys)))
     try:
-        for batch in _batches(found, batch_size):
+        for batch in batches(found, batch_size):
             target = Target(key=f"suppression:{tenant.name}", environments=tenant.environments, viewer_ids=tuple(batch))
             result = store.erase(target, dry_run=dry_run)
             for name, n in result.counts.items():
@@ -303,10 +237,9 @@ def sweep_configured(
 ) -> SweepResult:
     """``erasure suppression sweep``: open the state database and the store, sweep, close both."""
     require_enabled(config)
-    settings = dataclasses.replace(config.store, url=resolve_sqlite_url(config.store.url, config.base_dir))
     state = open_state(config.state.url, base_dir=config.base_dir)
     try:
-        with ViewStore(settings) as store:
+        with ViewStore.from_config(config) as store:
             return sweep(config, state, store, dry_run=dry_run, progress=progress, now=now)
     finally:
         state.close()

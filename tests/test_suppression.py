@@ -20,7 +20,7 @@ from erasure.config import StoreSettings, config_from_dict
 from erasure.errors import ConfigError, StoreError
 from erasure.models import AuditEvent, ErasureRequest
 from erasure.store import ViewStore
-from erasure.suppression import distinct_viewer_ids, suppression_list, sweep
+from erasure.suppression import suppression_list, sweep
 from erasure.viewschema import DEMO_STORE_TABLES, create_demo_schema, view_events, views
 from tests.world import KEY_ENV, NOW, World, config_dict, mail, make_world
 
@@ -329,12 +329,12 @@ def store(store_url: str) -> Iterator[ViewStore]:
 
 
 def test_distinct_ids_are_exact_and_scoped_on_every_backend(store: ViewStore):
-    got = list(distinct_viewer_ids(store, ("e1",), chunk=2))
+    got = list(store.distinct_viewer_ids(("e1",), chunk=2))
     assert sorted(got) == sorted(["abc", "ABC", "abc ", "àbc", "x-1"])
 
 
 def test_no_environments_reads_nothing(store: ViewStore):
-    assert list(distinct_viewer_ids(store, ())) == []
+    assert list(store.distinct_viewer_ids(())) == []
 
 
 def test_cli_exits_1_when_erased_ids_could_not_be_checked(erased: World):
