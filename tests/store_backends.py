@@ -116,3 +116,14 @@ def store_url(store_backend: str, tmp_path: Path, _store_databases: _ServerDatab
     if store_backend == "sqlite":
         return f"sqlite:///{tmp_path / 'views.db'}"
     return _store_databases.fresh(store_backend).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def engine(store_url: str) -> Iterator[sa.Engine]:
+    """A plain engine on the fresh database, with the demo schema; the test's own view of the rows."""
+    from erasure.viewschema import create_demo_schema
+
+    eng = sa.create_engine(store_url)
+    create_demo_schema(eng)
+    yield eng
+    eng.dispose()

@@ -14,21 +14,12 @@ from erasure.retention import purge, retention_cutoff
 from erasure.store import ViewStore
 from erasure.viewschema import (
     DEMO_STORE_TABLES,
-    create_demo_schema,
     fill_synthetic_views,
     view_events,
     views,
 )
 
 NOW = datetime(2026, 11, 1, 12, 0, 0)
-
-
-@pytest.fixture
-def engine(store_url: str) -> Iterator[sa.Engine]:
-    eng = sa.create_engine(store_url)
-    create_demo_schema(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

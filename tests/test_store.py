@@ -24,21 +24,12 @@ from erasure.store import (
     batches,
     unique_in_order,
 )
-from erasure.viewschema import DEMO_STORE_TABLES, create_demo_schema, view_events, views
+from erasure.viewschema import DEMO_STORE_TABLES, view_events, views
 from tests.services import free_port
 
 NOW = datetime(2026, 11, 1, 12, 0, 0)
 ACME = ("env_acme_prod", "env_acme_staging")
 GLOBEX = ("env_globex_prod",)
-
-
-@pytest.fixture
-def engine(store_url: str) -> Iterator[sa.Engine]:
-    """A plain engine on the fresh database, with the demo schema; the test's own view of the rows."""
-    eng = sa.create_engine(store_url)
-    create_demo_schema(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture
