@@ -178,3 +178,15 @@ def test_a_crash_after_the_move_but_before_it_was_noted_is_harmless(imap_world):
     assert (result.fetched, result.duplicates) == (0, 0)
     assert [r.status for r in requests(w)] == ["completed"]  # the recorded request still went forward
     assert len(folder(w, "Processed")) == 1
+
+
+def test_watch_backs_off_while_the_mailbox_is_unreachable(imap_world):
+    from erasure.runner import watch_forever
+
+    w = imap_world
+    config = dataclasses.replace(w.config, mailbox=dataclasses.replace(w.config.mailbox, port=free_port()))
+    waits: list[float] = []
+    watch_forever(config, report=lambda result: None, idle_seconds=1.0,
+                  stop=lambda: len(waits) >= 4, sleep=waits.append)
+    assert len(waits) == 4
+    assert waits[1] > waits[0] and waits[2] > waits[1] and waits[3] > waits[2]  # doubling, jittered

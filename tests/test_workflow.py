@@ -338,3 +338,20 @@ def test_an_erasure_finished_twice_completes_and_answers_once(world):
     assert [m.kind for m in r.replies] == ["completed"]
     with world.state.session() as session:
         assert [e.event for e in audit.iter_events(session)].count("completed") == 1
+
+
+def test_with_auto_approve_off_every_erasure_waits_for_an_officer(tmp_path, monkeypatch):
+    w = make_world(tmp_path, monkeypatch, auto_approve=False)
+    w.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00001\n"))
+    w.poll()
+    r = only_request(w)
+    held = next(e for e in _events(w) if e.event == "awaiting_approval")
+    assert r.status == "awaiting_approval" and held.reason == "policy.auto_approve is off"
+    assert w.views(viewer="viewer-00001") == 9
+    assert w.desk.approve(r.reference, actor="alice").status == "completed"
+    w.state.close()
+
+
+def _events(w):
+    with w.state.session() as session:
+        return list(audit.iter_events(session))
