@@ -853,8 +853,10 @@ def report_command(
     html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report with charts to this file."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object (fields documented in docs/json.md)."),
 ) -> None:
-    """The yearly figures a business publishes (CCPA 11 CCR 7102): requests received, complied with, denied,
-    median and mean days to respond, per regulation; with --html, also charts by month, days to close and backlog.
+    """The yearly figures a business publishes (CCPA 11 CCR 7102), per regulation.
+
+    Requests received, complied with, denied, median and mean days to respond;
+    with --html, also charts by month, days to close and backlog.
 
     Requests count in the year they were received (policy.time_zone); ignored automatic mail is not counted.
 
