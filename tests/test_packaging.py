@@ -22,4 +22,5 @@ def test_the_wheel_ships_templates_and_migrations(tmp_path):
         assert f"erasure/templates/{kind}.html" in names
     assert "erasure/migrations/env.py" in names
     assert "erasure/report_template.html" in names
+    assert "erasure/templates/_layout.html" in names
     assert any(n.startswith("erasure/migrations/versions/0001_") for n in names)
