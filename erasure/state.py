@@ -42,19 +42,31 @@ def resolve_sqlite_url(url: str, base_dir: Path) -> str:
     return url
 
 
-def make_engine(url: str, *, base_dir: Path = Path(".")) -> Engine:
-    """An engine with the per-dialect settings the tool relies on."""
+def make_engine(url: str, *, base_dir: Path = Path("."), busy_timeout: float = 30.0) -> Engine:
+    """An engine with the per-dialect settings the tool relies on.
+
+    SQLite transactions begin IMMEDIATE: every transaction here reads then
+    writes, and a deferred one that read a snapshot another writer has since
+    changed cannot upgrade (it fails at once instead of waiting). IMMEDIATE
+    takes the write lock up front, waits up to ``busy_timeout`` for it, and so
+    gives SQLite the serialization that FOR UPDATE gives the servers.
+    """
     url = resolve_sqlite_url(url, base_dir)
     try:
         if url.startswith("sqlite"):
-            engine = sa.create_engine(url, connect_args={"timeout": 30})
+            engine = sa.create_engine(url, connect_args={"timeout": busy_timeout})
 
             @event.listens_for(engine, "connect")
             def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+                dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _sqlite_begin_immediate(conn):  # type: ignore[no-untyped-def]
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
             return engine
         return sa.create_engine(url, pool_pre_ping=True)
@@ -98,16 +110,25 @@ class State:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session whose transaction commits on success and rolls back on error."""
-        with self.sessions.begin() as session:
-            yield session
+        """A session whose transaction commits on success and rolls back on error.
+
+        A database that is down, or locked by another writer for longer than the
+        busy timeout, is a temporary failure (exit 75), not a crash.
+        """
+        try:
+            with self.sessions.begin() as session:
+                yield session
+        except sa.exc.OperationalError as exc:
+            raise StateUnavailableError(
+                f"the state database ({self.engine.url.render_as_string()}) is unreachable or busy: {exc.orig}"
+            ) from exc
 
     def close(self) -> None:
         self.engine.dispose()
 
 
-def open_state(url: str, *, base_dir: Path = Path("."), migrate: bool = True) -> State:
-    engine = make_engine(url, base_dir=base_dir)
+def open_state(url: str, *, base_dir: Path = Path("."), migrate: bool = True, busy_timeout: float = 30.0) -> State:
+    engine = make_engine(url, base_dir=base_dir, busy_timeout=busy_timeout)
     if migrate:
         upgrade(engine)
     return State(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))

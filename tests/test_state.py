@@ -46,3 +46,25 @@ def test_timestamps_keep_microseconds_so_the_chain_verifies(state_url):
         assert events[1].at.tzinfo is not None
     finally:
         state.close()
+
+
+def test_a_state_database_locked_by_another_writer_is_a_temporary_failure(tmp_path):
+    import sqlite3
+
+    from erasure.errors import StateUnavailableError
+
+    state = open_state(f"sqlite:///{tmp_path / 'state.db'}", busy_timeout=0.2)
+    other = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process is writing
+        with pytest.raises(StateUnavailableError, match="unreachable or busy"):
+            with state.session() as session:
+                audit.record(session, "received")
+        other.execute("ROLLBACK")
+        with state.session() as session:  # free again: the same call succeeds
+            audit.record(session, "received")
+        with state.session() as session:
+            assert audit.verify(session).events == 1
+    finally:
+        other.close()
+        state.close()
