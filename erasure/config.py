@@ -351,6 +351,14 @@ def _check(config: Config, source: str) -> None:
         else:
             if not (table.viewer_column and table.tenant_column):
                 raise ConfigError(f"{source}: {key} needs viewer_column and tenant_column (or parent and parent_key for a child table)")
+    from erasure.state import resolve_sqlite_url
+
+    if (config.state.url.startswith("sqlite") and
+            resolve_sqlite_url(config.state.url, config.base_dir) == resolve_sqlite_url(config.store.url, config.base_dir)):
+        raise ConfigError(
+            f"{source}: state.url and store.url name the same SQLite file; give the tool's state a file of its own "
+            "(e.g. state.url = \"sqlite:///erasure-state.db\")"
+        )
     if config.policy.require_authentication and not config.policy.trusted_authserv_ids and config.tenants:
         raise ConfigError(
             f"{source}: policy.require_authentication is on but policy.trusted_authserv_ids is empty, so no request "

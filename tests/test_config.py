@@ -56,6 +56,7 @@ def test_every_setting_is_documented_in_the_readme():
         ({"policy": {"time_zone": "Mars/Olympus"}}, "policy.time_zone = 'Mars/Olympus' is not an IANA time zone"),
         ({"mailbox": {"kind": "imap"}}, "mailbox.username is required"),
         ({"tenants": [TENANT]}, "policy.trusted_authserv_ids is empty, so no request could ever be verified"),
+        ({"state": {"url": "sqlite:///views.db"}}, "state.url and store.url name the same SQLite file"),
         ({"audit": {"key_version": 2, "retired_keys": [{"version": 2, "env": "K"}]}}, "audit.retired_keys must name each earlier key_version once"),
     ],
 )
