@@ -50,7 +50,7 @@ from erasure.parse import ParsedMessage, Problem
 Outcome = Literal["erase", "review", "ignore"]
 
 # Every reason code a Decision can carry -> the default text `requests show` prints.
-# Problem codes from parse.py are listed too; a test checks none is missing.
+# Problem codes from the parse package are listed too; a test checks none is missing.
 REASONS: dict[str, str] = {
     # Set by the workflow rather than by decide():
     "manual": "Entered by an officer from a letter, a phone call or a web form.",
@@ -69,7 +69,7 @@ REASONS: dict[str, str] = {
     "not_erasure": "The message does not ask for erasure in words we recognise; a person must read it.",
     "cross_tenant_hint": "The message mentions another tenant; a person must check which tenant's data is meant.",
     "no_viewer_id": "No viewer id was found in the documented formats; the requester should be asked for one.",
-    # parse.py problems
+    # the parse package problems
     "unparseable": "The message could not be read.",
     "from_missing": "The message has no From header.",
     "from_multiple": "The message has more than one From header.",

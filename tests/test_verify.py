@@ -265,7 +265,9 @@ def test_cross_tenant_hint(text: str, hint: bool) -> None:
 
 
 def _codes_in_source(module: object) -> set[str]:
-    source = Path(module.__file__).read_text(encoding="utf-8")  # type: ignore[attr-defined]
+    path = Path(module.__file__)  # type: ignore[attr-defined]
+    files = sorted(path.parent.glob("*.py")) if path.name == "__init__.py" else [path]
+    source = "\n".join(f.read_text(encoding="utf-8") for f in files)
     found = set(re.findall(r'Problem\(\s*"([a-z_]+)"', source))
     found |= set(re.findall(r'out\.add\(\s*"([a-z_]+)"', source))
     found |= set(re.findall(r'result\(\s*"(?:erase|review|ignore)",\s*"([a-z_]+)"', source))

@@ -1,0 +1,202 @@
+"""Raw email bytes -> what the request asks for, or why a person must look.
+
+This module deletes nothing and trusts nothing: it only reads. It is pure
+(bytes in, value out) and never raises, because a mailbox will sooner or later
+deliver every kind of broken, hostile or automatic mail, and one bad message
+must neither stop the pipeline nor be silently lost. Anything it cannot read
+with certainty becomes a ``Problem`` that sends the request to review.
+
+What customers may write is documented in the README ("How customers format
+requests"); the grammar here is exactly that and nothing cleverer:
+
+* ``Viewer ID: x`` / ``viewer_id=x`` / ``viewer id - x``: one id, the rest of
+  the line, trimmed;
+* ``Viewer IDs:`` followed by one id a line (optionally bulleted), until a
+  blank line; ``Viewer IDs: a, b`` on one line is split on commas/semicolons;
+* a CSV attachment with a ``viewer_id`` column, or a CSV/TXT attachment with
+  one id a line.
+
+An id that still contains a space, comma or semicolon is ambiguous (one id or
+several?) and goes to review, as do ids with control, format (zero-width,
+bidi) or undecodable characters, and over-long ids. Ids are never patterns:
+``%`` is the viewer whose id is the percent sign.
+
+Quoted replies (``>`` lines, ``On ... wrote:`` and everything after it,
+forwarded/original-message blocks) and signatures (after ``-- ``) are never
+read as requests, so a customer's reply quoting an old request cannot restart it.
+Erasure words about the mail itself ("delete this e-mail" in a confidentiality
+footer) do not make a request. Any named file is a file, whatever its
+disposition: CSV and TXT are read, anything else (PDF, images attached as
+files, forwarded messages) sends the request to review rather than being
+skipped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Iterable, Literal
+
+from erasure.parse.addresses import from_address_of, return_path_of, strict_address
+from erasure.parse.automatic import automatic_reason
+from erasure.parse.headers import (
+    MAX_HEADER_FIELD_BYTES,
+    MAX_HEADER_FIELDS,
+    message_id_of,
+    raw_values,
+    references_of,
+    split_header_fields,
+    subject_of,
+    unfold,
+)
+from erasure.parse.htmltext import html_to_text
+from erasure.parse.ids import checked_ids, clean_id, ids_from_attachment, ids_from_text
+from erasure.parse.language import Kind, kind_of, regulation_of
+from erasure.parse.mime import (
+    DEFAULT_MAX_ATTACHMENT_BYTES,
+    MAX_DELIMITER_LINES,
+    read_parts,
+)
+from erasure.parse.problems import Collector, Problem, safe_name
+from erasure.parse.quotes import unquoted
+
+__all__ = [
+    "DEFAULT_MAX_ATTACHMENT_BYTES", "MAX_HEADER_FIELD_BYTES", "Kind", "ParsedMessage", "Problem",
+    "clean_viewer_ids", "html_to_text", "parse_message", "strict_address",
+]
+
+MAX_BODY_TEXT_CHARS = 64 * 1024  # kept on ParsedMessage for display and policy hints
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """Everything policy needs to know about one email, read without trusting it."""
+
+    message_id: str | None
+    references: tuple[str, ...]
+    subject: str
+    from_address: str | None
+    from_problem: Problem | None
+    return_path: str | None
+    automatic: Problem | None
+    auth_results: tuple[str, ...]
+    kind: Kind
+    regulation: Literal["gdpr", "ccpa"] | None
+    viewer_ids: tuple[str, ...]
+    problems: tuple[Problem, ...]
+    defects: tuple[str, ...]
+    body_sha256: str
+    # Added beyond the workflow contract:
+    body_text: str = ""  # the unquoted text that was read (capped), for `requests show` and tenant hints
+    attachments: tuple[str, ...] = field(default=())  # file names (sanitised) of attachments that were read
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def parse_message(
+    raw: bytes,
+    *,
+    max_viewer_id_length: int = 256,
+    max_viewer_ids: int = 100_000,
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+) -> ParsedMessage:
+    """Read one raw message; any failure becomes a review Problem, never an exception."""
+    digest = hashlib.sha256(raw if isinstance(raw, (bytes, bytearray)) else b"").hexdigest()
+    try:
+        return _parse(bytes(raw), digest, max_viewer_id_length, max_viewer_ids, max_attachment_bytes)
+    except Exception as exc:  # the contract: a decision for every input, never a crash
+        return _unreadable(digest, f"the message could not be read ({type(exc).__name__}); a person must look at it")
+
+
+def _unreadable(digest: str, text: str) -> ParsedMessage:
+    problem = Problem("unparseable", text)
+    return ParsedMessage(
+        message_id=None, references=(), subject="", from_address=None,
+        from_problem=Problem("from_unreadable", "the From header could not be read"),
+        return_path=None, automatic=None, auth_results=(), kind="other", regulation=None,
+        viewer_ids=(), problems=(problem,), defects=(), body_sha256=digest,
+    )
+
+
+def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: int) -> ParsedMessage:
+    out = Collector()
+    fields, separator, body = split_header_fields(raw)
+    from_count = sum(1 for name, _ in fields if name.lower() == "from")
+    kept: list[bytes] = []
+    for name, value in fields:
+        if len(value) > MAX_HEADER_FIELD_BYTES:
+            out.add("header_too_long", f"the {safe_name(name)} header is longer than {MAX_HEADER_FIELD_BYTES} bytes and was not read")
+        elif len(kept) >= MAX_HEADER_FIELDS:
+            out.add("too_many_headers", f"the message has more than {MAX_HEADER_FIELDS} header fields; the rest were not read")
+        else:
+            kept.append(value)
+    cleaned = b"".join(kept) + separator + body
+
+    parser = BytesParser(policy=policy.default)
+    # The stdlib parses every MIME part (and recurses per level) before we can
+    # count them, so a body with very many delimiter-like lines is not parsed:
+    # headers only, and a person looks at it.
+    if len(re.findall(rb"(?m)^--", body[: 50 * 1024 * 1024])) > MAX_DELIMITER_LINES:
+        out.add("too_many_parts", f"the message has more than {MAX_DELIMITER_LINES} MIME delimiter lines; the body was not read")
+        msg = parser.parsebytes(b"".join(kept) + b"\r\n", headersonly=True)
+    else:
+        try:
+            msg = parser.parsebytes(cleaned)
+        except RecursionError:
+            out.add("mime_too_deep", "the MIME structure is nested too deeply to read")
+            msg = parser.parsebytes(b"".join(kept) + b"\r\n", headersonly=True)
+    assert isinstance(msg, EmailMessage)
+    out.defect(getattr(msg, "defects", ()))
+
+    subject = subject_of(msg, out)
+    from_address, from_problem = from_address_of(msg, from_count, out)
+    return_path = return_path_of(msg)
+    automatic = automatic_reason(msg, return_path)
+    message_ids = raw_values(msg, "Message-ID")
+    message_id = message_id_of(message_ids[0]) if message_ids else None
+    references = references_of(message_id, msg)
+    auth_results = tuple(unfold(v) for v in raw_values(msg, "Authentication-Results"))
+
+    texts, attachments = read_parts(msg, out, max_attachment)
+    request_text = "\n".join(unquoted(t) for t in texts)
+    ids: list[str] = []
+    ids_from_text(request_text, ids)
+    for name, kind_of_file, content in attachments:
+        ids_from_attachment(name, kind_of_file, content, ids, out)
+    viewer_ids = checked_ids(ids, out, max_len, max_ids)
+
+    words = subject + "\n" + request_text
+    kind = kind_of(words, out)
+    regulation = regulation_of(words, out)
+
+    return ParsedMessage(
+        message_id=message_id,
+        references=references,
+        subject=subject,
+        from_address=from_address,
+        from_problem=from_problem,
+        return_path=return_path,
+        automatic=automatic,
+        auth_results=auth_results,
+        kind=kind,
+        regulation=regulation,
+        viewer_ids=viewer_ids,
+        problems=tuple(out.problems),
+        defects=tuple(out.defects),
+        body_sha256=digest,
+        body_text=request_text[:MAX_BODY_TEXT_CHARS],
+        attachments=tuple(name for name, _, _ in attachments),
+    )
+
+
+def clean_viewer_ids(values: Iterable[str], *, max_length: int = 256,
+                     max_count: int = 100_000) -> tuple[tuple[str, ...], tuple[Problem, ...]]:
+    """Ids typed by an officer (`requests add`) pass the same checks as ids read from mail."""
+    out = Collector()
+    ids = checked_ids([clean_id(v) for v in values], out, max_length, max_count)
+    return ids, tuple(out.problems)
