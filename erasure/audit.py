@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator, Literal
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from erasure.errors import AuditError
+from erasure.errors import UsageError
 from erasure.models import AuditEvent, ErasureRequest, Subject
 
 GENESIS = "0" * 64
@@ -140,7 +140,7 @@ class ChainHead:
     def parse(cls, text: str) -> ChainHead:
         seq, sep, digest = text.partition(":")
         if not sep or not seq.isdigit() or len(digest) != 64:
-            raise AuditError(f"expected head as SEQ:HASH (from `erasure audit head`), got {text!r}")
+            raise UsageError(f"expected head as SEQ:HASH (from `erasure audit head`), got {text!r}")
         return cls(int(seq), digest.lower())
 
 

@@ -24,17 +24,15 @@ import typer
 from erasure import __version__
 from erasure.config import Config, default_config_path, load_config
 from erasure.errors import (
+    EXIT_ATTENTION,
+    EXIT_TEMPFAIL,
     ConfigError,
     ErasureError,
-    InvalidTransitionError,
-    RequestNotFoundError,
-    StateError,
-    StoreError,
-    TemplateError,
-    TemporaryError,
+    UsageError,
+    exit_code_for,
 )
 
-EXIT_OK, EXIT_ATTENTION, EXIT_USAGE, EXIT_TEMPFAIL = 0, 1, 2, 75
+EXIT_OK = 0
 
 app = typer.Typer(
     name="erasure",
@@ -139,17 +137,12 @@ def _fail(message: str, code: int) -> NoReturn:
 
 @contextmanager
 def errors() -> Iterator[None]:
-    """Map library errors to a message and an exit code (the module docstring's table)."""
+    """Map library errors to a message and the exit code their class carries (errors.py)."""
     try:
         yield
-    except TemporaryError as exc:
-        _fail(f"{exc} (temporary: try again later)", EXIT_TEMPFAIL)
-    except (ConfigError, InvalidTransitionError, RequestNotFoundError, StoreError, StateError, TemplateError) as exc:
-        # A store, state or template error that reaches here is a setup problem:
-        # a missing table or column, an unusable URL, a broken override template.
-        _fail(str(exc), EXIT_USAGE)
     except ErasureError as exc:
-        _fail(str(exc), EXIT_ATTENTION)
+        code = exit_code_for(exc)
+        _fail(f"{exc} (temporary: try again later)" if code == EXIT_TEMPFAIL else str(exc), code)
 
 
 def _desk(ctx: typer.Context):  # type: ignore[no-untyped-def]
@@ -695,9 +688,11 @@ def outbox_list(
     """
     from sqlalchemy import select
 
-    from erasure.models import OutboxMessage
+    from erasure.models import OUTBOX_STATES, OutboxMessage
 
     with errors():
+        if status is not None and status not in OUTBOX_STATES:
+            raise UsageError(f"--status {status!r} is not an outbox state; use one of {', '.join(OUTBOX_STATES)}")
         desk = _desk(ctx)
         with desk.state.session() as session:
             stmt = select(OutboxMessage).order_by(OutboxMessage.id)

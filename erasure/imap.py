@@ -34,7 +34,7 @@ from imapclient.exceptions import (
 )
 
 from erasure.config import MailboxSettings, is_loopback_host
-from erasure.errors import ConfigError, MailboxError, MailboxUnavailableError
+from erasure.errors import ConfigError, MailboxError, MailboxLoginError, MailboxUnavailableError
 from erasure.mailbox import Destination, IncomingMessage, MessageRef
 
 log = logging.getLogger(__name__)
@@ -279,7 +279,7 @@ class ImapSource:
                     f"IMAP server {self._where} cannot check passwords right now ({_server_text(exc)}); run again later"
                 ) from exc
             env = s.password_env or "(mailbox.password_env is not set)"
-            raise MailboxError(
+            raise MailboxLoginError(
                 f"IMAP server {self._where} refused the login of user {s.username!r} ({_server_text(exc)}); "
                 f"check mailbox.username and the password in the environment variable named by "
                 f"mailbox.password_env ({env})"

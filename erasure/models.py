@@ -82,6 +82,9 @@ class RequestStatus:
     ALL = OPEN + CLOSED
 
 
+OUTBOX_STATES = ("queued", "sent", "parked")  # waiting to be sent (or retried), handed over, held for a person
+
+
 class ErasureRequest(Base):
     __tablename__ = "requests"
 
@@ -172,7 +175,7 @@ class OutboxMessage(Base):
     message_id: Mapped[str] = mapped_column(String(HEADER_LEN), unique=True)
     recipient: Mapped[str] = mapped_column(String(ADDRESS_LEN), index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"))  # not a 64 KB BLOB
-    status: Mapped[str] = mapped_column(String(16), index=True)  # queued | sent | parked
+    status: Mapped[str] = mapped_column(String(16), index=True)  # one of OUTBOX_STATES
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -203,3 +203,37 @@ def test_add_and_approve_dry_runs_count_and_change_nothing(tmp_path):
     assert no_tenant.exit_code == 2 and "approve it with --tenant" in no_tenant.output
     assert cli(d, "requests", "list", "--json").output == before
     assert cli(d, "audit", "verify").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (("audit", "verify", "--expect-head", "garbage"), "SEQ:HASH"),
+        (("audit", "verify", "--expect-head", "12:" + "a" * 63), "SEQ:HASH"),
+        (("outbox", "list", "--status", "nonsense"), "queued, sent, parked"),
+        (("requests", "list", "--status", "done"), "needs_review"),
+        (("audit", "export", "--format", "xml"), "csv or jsonl"),
+        (("audit", "export", "--since", "yesterday"), "2026-01-31"),
+    ],
+)
+def test_an_invalid_option_value_is_a_usage_error_naming_the_valid_ones(demo_dir, args, names):
+    result = cli(demo_dir, *args)
+    assert result.exit_code == 2, result.output
+    assert names in result.output
+
+
+def test_every_error_class_carries_its_exit_code():
+    from erasure import errors
+
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.ErasureError)]
+    assert len(classes) > 10
+    for cls in classes:
+        code = errors.exit_code_for(cls("x"))
+        if issubclass(cls, errors.TemporaryError):
+            assert code == 75, cls
+        elif issubclass(cls, errors.ConfigError):
+            assert code == 2, cls
+        else:
+            assert code in (1, 2), cls
+    assert errors.exit_code_for(errors.MailboxLoginError("x")) == 2
+    assert errors.exit_code_for(errors.StoreUnavailableError("x")) == 75

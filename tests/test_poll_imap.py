@@ -125,6 +125,9 @@ def test_cli_poll_over_imap_and_exit_codes(imap_world, tmp_path, monkeypatch):
     w.dovecot.deliver(w.user, [mail("someone@unknown.example", "Viewer ID: viewer-00007\n")], folder="Requests")
     review = runner.invoke(app, ["--config", str(path), "poll"], env={KEY_ENV: "test-key", PASSWORD_ENV: PASSWORD})
     assert review.exit_code == 1, review.output  # something needs a person
+    refused = runner.invoke(app, ["--config", str(path), "poll"], env={KEY_ENV: "test-key", PASSWORD_ENV: "not-it"})
+    assert refused.exit_code == 2, refused.output  # wrong credentials: fix the config, retrying cannot help
+    assert "refused the login" in refused.output and PASSWORD_ENV in refused.output
     path.write_text(path.read_text().replace(f"port = {m.port}", f"port = {free_port()}"))
     down = runner.invoke(app, ["--config", str(path), "poll"], env={KEY_ENV: "test-key", PASSWORD_ENV: PASSWORD})
     assert down.exit_code == 75, down.output
