@@ -46,7 +46,10 @@ from erasure.parse.automatic import automatic_reason
 from erasure.parse.headers import (
     MAX_HEADER_FIELD_BYTES,
     MAX_HEADER_FIELDS,
+    MESSAGE_CONTENT_TYPE,
+    capped_part_headers,
     message_id_of,
+    parameter_problem,
     raw_values,
     references_of,
     split_header_fields,
@@ -133,9 +136,14 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
             out.add("header_too_long", f"the {safe_name(name)} header is longer than {MAX_HEADER_FIELD_BYTES} bytes and was not read")
         elif len(kept) >= MAX_HEADER_FIELDS:
             out.add("too_many_headers", f"the message has more than {MAX_HEADER_FIELDS} header fields; the rest were not read")
+        elif (problem := parameter_problem(name, value)) is not None:
+            out.add(*problem)
         else:
             kept.append(value)
-    cleaned = b"".join(kept) + separator + body
+    head = b"".join(kept)
+    # Part headers get the same treatment before the stdlib's parser sees them.
+    body = capped_part_headers(body, out, body_is_message=MESSAGE_CONTENT_TYPE.search(head) is not None)
+    cleaned = head + separator + body
 
     parser = BytesParser(policy=policy.default)
     # The stdlib parses every MIME part (and recurses per level) before we can

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 from email.message import Message
 
+from erasure.parse.headers import UNREAD_PART_TYPE
 from erasure.parse.htmltext import html_to_text
 from erasure.parse.problems import Collector, safe_name
 
@@ -136,6 +137,8 @@ def read_parts(msg: Message, out: Collector, max_attachment: int) -> tuple[list[
     for part in _walk(msg, out):
         ctype = _content_type(part)
         name = _filename(part)
+        if ctype == UNREAD_PART_TYPE:
+            continue  # its headers were over a cap (headers.capped_part_headers); the Problem is recorded
         if ctype.startswith("message/"):
             # A forwarded message is not the sender's own words, but it may hold ids
             # the sender meant: a person decides rather than us silently skipping them.
