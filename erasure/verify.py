@@ -7,7 +7,9 @@ the contract, because each earlier rule protects the later ones:
 
 1. automatic mail (auto-replies, bounces, lists, mail from ourselves) -> ignore,
    even when unauthenticated: answering it is how mail loops start;
-2. a missing, repeated or ambiguous From -> review, never answered;
+2. a message that could not be read within the parse budget -> review, never
+   answered (nothing of it, not even From, was read);
+   a missing, repeated or ambiguous From -> review, never answered;
 3. a sender no tenant lists -> review, never answered;
 4. not authenticated (when required) -> review, never answered;
 5. not an erasure request (access, other) -> review;
@@ -249,6 +251,9 @@ def decide(message: ParsedMessage, config: Config) -> Decision:
         return result("ignore", "automatic_mail", message.automatic.text)
     if message.from_address is not None and message.from_address.lower() == own:
         return result("ignore", "own_address", message.from_address)
+    unread = next((p for p in problems if p.code == "parse_budget_exceeded"), None)
+    if unread is not None:  # nothing was read, not even From: say why rather than "bad From"
+        return result("review", "parse_budget_exceeded", unread.text)
 
     if message.from_address is None:
         from_problem = message.from_problem or Problem("from_missing", REASONS["from_missing"])

@@ -69,7 +69,7 @@ from erasure.parse.quotes import unquoted
 
 __all__ = [
     "DEFAULT_MAX_ATTACHMENT_BYTES", "MAX_HEADER_FIELD_BYTES", "Kind", "ParsedMessage", "Problem",
-    "clean_viewer_ids", "html_to_text", "parse_message", "strict_address",
+    "clean_viewer_ids", "html_to_text", "parse_message", "strict_address", "unread_message",
 ]
 
 MAX_BODY_TEXT_CHARS = 64 * 1024  # kept on ParsedMessage for display and policy hints
@@ -112,12 +112,20 @@ def parse_message(
     digest = hashlib.sha256(raw if isinstance(raw, (bytes, bytearray)) else b"").hexdigest()
     try:
         return _parse(bytes(raw), digest, max_viewer_id_length, max_viewer_ids, max_attachment_bytes)
+    except MemoryError:  # under the parse budget's memory limit (parse/budget.py)
+        return _unreadable(digest, "it needed more memory than policy.parse_memory_mb allows",
+                           code="parse_budget_exceeded")
     except Exception as exc:  # the contract: a decision for every input, never a crash
         return _unreadable(digest, f"the message could not be read ({type(exc).__name__}); a person must look at it")
 
 
-def _unreadable(digest: str, text: str) -> ParsedMessage:
-    problem = Problem("unparseable", text)
+def unread_message(raw: bytes, code: str, text: str) -> ParsedMessage:
+    """The ParsedMessage of a message that was not read at all (e.g. over the parse budget): review only."""
+    return _unreadable(hashlib.sha256(raw).hexdigest(), text, code=code)
+
+
+def _unreadable(digest: str, text: str, code: str = "unparseable") -> ParsedMessage:
+    problem = Problem(code, text)
     return ParsedMessage(
         message_id=None, references=(), subject="", from_address=None,
         from_problem=Problem("from_unreadable", "the From header could not be read"),

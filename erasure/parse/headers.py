@@ -104,7 +104,11 @@ def references_of(message_id: str | None, msg: Message) -> tuple[str, ...]:
 MAX_PART_HEADER_FIELD_BYTES = 8 * 1024
 MAX_PART_HEADER_FIELDS = 50
 MAX_HEADER_PARAMETERS = 30  # parameters in one field, RFC 2231 continuation segments included
-MAX_PART_HEADER_BYTES = 256 * 1024  # all part header blocks together
+# All part header blocks together: honest mail has a few hundred bytes and a
+# few parameters a part (and at most MAX_MIME_PARTS parts); these keep the
+# stdlib's total work small however the load is spread over the parts.
+MAX_PART_HEADER_BYTES = 64 * 1024
+MAX_PART_PARAMETERS = 500
 # What an over-the-cap part's header block is replaced with: a leaf the reader skips.
 UNREAD_PART_TYPE = "application/x-erasure-unread"
 _UNREAD_BLOCK = f"Content-Type: {UNREAD_PART_TYPE}\r\n".encode()
@@ -185,7 +189,7 @@ def capped_part_headers(body: bytes, out: Collector, *, body_is_message: bool = 
     pieces: list[bytes] = []
     copied = 0  # body[:copied] is in pieces (or replaced)
     scanned = 0  # positions before this were inside a block already checked
-    total = 0
+    total = params = 0
     starts: list[int] = [0] if body_is_message else []
     candidates = _CANDIDATE.finditer(body)
     while True:
@@ -204,10 +208,14 @@ def capped_part_headers(body: bytes, out: Collector, *, body_is_message: bool = 
         if not fields:
             continue
         total += end - start
+        params += body.count(b";", start, end)
         problem = _block_problem(body, start, fields)
         if problem is None and total > MAX_PART_HEADER_BYTES:
             problem = ("part_header_too_long",
                        f"the MIME part headers add up to more than {MAX_PART_HEADER_BYTES} bytes; the rest were not read")
+        if problem is None and params > MAX_PART_PARAMETERS:
+            problem = ("too_many_header_parameters",
+                       f"the MIME part headers have more than {MAX_PART_PARAMETERS} parameters in all; the rest were not read")
         if problem is not None:
             out.add(*problem)
             pieces += [body[copied:start], _UNREAD_BLOCK]
