@@ -16,6 +16,10 @@ MAX_SUBJECT_CHARS = 998
 MAX_REFERENCES = 50
 
 
+# Two line ends in a row, each CRLF, LF or a lone CR, as the stdlib's parser reads them.
+_BLANK_LINE = re.compile(rb"(\r\n|\r(?!\n)|\n)(\r\n|\r(?!\n)|\n)")
+
+
 def split_header_fields(raw: bytes) -> tuple[list[tuple[str, bytes]], bytes, bytes]:
     """Split the header block into whole fields (with folding) before the stdlib sees it.
 
@@ -23,13 +27,12 @@ def split_header_fields(raw: bytes) -> tuple[list[tuple[str, bytes]], bytes, byt
     header parser (super-linear on some inputs) touches them, and so that the
     number of From fields is counted on the wire, not after any repair.
     """
-    m = re.search(rb"\r?\n\r?\n", raw)
+    m = _BLANK_LINE.search(raw)
     if m is None:
         head, separator, body = raw, b"", b""
     else:
-        # The first newline ends the last header line; the second is the blank separator line.
-        first_end = m.start() + (2 if raw[m.start() : m.start() + 1] == b"\r" else 1)
-        head, separator, body = raw[:first_end], raw[first_end : m.end()], raw[m.end() :]
+        # The first line end closes the last header line; the second is the blank separator line.
+        head, separator, body = raw[: m.end(1)], raw[m.start(2) : m.end(2)], raw[m.end() :]
     pieces: list[tuple[str, list[bytes]]] = []
     for line in head.splitlines(keepends=True):
         if pieces and line[:1] in (b" ", b"\t"):
