@@ -34,7 +34,6 @@ skipped silently.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -62,6 +61,7 @@ from erasure.parse.language import Kind, kind_of, regulation_of
 from erasure.parse.mime import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
     MAX_DELIMITER_LINES,
+    delimiter_lines,
     read_parts,
 )
 from erasure.parse.problems import Collector, Problem, safe_name
@@ -157,7 +157,7 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
     # The stdlib parses every MIME part (and recurses per level) before we can
     # count them, so a body with very many delimiter-like lines is not parsed:
     # headers only, and a person looks at it.
-    if len(re.findall(rb"(?m)^--", body[: 50 * 1024 * 1024])) > MAX_DELIMITER_LINES:
+    if delimiter_lines(body) > MAX_DELIMITER_LINES:
         out.add("too_many_parts", f"the message has more than {MAX_DELIMITER_LINES} MIME delimiter lines; the body was not read")
         msg = parser.parsebytes(b"".join(kept) + b"\r\n", headersonly=True)
     else:

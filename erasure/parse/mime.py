@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from email.message import Message
 
 from erasure.parse.headers import UNREAD_PART_TYPE
@@ -13,6 +14,14 @@ MAX_MIME_PARTS = 200
 MAX_MIME_DEPTH = 20
 MAX_DELIMITER_LINES = 2000  # lines starting "--" before the body is not parsed at all
 DEFAULT_MAX_ATTACHMENT_BYTES = 5_000_000
+
+
+_DELIMITER_LINE = re.compile(rb"(?<![^\r\n])--")  # after CRLF, LF or a lone CR: all end lines for the stdlib
+
+
+def delimiter_lines(body: bytes) -> int:
+    """Lines starting "--" (possible MIME delimiters), counted before the stdlib builds a part for each."""
+    return sum(1 for _ in _DELIMITER_LINE.finditer(body, 0, 50 * 1024 * 1024))
 
 
 def _walk(msg: Message, out: Collector) -> list[Message]:
