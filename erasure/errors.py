@@ -62,3 +62,7 @@ class DeliveryError(ErasureError):
 
 class AuditError(ErasureError):
     """The audit trail cannot be written or read as asked."""
+
+
+class ParserUnavailableError(TemporaryError):
+    """The parser's worker process could not be started; the message stays in the mailbox for the next run."""

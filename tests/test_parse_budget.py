@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 import threading
 import time
 import tracemalloc
@@ -23,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from erasure.config import config_from_dict
-from erasure.errors import ConfigError
+from erasure.errors import ConfigError, ParserUnavailableError, TemporaryError
 from erasure.models import ErasureRequest
 from erasure.parse import ParsedMessage, parse_message
 from erasure.parse.budget import ParseBudget, ParseWorker, parse_within_budget
@@ -313,6 +314,15 @@ def test_a_worker_that_died_while_idle_is_replaced_without_a_problem() -> None:
         assert parsed.problems == () and parsed.viewer_ids == ("h-1", "p-0") and worker.pid != pid
 
 
+def test_a_worker_that_cannot_start_is_a_temporary_error_not_a_review(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No processes left or no interpreter is not the message's fault: exit 75 and read it on the next run."""
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    with ParseWorker(ParseBudget(timeout_seconds=20, memory_mb=256)) as worker, \
+            pytest.raises(ParserUnavailableError, match="stays in the mailbox"):
+        worker.parse(hostile.many_parts(1))
+    assert issubclass(ParserUnavailableError, TemporaryError)
+
+
 def test_a_budget_problem_is_a_review_decision_that_is_never_answered() -> None:
     with ParseWorker(ParseBudget(timeout_seconds=1, memory_mb=1024)) as worker:
         parsed = worker.parse(slow_message(), **SLOW_LIMITS)
@@ -384,6 +394,23 @@ def test_a_25_mb_message_goes_through_poll_within_300_mb_and_a_minute(tmp_path, 
         assert growth < 300 * MB, f"the poll's peak memory grew by {growth / MB:.0f} MB"
         # It was read (not stopped by the budget): the text part's id, and the picture sent to review.
         assert _statuses(world) == [("needs_review", "attachment_unreadable")]
+    finally:
+        world.desk.close()
+        world.state.close()
+
+
+def test_a_poll_that_cannot_start_the_parser_leaves_the_mail_for_the_next_run(tmp_path, monkeypatch) -> None:
+    world = make_world(tmp_path, monkeypatch, parse_memory_mb=129)  # a budget no other test has a worker for
+    try:
+        _deliver_in_order(world, mail("dpo@acme.example", "Please erase (GDPR).\nViewer ID: viewer-00001\n"))
+        python = sys.executable
+        monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+        with pytest.raises(ParserUnavailableError):
+            world.poll()
+        assert _statuses(world) == [] and len(list((world.maildir / "new").iterdir())) == 1
+        monkeypatch.setattr(sys, "executable", python)
+        world.poll()
+        assert _statuses(world) == [("completed", "ok")]
     finally:
         world.desk.close()
         world.state.close()

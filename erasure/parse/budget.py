@@ -8,7 +8,10 @@ limit (``RLIMIT_AS``) and a wall-clock deadline; past either, the child is
 killed and the message becomes a ``ParsedMessage`` with a
 ``parse_budget_exceeded`` Problem, which sends it to review. A crashed child
 (segfault, MemoryError, killed by the kernel) is the same Problem: the caller
-never sees an exception and is never kept waiting longer than the deadline.
+never sees an exception for what a message does and is never kept waiting
+longer than the deadline. Only a worker that cannot be started at all (no
+processes left) raises ``ParserUnavailableError``, a temporary failure: that is
+not the message's fault, and the message is read on the next run.
 
 One long-lived worker parses message after message (a poll may read a
 thousand); it is a fresh interpreter (``python -m erasure.parse.budget``)
@@ -35,10 +38,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Self
 
+from erasure.errors import ParserUnavailableError
 from erasure.parse import ParsedMessage, parse_message, unread_message
 
 DEFAULT_TIMEOUT_SECONDS = 20
 DEFAULT_MEMORY_MB = 512
+START_TIMEOUT_SECONDS = 60  # a fresh interpreter on a loaded machine; not part of any message's budget
+READY = b"ready"
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # so the worker imports this very copy of erasure
 
 
@@ -54,6 +60,7 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
     """The worker: parse what arrives, answer with the ParsedMessage, until the socket closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))  # hard too: no way back up
+    conn.send_bytes(READY)
     while True:
         try:
             limits = conn.recv()
@@ -105,9 +112,27 @@ class ParseWorker:
                  str(self.budget.memory_mb * 1024 * 1024)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env,
             )
+        except (OSError, subprocess.SubprocessError) as exc:
+            ours.close()
+            # Not the message's fault (no processes left, no interpreter): try again later, not review.
+            raise ParserUnavailableError(
+                f"the parser's worker process could not be started ({exc}); check the process and memory limits "
+                f"of the account running erasure; the message stays in the mailbox and is read on the next run"
+            ) from exc
         finally:
             theirs.close()
         self._conn = Connection(ours.detach())
+        try:  # the worker says when it is ready, so a worker that cannot even start is not blamed on a message
+            ready = self._conn.poll(START_TIMEOUT_SECONDS) and self._conn.recv_bytes() == READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            code = self._process.poll()
+            self.close()
+            raise ParserUnavailableError(
+                f"the parser's worker process did not start (exit code {code}); run `python -m erasure.parse.budget` "
+                "to see why; the message stays in the mailbox and is read on the next run"
+            )
         return self._conn
 
     def close(self) -> None:
@@ -125,11 +150,11 @@ class ParseWorker:
         """``parse_message(raw, **limits)`` in the worker; over budget or crashed -> a review Problem."""
         with self._lock:
             for attempt in (1, 2):
+                conn = self._start()
                 try:
-                    conn = self._start()
                     conn.send(limits)
                     conn.send_bytes(raw)
-                except (OSError, subprocess.SubprocessError):
+                except OSError:
                     # The worker died before it had the message (killed while idle): one fresh start.
                     if attempt == 1:
                         self.close()
@@ -156,8 +181,8 @@ class ParseWorker:
 
     def _crash_text(self) -> str:
         process = self._process
-        if process is None:
-            return "the parser process could not be started"
+        if process is None:  # pragma: no cover - only called after a start
+            return "the parser process stopped"
         try:
             code = process.wait(2)
         except subprocess.TimeoutExpired:
@@ -195,4 +220,6 @@ def _stop_workers() -> None:
 
 
 if __name__ == "__main__":  # the worker: python -m erasure.parse.budget FD MEMORY_BYTES
+    if len(sys.argv) != 3:
+        sys.exit("the parse worker is started by erasure itself (python -m erasure.parse.budget FD MEMORY_BYTES)")
     _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))
