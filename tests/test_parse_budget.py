@@ -414,3 +414,27 @@ def test_a_poll_that_cannot_start_the_parser_leaves_the_mail_for_the_next_run(tm
     finally:
         world.desk.close()
         world.state.close()
+
+
+@pytest.mark.parametrize(("name", "where", "dropped"), [
+    ("Content-Type", "top", True),
+    ("Content-Disposition", "part", True),
+    ("content-type", "part", True),
+    ("X-Forefront-Antispam-Report", "top", False),  # Exchange's semicolon lists are not MIME parameters
+    ("Authentication-Results", "top", False),
+    ("X-Note", "part", False),
+])
+def test_only_mime_parameter_headers_are_counted(name: str, where: str, dropped: bool) -> None:
+    value = b"; ".join([b"text/plain" if "type" in name.lower() else b"inline", *(b"k%d=v" % i for i in range(40))])
+    field = name.encode() + b": " + value + b"\r\n"
+    if where == "top":
+        raw = hostile.multipart(b"Content-Type: text/plain\r\n\r\nViewer ID: w-1").replace(b"MIME-Version", field + b"MIME-Version", 1)
+        if name == "Content-Type":
+            raw = hostile.HEAD + field + b"\r\nViewer ID: w-1\r\n"
+    else:
+        raw = hostile.multipart(field + b"Content-Type: text/plain\r\n\r\nViewer ID: w-1")
+        if name.lower() == "content-type":
+            raw = hostile.multipart(field + b"\r\nViewer ID: w-1")
+    parsed = parse_message(raw)
+    assert ("too_many_header_parameters" in codes(parsed)) is dropped
+    assert ("w-1" in parsed.viewer_ids) is not (dropped and where == "part")

@@ -61,8 +61,8 @@ from erasure.parse.language import Kind, kind_of, regulation_of
 from erasure.parse.mime import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
     MAX_DELIMITER_LINES,
-    delimiter_lines,
     read_parts,
+    too_many_delimiter_lines,
 )
 from erasure.parse.problems import Collector, Problem, safe_name
 from erasure.parse.quotes import unquoted
@@ -149,23 +149,22 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
         else:
             kept.append(value)
     head = b"".join(kept)
-    # Part headers get the same treatment before the stdlib's parser sees them.
-    body = capped_part_headers(body, out, body_is_message=MESSAGE_CONTENT_TYPE.search(head) is not None)
-    cleaned = head + separator + body
 
     parser = BytesParser(policy=policy.default)
     # The stdlib parses every MIME part (and recurses per level) before we can
     # count them, so a body with very many delimiter-like lines is not parsed:
     # headers only, and a person looks at it.
-    if delimiter_lines(body) > MAX_DELIMITER_LINES:
+    if too_many_delimiter_lines(body):
         out.add("too_many_parts", f"the message has more than {MAX_DELIMITER_LINES} MIME delimiter lines; the body was not read")
-        msg = parser.parsebytes(b"".join(kept) + b"\r\n", headersonly=True)
+        msg = parser.parsebytes(head + b"\r\n", headersonly=True)
     else:
+        # Part headers get the same treatment as the top-level ones before the stdlib's parser sees them.
+        body = capped_part_headers(body, out, body_is_message=MESSAGE_CONTENT_TYPE.search(head) is not None)
         try:
-            msg = parser.parsebytes(cleaned)
+            msg = parser.parsebytes(head + separator + body)
         except RecursionError:
             out.add("mime_too_deep", "the MIME structure is nested too deeply to read")
-            msg = parser.parsebytes(b"".join(kept) + b"\r\n", headersonly=True)
+            msg = parser.parsebytes(head + b"\r\n", headersonly=True)
     assert isinstance(msg, EmailMessage)
     out.defect(getattr(msg, "defects", ()))
 

@@ -123,9 +123,20 @@ _SEGMENT = re.compile(rb"\*[0-9]+\*?[ \t]*=")
 MESSAGE_CONTENT_TYPE = re.compile(rb"(?i)(?<![^\r\n])content-type[ \t]*:[ \t\r\n]*message/")
 
 
+# The fields the stdlib reads as "value; name=value; ..." (its ParameterizedMIMEHeader).
+PARAMETERIZED_FIELDS = frozenset({"content-type", "content-disposition"})
+
+
+def parameter_count(name: str, value: bytes) -> int:
+    """Parameters in a Content-Type or Content-Disposition field (0 for any other field)."""
+    if name.lower() not in PARAMETERIZED_FIELDS:
+        return 0
+    return value.count(b";")  # an over-count (";" inside quotes) only errs towards review
+
+
 def parameter_problem(name: str, value: bytes, consequence: str = "and was not read") -> tuple[str, str] | None:
-    """A (code, text) Problem when one header field has more parameters than anyone honest writes."""
-    params = value.count(b";")  # an over-count (";" inside quotes) only errs towards review
+    """A (code, text) Problem when one Content-Type or Content-Disposition has more parameters than anyone honest writes."""
+    params = parameter_count(name, value)
     segments = len(_SEGMENT.findall(value)) if params > MAX_HEADER_PARAMETERS // 2 else 0
     if params > MAX_HEADER_PARAMETERS or segments > MAX_HEADER_PARAMETERS:
         what = "RFC 2231 continuation segments" if segments > MAX_HEADER_PARAMETERS // 2 else "parameters"
@@ -161,20 +172,24 @@ def _header_block(buf: bytes, start: int) -> tuple[int, int, list[tuple[str, int
     return pos, pos, fields
 
 
-def _block_problem(buf: bytes, start: int, fields: list[tuple[str, int]]) -> tuple[str, str] | None:
+def _block_problem(buf: bytes, start: int, fields: list[tuple[str, int]]) -> tuple[tuple[str, str] | None, int]:
+    """(the Problem of one part's header block, or None; its number of parameters)."""
     if len(fields) > MAX_PART_HEADER_FIELDS:
         return ("too_many_part_headers",
-                f"a MIME part has more than {MAX_PART_HEADER_FIELDS} header fields and was not read")
+                f"a MIME part has more than {MAX_PART_HEADER_FIELDS} header fields and was not read"), 0
     pos = start
+    params = 0
     for name, size in fields:
+        value = buf[pos : pos + size]
+        pos += size
         if size > MAX_PART_HEADER_FIELD_BYTES:
             return ("part_header_too_long",
-                    f"a MIME part's {safe_name(name)} header is longer than {MAX_PART_HEADER_FIELD_BYTES} bytes; the part was not read")
-        problem = parameter_problem(name, buf[pos : pos + size], "in a MIME part; the part was not read")
+                    f"a MIME part's {safe_name(name)} header is longer than {MAX_PART_HEADER_FIELD_BYTES} bytes; the part was not read"), params
+        problem = parameter_problem(name, value, "in a MIME part; the part was not read")
         if problem is not None:
-            return problem
-        pos += size
-    return None
+            return problem, params
+        params += parameter_count(name, value)
+    return None, params
 
 
 def capped_part_headers(body: bytes, out: Collector, *, body_is_message: bool = False) -> bytes:
@@ -211,8 +226,8 @@ def capped_part_headers(body: bytes, out: Collector, *, body_is_message: bool = 
         if not fields:
             continue
         total += end - start
-        params += body.count(b";", start, end)
-        problem = _block_problem(body, start, fields)
+        problem, count = _block_problem(body, start, fields)
+        params += count
         if problem is None and total > MAX_PART_HEADER_BYTES:
             problem = ("part_header_too_long",
                        f"the MIME part headers add up to more than {MAX_PART_HEADER_BYTES} bytes; the rest were not read")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 from email.message import Message
 
@@ -19,9 +20,10 @@ DEFAULT_MAX_ATTACHMENT_BYTES = 5_000_000
 _DELIMITER_LINE = re.compile(rb"(?<![^\r\n])--")  # after CRLF, LF or a lone CR: all end lines for the stdlib
 
 
-def delimiter_lines(body: bytes) -> int:
-    """Lines starting "--" (possible MIME delimiters), counted before the stdlib builds a part for each."""
-    return sum(1 for _ in _DELIMITER_LINE.finditer(body, 0, 50 * 1024 * 1024))
+def too_many_delimiter_lines(body: bytes) -> bool:
+    """More than MAX_DELIMITER_LINES lines starting "--" (possible MIME delimiters)? Counted before
+    the stdlib builds a part for each, and only as far as the limit."""
+    return sum(1 for _ in itertools.islice(_DELIMITER_LINE.finditer(body), MAX_DELIMITER_LINES + 1)) > MAX_DELIMITER_LINES
 
 
 def _walk(msg: Message, out: Collector) -> list[Message]:
