@@ -438,3 +438,15 @@ def test_only_mime_parameter_headers_are_counted(name: str, where: str, dropped:
     parsed = parse_message(raw)
     assert ("too_many_header_parameters" in codes(parsed)) is dropped
     assert ("w-1" in parsed.viewer_ids) is not (dropped and where == "part")
+
+
+def test_the_parent_accepts_only_parse_results_from_the_worker() -> None:
+    """The worker has read hostile bytes; what it sends back must not be able to run code in the poll."""
+    import pickle
+
+    from erasure.parse.budget import _load_result
+
+    parsed = parse_message(hostile.many_parameters(40))
+    assert _load_result(pickle.dumps(parsed)) == parsed
+    with pytest.raises(pickle.UnpicklingError):
+        _load_result(pickle.dumps(os.system))

@@ -25,7 +25,9 @@ processes); ``parse_message`` itself stays pure.
 from __future__ import annotations
 
 import atexit
+import io
 import os
+import pickle
 import resource
 import signal
 import socket
@@ -73,11 +75,26 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
             parsed = unread_message(raw, "parse_budget_exceeded", "the parser stopped unexpectedly")
         del raw
         try:
-            conn.send(parsed)
+            conn.send_bytes(pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL))
         except MemoryError:
             return  # the parent sees the pipe close: a crash, reported as over budget
         if any(p.code == "parse_budget_exceeded" for p in parsed.problems):
             return  # a MemoryError inside the parse: start afresh for the next message
+
+
+class _ResultUnpickler(pickle.Unpickler):
+    """The worker has read hostile bytes: from it we accept ParsedMessage and Problem, nothing else."""
+
+    ALLOWED = frozenset({("erasure.parse", "ParsedMessage"), ("erasure.parse.problems", "Problem")})
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not a parse result")
+        return super().find_class(module, name)
+
+
+def _load_result(data: bytes) -> object:
+    return _ResultUnpickler(io.BytesIO(data)).load()
 
 
 class ParseWorker:
@@ -165,9 +182,11 @@ class ParseWorker:
                 deadline = time.monotonic() + self.budget.timeout_seconds
                 try:
                     ready = conn.poll(max(0.0, deadline - time.monotonic()))
-                    result = conn.recv() if ready else None
+                    result = _load_result(conn.recv_bytes()) if ready else None
                 except (EOFError, OSError):
                     return self._breach(raw, self._crash_text())
+                except pickle.UnpicklingError:
+                    return self._breach(raw, "the parser process answered with something unexpected")
                 if result is None:
                     return self._breach(
                         raw, f"reading it took longer than {self.budget.timeout_seconds:g} s (policy.parse_timeout_seconds)",
