@@ -131,6 +131,8 @@ class PolicySettings:
     max_viewer_id_length: int = setting(256, help="Longer viewer ids go to review.")
     max_viewer_ids: int = setting(100_000, help="Requests naming more ids go to review.")
     max_attachment_bytes: int = setting(5_000_000, help="Attachments (and body parts) larger than this are not read; the request goes to review.")
+    parse_timeout_seconds: int = setting(20, help="Reading one message may take this long (wall clock) before it is stopped and sent to review.")
+    parse_memory_mb: int = setting(512, help="Reading one message may use this much memory (its worker process's address space) before it is stopped and sent to review.")
 
 
 @dataclass(frozen=True)
@@ -371,6 +373,10 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: mailbox.username is required when mailbox.kind = \"imap\"")
     from erasure.deadlines import office_zone, parse_holidays
 
+    if config.policy.parse_timeout_seconds < 1:
+        raise ConfigError(f"{source}: policy.parse_timeout_seconds must be at least 1 (seconds to read one message)")
+    if config.policy.parse_memory_mb < 128:
+        raise ConfigError(f"{source}: policy.parse_memory_mb must be at least 128; the parser's own interpreter needs about 60 MB")
     # Checked at load rather than at the first request that needs them.
     parse_holidays(config.policy.holidays)
     office_zone(config.policy.time_zone)

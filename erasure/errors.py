@@ -100,6 +100,10 @@ class AuditError(ErasureError):
     """The audit trail cannot be written or read as asked."""
 
 
+class ParserUnavailableError(TemporaryError):
+    """The parser's worker process could not be started; the message stays in the mailbox for the next run."""
+
+
 def exit_code_for(exc: ErasureError) -> int:
     """The exit code for an error: temporary first, then the class's own code."""
     return EXIT_TEMPFAIL if isinstance(exc, TemporaryError) else exc.exit_code

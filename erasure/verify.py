@@ -7,7 +7,9 @@ the contract, because each earlier rule protects the later ones:
 
 1. automatic mail (auto-replies, bounces, lists, mail from ourselves) -> ignore,
    even when unauthenticated: answering it is how mail loops start;
-2. a missing, repeated or ambiguous From -> review, never answered;
+2. a message that could not be read within the parse budget -> review, never
+   answered (nothing of it, not even From, was read);
+   a missing, repeated or ambiguous From -> review, never answered;
 3. a sender no tenant lists -> review, never answered;
 4. not authenticated (when required) -> review, never answered;
 5. not an erasure request (access, other) -> review;
@@ -79,6 +81,10 @@ REASONS: dict[str, str] = {
     "too_many_headers": "The message has too many header fields to read safely.",
     "mime_too_deep": "The MIME structure is nested too deeply to read.",
     "too_many_parts": "The message has too many MIME parts to read.",
+    "part_header_too_long": "A MIME part's header is too long to read safely; the part was not read.",
+    "too_many_part_headers": "A MIME part has too many header fields to read safely; the part was not read.",
+    "too_many_header_parameters": "A header has too many parameters or RFC 2231 segments to read safely; it was not read.",
+    "parse_budget_exceeded": "Reading the message took more time or memory than policy.parse_timeout_seconds / policy.parse_memory_mb allow; it was not read.",
     "attachment_unreadable": "An attachment could not be read (not CSV or plain text, or invalid CSV).",
     "attachment_too_large": "An attachment is larger than the configured limit.",
     "attachment_undecodable": "An attachment is neither UTF-8 nor UTF-16.",
@@ -245,6 +251,9 @@ def decide(message: ParsedMessage, config: Config) -> Decision:
         return result("ignore", "automatic_mail", message.automatic.text)
     if message.from_address is not None and message.from_address.lower() == own:
         return result("ignore", "own_address", message.from_address)
+    unread = next((p for p in problems if p.code == "parse_budget_exceeded"), None)
+    if unread is not None:  # nothing was read, not even From: say why rather than "bad From"
+        return result("review", "parse_budget_exceeded", unread.text)
 
     if message.from_address is None:
         from_problem = message.from_problem or Problem("from_missing", REASONS["from_missing"])

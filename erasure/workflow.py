@@ -36,7 +36,8 @@ from erasure.errors import (
 from erasure.mailbox import IncomingMessage, MailSource, MessageRef
 from erasure.models import ErasureRequest, MailboxCursor, MailboxMessage, OutboxMessage, RequestStatus, Subject
 from erasure.notify import ReplySpec, TemplateRenderer, queue_reply
-from erasure.parse import ParsedMessage, clean_viewer_ids, parse_message
+from erasure.parse import ParsedMessage, clean_viewer_ids
+from erasure.parse.budget import ParseBudget, parse_within_budget
 from erasure.replies import acknowledgement_due, reply_after
 from erasure.state import State
 from erasure.store import ErasureResult, Target, ViewStore
@@ -278,8 +279,12 @@ class Desk:
                 ),
                 None,
             )
-        parsed = parse_message(
+        # In a worker process with a time and memory budget: one hostile message
+        # goes to review instead of holding the poll (and its lock) hostage.
+        policy = self.config.policy
+        parsed = parse_within_budget(
             incoming.raw,
+            ParseBudget(timeout_seconds=policy.parse_timeout_seconds, memory_mb=policy.parse_memory_mb),
             max_viewer_id_length=self.config.policy.max_viewer_id_length,
             max_viewer_ids=self.config.policy.max_viewer_ids,
             max_attachment_bytes=self.config.policy.max_attachment_bytes,

@@ -34,7 +34,6 @@ skipped silently.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -46,7 +45,10 @@ from erasure.parse.automatic import automatic_reason
 from erasure.parse.headers import (
     MAX_HEADER_FIELD_BYTES,
     MAX_HEADER_FIELDS,
+    MESSAGE_CONTENT_TYPE,
+    capped_part_headers,
     message_id_of,
+    parameter_problem,
     raw_values,
     references_of,
     split_header_fields,
@@ -60,13 +62,14 @@ from erasure.parse.mime import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
     MAX_DELIMITER_LINES,
     read_parts,
+    too_many_delimiter_lines,
 )
 from erasure.parse.problems import Collector, Problem, safe_name
 from erasure.parse.quotes import unquoted
 
 __all__ = [
     "DEFAULT_MAX_ATTACHMENT_BYTES", "MAX_HEADER_FIELD_BYTES", "Kind", "ParsedMessage", "Problem",
-    "clean_viewer_ids", "html_to_text", "parse_message", "strict_address",
+    "clean_viewer_ids", "html_to_text", "parse_message", "strict_address", "unread_message",
 ]
 
 MAX_BODY_TEXT_CHARS = 64 * 1024  # kept on ParsedMessage for display and policy hints
@@ -109,12 +112,20 @@ def parse_message(
     digest = hashlib.sha256(raw if isinstance(raw, (bytes, bytearray)) else b"").hexdigest()
     try:
         return _parse(bytes(raw), digest, max_viewer_id_length, max_viewer_ids, max_attachment_bytes)
+    except MemoryError:  # under the parse budget's memory limit (parse/budget.py)
+        return _unreadable(digest, "it needed more memory than policy.parse_memory_mb allows",
+                           code="parse_budget_exceeded")
     except Exception as exc:  # the contract: a decision for every input, never a crash
         return _unreadable(digest, f"the message could not be read ({type(exc).__name__}); a person must look at it")
 
 
-def _unreadable(digest: str, text: str) -> ParsedMessage:
-    problem = Problem("unparseable", text)
+def unread_message(raw: bytes, code: str, text: str) -> ParsedMessage:
+    """The ParsedMessage of a message that was not read at all (e.g. over the parse budget): review only."""
+    return _unreadable(hashlib.sha256(raw).hexdigest(), text, code=code)
+
+
+def _unreadable(digest: str, text: str, code: str = "unparseable") -> ParsedMessage:
+    problem = Problem(code, text)
     return ParsedMessage(
         message_id=None, references=(), subject="", from_address=None,
         from_problem=Problem("from_unreadable", "the From header could not be read"),
@@ -133,23 +144,27 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
             out.add("header_too_long", f"the {safe_name(name)} header is longer than {MAX_HEADER_FIELD_BYTES} bytes and was not read")
         elif len(kept) >= MAX_HEADER_FIELDS:
             out.add("too_many_headers", f"the message has more than {MAX_HEADER_FIELDS} header fields; the rest were not read")
+        elif (problem := parameter_problem(name, value)) is not None:
+            out.add(*problem)
         else:
             kept.append(value)
-    cleaned = b"".join(kept) + separator + body
+    head = b"".join(kept)
 
     parser = BytesParser(policy=policy.default)
     # The stdlib parses every MIME part (and recurses per level) before we can
     # count them, so a body with very many delimiter-like lines is not parsed:
     # headers only, and a person looks at it.
-    if len(re.findall(rb"(?m)^--", body[: 50 * 1024 * 1024])) > MAX_DELIMITER_LINES:
+    if too_many_delimiter_lines(body):
         out.add("too_many_parts", f"the message has more than {MAX_DELIMITER_LINES} MIME delimiter lines; the body was not read")
-        msg = parser.parsebytes(b"".join(kept) + b"\r\n", headersonly=True)
+        msg = parser.parsebytes(head + b"\r\n", headersonly=True)
     else:
+        # Part headers get the same treatment as the top-level ones before the stdlib's parser sees them.
+        body = capped_part_headers(body, out, body_is_message=MESSAGE_CONTENT_TYPE.search(head) is not None)
         try:
-            msg = parser.parsebytes(cleaned)
+            msg = parser.parsebytes(head + separator + body)
         except RecursionError:
             out.add("mime_too_deep", "the MIME structure is nested too deeply to read")
-            msg = parser.parsebytes(b"".join(kept) + b"\r\n", headersonly=True)
+            msg = parser.parsebytes(head + b"\r\n", headersonly=True)
     assert isinstance(msg, EmailMessage)
     out.defect(getattr(msg, "defects", ()))
 

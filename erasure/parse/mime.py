@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import codecs
+import itertools
+import re
 from email.message import Message
 
+from erasure.parse.headers import UNREAD_PART_TYPE
 from erasure.parse.htmltext import html_to_text
 from erasure.parse.problems import Collector, safe_name
 
@@ -12,6 +15,15 @@ MAX_MIME_PARTS = 200
 MAX_MIME_DEPTH = 20
 MAX_DELIMITER_LINES = 2000  # lines starting "--" before the body is not parsed at all
 DEFAULT_MAX_ATTACHMENT_BYTES = 5_000_000
+
+
+_DELIMITER_LINE = re.compile(rb"(?<![^\r\n])--")  # after CRLF, LF or a lone CR: all end lines for the stdlib
+
+
+def too_many_delimiter_lines(body: bytes) -> bool:
+    """More than MAX_DELIMITER_LINES lines starting "--" (possible MIME delimiters)? Counted before
+    the stdlib builds a part for each, and only as far as the limit."""
+    return sum(1 for _ in itertools.islice(_DELIMITER_LINE.finditer(body), MAX_DELIMITER_LINES + 1)) > MAX_DELIMITER_LINES
 
 
 def _walk(msg: Message, out: Collector) -> list[Message]:
@@ -136,6 +148,8 @@ def read_parts(msg: Message, out: Collector, max_attachment: int) -> tuple[list[
     for part in _walk(msg, out):
         ctype = _content_type(part)
         name = _filename(part)
+        if ctype == UNREAD_PART_TYPE:
+            continue  # its headers were over a cap (headers.capped_part_headers); the Problem is recorded
         if ctype.startswith("message/"):
             # A forwarded message is not the sender's own words, but it may hold ids
             # the sender meant: a person decides rather than us silently skipping them.
