@@ -469,8 +469,20 @@ class Desk:
             audit.record(session, "awaiting_approval", request=request, reason=why,
                          data={"match_count": count, "views": views}, now=self.now())
         else:
-            request.status = S.ERASING
-            audit.record(session, "erasing", request=request, data={"match_count": count}, now=self.now())
+            self._start_erasing(session, request, counted)
+
+    def _start_erasing(self, session: Session, request: ErasureRequest, counted: ErasureResult) -> None:
+        """The one way into `erasing`: the rows that match now are recorded first.
+
+        ``match_count`` is what `_complete` falls back on when the store's own
+        transaction committed but the state's did not (a crash, or a concurrent
+        poll that finished first): the retry then erases nothing, and without the
+        count the requester would be told no data was found.
+        """
+        request.match_count = counted.total
+        request.status = S.ERASING
+        request.updated_at = self.now()
+        audit.record(session, "erasing", request=request, data={"match_count": counted.total}, now=self.now())
 
     def _erase_group(self, request_ids: Sequence[int]) -> dict[int, ErasureError]:
         """Erase `erasing` requests, several per store transaction (group commit).
@@ -520,11 +532,13 @@ class Desk:
         with self.state.session() as session:
             request = self._locked(session, request_id, S.ERASING)
             if request is None:
+                self._erased_after_completion(session, request_id, result)
                 return
             # A run that crashed after the store committed but before this
             # transaction left the request `erasing`; the retry then finds nothing
-            # left. The views counted at verification were erased by that run, so
-            # this is a completion, not "no data found".
+            # left. The rows counted on the way into `erasing` (every path sets
+            # match_count there) were erased by that run, so this is a
+            # completion, not "no data found".
             resumed = result.total == 0 and bool(request.match_count)
             request.rows_erased = request.match_count if resumed else result.total
             audit.record(session, "erased", request=request, now=self.now(),
@@ -538,6 +552,22 @@ class Desk:
                 self._reply(session, request, reply_after("no_data_found"))
                 self._close(request, S.COMPLETED, "no_data_found")
             audit.record(session, "completed", request=request, data={"response": request.response}, now=self.now())
+
+    def _erased_after_completion(self, session: Session, request_id: int, result: ErasureResult) -> None:
+        """Two runs erased one request at once (an officer's approve and a poll) and the
+        one that deleted the rows committed its state second: its rows still go on
+        the record, so the trail shows every deletion and the count is not zero."""
+        if not result.total:
+            return
+        request = session.get(ErasureRequest, request_id, with_for_update=True)
+        if request is None or request.status != S.COMPLETED:
+            return
+        audit.record(session, "erased", request=request, now=self.now(),
+                     data={"counts": dict(result.counts), "total": result.total, "resumed": False,
+                           "after_completion": True})
+        if (request.rows_erased or 0) < result.total:
+            request.rows_erased = result.total
+            request.updated_at = self.now()
 
     def open_request_ids(self, statuses: Iterable[str] = (S.RECEIVED, S.ERASING)) -> list[int]:
         with self.state.session() as session:
@@ -854,10 +884,11 @@ class Desk:
             self._prepare_approval(request, tenant)
             request.kind = "erasure"
             request.approved_by = actor
-            request.status = S.ERASING
-            request.updated_at = self.now()
             audit.record(session, "approved", actor=actor, request=request, now=self.now(),
                          data={"tenant": request.tenant})
+            # Counted again: a review case was never counted, and an awaiting one
+            # may have been counted under another tenant or days ago.
+            self._start_erasing(session, request, self.store.count(self._target(request)))
             request_id = request.id
         return self.advance(request_id)
 
