@@ -210,7 +210,7 @@ def check_rendered(raw: bytes, msg: EmailMessage, text: str, html: str,
     order, none split by a CR or LF; In-Reply-To and References exactly the
     validated ids; and the two body parts exactly what the templates rendered.
     """
-    built = [name for name in msg.keys()]
+    built = list(msg.keys())
     fields = header_block(raw)
     if [name for name, _ in fields] != built:
         raise UnsafeReplyError(f"the rendered reply's header fields are {[n for n, _ in fields]}, not {built}")

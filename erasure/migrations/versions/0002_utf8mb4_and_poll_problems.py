@@ -10,8 +10,8 @@ table is converted to utf8mb4 with a binary collation, so text is stored as
 sent and compared exactly, as on SQLite and PostgreSQL. Other databases are
 untouched by that step.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import mysql
 
 TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
