@@ -146,6 +146,12 @@ def _build(config: Config, request: ErasureRequest, spec: ReplySpec, renderer: T
     return msg, text, html
 
 
+#: Serialising at RFC 5322's hard limit (998), not the advisory 78: the stdlib
+#: turns a word that does not fit a 78-character line into RFC 2047 encoded
+#: words, and an encoded msg-id (Outlook's are ~80 characters) threads nothing.
+#: Bodies are unaffected: their transfer encoding was chosen by ``set_content``.
+WIRE_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
 #: References kept in a reply: the thread's first id and the newest ones (RFC 5322 3.6.4 lets a long chain be trimmed).
 MAX_REPLY_REFERENCES = 20
 
@@ -239,7 +245,7 @@ def queue_reply(session: Session, config: Config, request: ErasureRequest, spec:
     ) or 0
     message_id = message_id_for(request, spec.kind, n, config.delivery.from_address)
     msg, text, html = _build(config, request, spec, renderer, message_id=message_id, now=now)
-    raw = msg.as_bytes(policy=email.policy.SMTP)
+    raw = msg.as_bytes(policy=WIRE_POLICY)
     check_rendered(raw, msg, text, html, thread_headers(request))
     recent = session.scalar(
         select(func.count()).select_from(OutboxMessage).where(

@@ -164,7 +164,7 @@ def test_storable_text_fits_every_database(value: str, limit: int, multiline: bo
     out = storable(value, limit, multiline=multiline)
     assert out is not None and len(out) <= limit
     out.encode("utf-8")  # no lone surrogates
-    allowed = {"\n", "\t"} if multiline else set()
+    allowed = {"\n", "\r", "\t"} if multiline else set()
     assert not any((ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F) and c not in allowed for c in out)
     assert storable(out, limit, multiline=multiline) == out  # idempotent: the guard may run twice
 
@@ -633,3 +633,19 @@ def test_hostile_corpus_replies_carry_only_validated_thread_ids(db_world: World)
             for ref in values.get(name, "").split():
                 assert valid_message_id(ref) == ref
         assert not {"Bcc", "X-Evil"} & set(values)
+
+
+@pytest.mark.parametrize("length", [80, 120, MAX_MESSAGE_ID_CHARS])
+def test_long_valid_ids_thread_verbatim(world: World, length: int) -> None:
+    """Real ids are often longer than 78 characters; the stored reply carries them as written, never encoded."""
+    long_id = "<" + "a" * (length - len("<@acme.example>")) + "@acme.example>"
+    assert valid_message_id(long_id) == long_id
+    world.deliver(mail("dpo@acme.example", "Please delete our user's data.\n", message_id=long_id,
+                       headers={"References": " ".join([long_id.replace("<a", "<b")] * 1 + [f"<r{i}@x.example>" for i in range(30)])}))
+    world.poll()
+    (reply,) = rows(world, OutboxMessage)
+    values = dict(header_block(reply.raw))
+    assert values["In-Reply-To"] == long_id
+    refs = values["References"].split()
+    assert long_id in refs and len(refs) == 20 and "=?" not in values["References"]
+    assert all(len(line) <= 998 for line in reply.raw.split(b"\r\n"))
