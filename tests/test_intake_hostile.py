@@ -45,6 +45,7 @@ from erasure.verify import Decision
 from erasure.viewschema import create_demo_schema, fill_synthetic_views
 from erasure.workflow import Desk
 from tests.services import MYSQL_URL, missing_service
+from tests.test_poll_imap import imap_world  # noqa: F401 - the Dovecot-backed world, as a fixture
 from tests.world import NOW, TENANTS, World, config_dict, mail
 
 EMAILS = Path(__file__).parent / "emails"
@@ -649,3 +650,25 @@ def test_long_valid_ids_thread_verbatim(world: World, length: int) -> None:
     refs = values["References"].split()
     assert long_id in refs and len(refs) == 20 and "=?" not in values["References"]
     assert all(len(line) <= 998 for line in reply.raw.split(b"\r\n"))
+
+
+# ---------------------------------------------------------------- a real mailbox (Dovecot over IMAP)
+
+
+def test_hostile_and_unrecordable_mail_over_imap_never_blocks_the_folder(imap_world) -> None:  # noqa: ANN001
+    """The poison messages of issue 11 in a real IMAP folder: each filed once, the folder emptied, the next run clean."""
+    from erasure.runner import poll_once
+    from tests.test_poll_imap import folder
+
+    w = imap_world
+    _install(w, _poison_trigger("sqlite", "requests", "POISON"))
+    hostile = [HOSTILE[n] for n in ("8bit-message-id", "encoded-crlf-id", "emoji-subject", "unknown-sender-8bit")]
+    w.dovecot.deliver(w.user, [*hostile, mail("dpo@acme.example", "Viewer ID: viewer-00009\n", subject="POISON")],
+                      folder="Requests")
+    result = poll_once(w.config)
+    assert result.fetched == 5 and result.quarantined == 1 and result.needs_attention
+    assert folder(w, "Requests") == []
+    assert len(folder(w, "Review")) == 2  # the unknown sender and the quarantined one
+    assert len(requests_by_id(w)) == 5 and chain_ok(w)
+    again = poll_once(w.config)
+    assert again.fetched == 0 and again.quarantined == 0
