@@ -655,7 +655,7 @@ def test_long_valid_ids_thread_verbatim(world: World, length: int) -> None:
 # ---------------------------------------------------------------- a real mailbox (Dovecot over IMAP)
 
 
-def test_hostile_and_unrecordable_mail_over_imap_never_blocks_the_folder(imap_world) -> None:  # noqa: ANN001
+def test_hostile_and_unrecordable_mail_over_imap_never_blocks_the_folder(imap_world) -> None:  # noqa: F811
     """The poison messages of issue 11 in a real IMAP folder: each filed once, the folder emptied, the next run clean."""
     from erasure.runner import poll_once
     from tests.test_poll_imap import folder
