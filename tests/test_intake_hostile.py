@@ -672,3 +672,25 @@ def test_hostile_and_unrecordable_mail_over_imap_never_blocks_the_folder(imap_wo
     assert len(requests_by_id(w)) == 5 and chain_ok(w)
     again = poll_once(w.config)
     assert again.fetched == 0 and again.quarantined == 0
+
+
+def test_the_state_guard_stores_any_text_on_every_database(db_world: World) -> None:
+    """Whatever path a value takes, the columns' guard makes it storable, and lookups compare the same way."""
+    hostile = "k\x00ey\udcc3\r\n😀" + "x" * 400
+    with db_world.state.session() as session:
+        request = ErasureRequest(
+            channel="email", status="received", planned="review", kind="other", regulation="gdpr",
+            requester=hostile, reply_allowed=False, subject_line=hostile, message_id=hostile, thread_refs=hostile,
+            reason=hostile, received_at=NOW, due_on=NOW.date(), created_at=NOW, updated_at=NOW,
+        )
+        session.add(request)
+        session.flush()
+        session.add(MailboxMessage(source="maildir", message_key=hostile, message_id=hostile, body_sha256=None,
+                                   size=1, request_id=request.id, destination="review", moved=False, created_at=NOW))
+    with db_world.state.session() as session:
+        stored = session.scalars(sa.select(ErasureRequest)).one()
+        assert stored.subject_line == storable(hostile, 255)
+        assert stored.subject_line.startswith("key\ufffd  😀")
+        assert stored.reason == storable(hostile, multiline=True) and "\x00" not in stored.reason
+        found = session.scalars(sa.select(MailboxMessage).where(MailboxMessage.message_key == hostile)).one()
+        assert found.request_id == stored.id
