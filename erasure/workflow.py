@@ -384,10 +384,10 @@ class Desk:
                             "from": parsed.from_address if parsed else None},
             )
             self._acknowledge_at_intake(session, request)
-            destination = "processed" if decision.outcome == "erase" else "review"
+            destination = "processed" if request.planned == "erase" else "review"  # after the id cap
             # Logs carry references and reason codes, never viewer ids or message text.
             log.info("intake %s: %s from %s as %s (%s)", ref.key, request.reference, request.requester or "-",
-                     decision.outcome, decision.reason_code)
+                     request.planned, request.reason_code)
             session.add(MailboxMessage(
                 source=source_name, message_key=ledger_key(ref),
                 message_id=valid_message_id(parsed.message_id) if parsed else None,
