@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from erasure.errors import UsageError
 from erasure.models import AuditEvent, ErasureRequest, Subject
+from erasure.parse.headers import storable
 
 GENESIS = "0" * 64
 SYSTEM = "system"
@@ -111,6 +112,11 @@ def record(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1).with_for_update()
     ).first()
     seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+    # Normalised before hashing (the state boundary's guard, applied here so the
+    # hash covers exactly what is stored): a header value with 8-bit bytes or NUL
+    # in an event's reason or data must neither break the INSERT nor the chain.
+    actor = storable(actor, 100) or SYSTEM
+    reason = storable(reason, multiline=True)
     row = AuditEvent(
         seq=seq,
         at=(now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc),
@@ -119,7 +125,7 @@ def record(
         request_ref=request.reference if request is not None else None,
         tenant=tenant if tenant is not None else (request.tenant if request is not None else None),
         reason=reason,
-        data=encode_data(data),
+        data=storable(encode_data(data), multiline=True),
         prev_hash=prev,
     )
     row.hash = event_hash(row)

@@ -129,7 +129,7 @@ class PolicySettings:
     time_zone: str = setting("UTC", help="Office time zone for deadlines (IANA name).")
     record_retention_months: int = setting(24, help="Request records are kept this long after closing, then pruned.")
     max_viewer_id_length: int = setting(256, help="Longer viewer ids go to review.")
-    max_viewer_ids: int = setting(100_000, help="Requests naming more ids go to review.")
+    max_viewer_ids: int = setting(100_000, help="Requests naming more ids go to review; no request stores more than this many.")
     max_attachment_bytes: int = setting(5_000_000, help="Attachments (and body parts) larger than this are not read; the request goes to review.")
     parse_timeout_seconds: int = setting(20, help="Reading one message may take this long (wall clock) before it is stopped and sent to review.")
     parse_memory_mb: int = setting(512, help="Reading one message may use this much memory (its worker process's address space) before it is stopped and sent to review.")

@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from erasure.parse.headers import storable
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, naive UTC on disk."""
@@ -54,7 +56,41 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return None if value is None else value.replace(tzinfo=dt.timezone.utc)
 
 
+class CleanString(TypeDecorator[str]):
+    """The state boundary's one guard for text that came from outside (mail headers, errors).
+
+    Whatever path a value takes, what is bound is ``parse.headers.storable``:
+    valid Unicode, no NUL or control characters, cut to the column's length. So
+    one hostile header can make no INSERT fail on any of the three databases
+    (PostgreSQL refuses NUL; every driver refuses lone surrogates; MariaDB in
+    strict mode refuses over-long values). Lookups bind through the same type,
+    so they compare what was stored.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.limit = length
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return storable(value, self.limit)
+
+
+class CleanText(TypeDecorator[str]):
+    """As ``CleanString``, for multi-line text; cut to ``TEXT_CHARS`` so that even
+    4-byte characters fit MariaDB's 64 KiB TEXT."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return storable(value, TEXT_CHARS, multiline=True)
+
+
 # Bounded lengths keep every indexed column within MariaDB's index size limit.
+TEXT_CHARS = 16_000
 REF_LEN = 32
 ADDRESS_LEN = 320
 HEADER_LEN = 255
@@ -98,13 +134,13 @@ class ErasureRequest(Base):
     kind: Mapped[str] = mapped_column(String(16))  # erasure | access | other
     regulation: Mapped[str] = mapped_column(String(8))
     tenant: Mapped[str | None] = mapped_column(String(100), index=True)
-    requester: Mapped[str | None] = mapped_column(String(ADDRESS_LEN))
+    requester: Mapped[str | None] = mapped_column(CleanString(ADDRESS_LEN))
     reply_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
-    subject_line: Mapped[str] = mapped_column(String(HEADER_LEN), default="")
-    message_id: Mapped[str | None] = mapped_column(String(HEADER_LEN))
-    thread_refs: Mapped[str | None] = mapped_column(Text)  # Message-ID + References, for threading replies
+    subject_line: Mapped[str] = mapped_column(CleanString(HEADER_LEN), default="")
+    message_id: Mapped[str | None] = mapped_column(CleanString(HEADER_LEN))
+    thread_refs: Mapped[str | None] = mapped_column(CleanText)  # Message-ID + References, for threading replies
     reason_code: Mapped[str | None] = mapped_column(String(64))
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(CleanText)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     acknowledge_by: Mapped[dt.date | None] = mapped_column(Date)
     due_on: Mapped[dt.date] = mapped_column(Date, index=True)
@@ -112,7 +148,7 @@ class ErasureRequest(Base):
     match_count: Mapped[int | None] = mapped_column(BigInteger)
     rows_erased: Mapped[int | None] = mapped_column(BigInteger)
     response: Mapped[str | None] = mapped_column(String(32))  # completed | no_data_found | rejected | ignored | cancelled
-    approved_by: Mapped[str | None] = mapped_column(String(100))
+    approved_by: Mapped[str | None] = mapped_column(CleanString(100))
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -173,13 +209,13 @@ class OutboxMessage(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     message_id: Mapped[str] = mapped_column(String(HEADER_LEN), unique=True)
-    recipient: Mapped[str] = mapped_column(String(ADDRESS_LEN), index=True)
+    recipient: Mapped[str] = mapped_column(CleanString(ADDRESS_LEN), index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"))  # not a 64 KB BLOB
     status: Mapped[str] = mapped_column(String(16), index=True)  # one of OUTBOX_STATES
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    receipt: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(CleanText)
+    receipt: Mapped[str | None] = mapped_column(CleanText)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
@@ -196,9 +232,9 @@ class MailboxMessage(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    source: Mapped[str] = mapped_column(String(HEADER_LEN))
-    message_key: Mapped[str] = mapped_column(String(HEADER_LEN))
-    message_id: Mapped[str | None] = mapped_column(String(HEADER_LEN))
+    source: Mapped[str] = mapped_column(CleanString(HEADER_LEN))
+    message_key: Mapped[str] = mapped_column(CleanString(HEADER_LEN))
+    message_id: Mapped[str | None] = mapped_column(CleanString(HEADER_LEN))
     body_sha256: Mapped[str | None] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"))
@@ -212,8 +248,12 @@ class MailboxCursor(Base):
 
     __tablename__ = "mailbox_cursor"
 
-    source: Mapped[str] = mapped_column(String(HEADER_LEN), primary_key=True)
+    source: Mapped[str] = mapped_column(CleanString(HEADER_LEN), primary_key=True)
     uidvalidity: Mapped[int | None] = mapped_column(Integer)
     last_uid: Mapped[int | None] = mapped_column(Integer)
     last_poll_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The last pass's problems (quarantined messages, moves that failed, a crash),
+    # so `erasure status` can say why, not only when the last good poll was.
+    last_problem: Mapped[str | None] = mapped_column(CleanText)
+    last_problem_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

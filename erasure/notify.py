@@ -26,6 +26,7 @@ from erasure import audit
 from erasure.config import Config
 from erasure.errors import TemplateError
 from erasure.models import ErasureRequest, OutboxMessage
+from erasure.parse.headers import valid_message_id
 
 KINDS = ("acknowledgement", "completed", "no_data_found", "needs_information", "rejected", "extended")
 REGULATION_NAMES = {"gdpr": "GDPR", "ccpa": "CCPA"}
@@ -116,6 +117,12 @@ def base_context(config: Config, request: ErasureRequest) -> dict[str, Any]:
 
 def build_message(config: Config, request: ErasureRequest, spec: ReplySpec, renderer: TemplateRenderer,
                   *, message_id: str, now: dt.datetime) -> EmailMessage:
+    return _build(config, request, spec, renderer, message_id=message_id, now=now)[0]
+
+
+def _build(config: Config, request: ErasureRequest, spec: ReplySpec, renderer: TemplateRenderer,
+           *, message_id: str, now: dt.datetime) -> tuple[EmailMessage, str, str]:
+    """The reply, and the two bodies exactly as the templates rendered them (for ``check_rendered``)."""
     context = base_context(config, request) | spec.extra
     subject, text, html = renderer.render(spec.kind, context)
     msg = EmailMessage(policy=email.policy.SMTP)
@@ -124,18 +131,106 @@ def build_message(config: Config, request: ErasureRequest, spec: ReplySpec, rend
     # "Re:" marks a reply in the requester's client. The requester's own subject
     # is deliberately not echoed: it is untrusted text (RFC 2047 words decode to
     # anything), and the reference in our subject threads the conversation.
-    msg["Subject"] = f"Re: {subject}" if request.message_id else subject
+    in_reply_to, references = thread_headers(request)
+    msg["Subject"] = f"Re: {subject}" if in_reply_to else subject
     msg["Date"] = email.utils.format_datetime(now)
     msg["Message-ID"] = message_id
-    if request.message_id:
-        msg["In-Reply-To"] = request.message_id
-    if request.thread_refs:
-        msg["References"] = request.thread_refs
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+    if references:
+        msg["References"] = references
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Erasure-Reference"] = request.reference or ""
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
-    return msg
+    return msg, text, html
+
+
+#: Serialising at RFC 5322's hard limit (998), not the advisory 78: the stdlib
+#: turns a word that does not fit a 78-character line into RFC 2047 encoded
+#: words, and an encoded msg-id (Outlook's are ~80 characters) threads nothing.
+#: Bodies are unaffected: their transfer encoding was chosen by ``set_content``.
+WIRE_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+#: References kept in a reply: the thread's first id and the newest ones (RFC 5322 3.6.4 lets a long chain be trimmed).
+MAX_REPLY_REFERENCES = 20
+
+
+def thread_headers(request: ErasureRequest) -> tuple[str | None, str | None]:
+    """(In-Reply-To, References) for a reply, made only of validated ``<local@domain>`` ids.
+
+    The stored values already passed the same validator at intake; checking
+    again here means no stored text, however it got there, reaches a header we
+    send. An id Python's header code could decode (``=?``) is never one of them.
+    """
+    in_reply_to = valid_message_id(request.message_id)
+    refs = [r for r in (valid_message_id(t) for t in (request.thread_refs or "").split()) if r is not None]
+    refs = list(dict.fromkeys(refs))
+    if len(refs) > MAX_REPLY_REFERENCES:
+        refs = refs[:1] + refs[-(MAX_REPLY_REFERENCES - 1):]
+    return in_reply_to, " ".join(refs) or None
+
+
+class UnsafeReplyError(TemplateError):
+    """The rendered reply is not the message that was built; it is not queued."""
+
+
+_HEADER_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+")
+
+
+def header_block(raw: bytes) -> list[tuple[str, str]]:
+    """The top-level header fields of rendered bytes, read strictly on the wire.
+
+    Lines end in CRLF; a line starting with space or tab continues the field
+    before it; a bare CR or LF anywhere, a line without a colon, or a header
+    name outside RFC 5322 is an error. Unfolded values are returned, so they can
+    be compared with what was built.
+    """
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        raise UnsafeReplyError("the rendered reply has no header/body separator")
+    head = raw[: end + 2]
+    lines = head.split(b"\r\n")[:-1]
+    if any(b"\r" in line or b"\n" in line for line in lines):
+        raise UnsafeReplyError("the rendered reply has a bare CR or LF in its header")
+    fields: list[tuple[str, list[bytes]]] = []
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            if not fields:
+                raise UnsafeReplyError("the rendered reply's header starts with a continuation line")
+            fields[-1][1].append(line)
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon or not _HEADER_NAME.fullmatch(name):
+            raise UnsafeReplyError("the rendered reply has a malformed header line")
+        fields.append((name.decode("ascii"), [value]))
+    return [(name, b"".join(parts).decode("ascii", "replace").strip()) for name, parts in fields]
+
+
+def check_rendered(raw: bytes, msg: EmailMessage, text: str, html: str,
+                   threading: tuple[str | None, str | None]) -> None:
+    """Refuse to queue bytes that are not exactly the reply we built.
+
+    Checked on the rendered bytes themselves, not after re-parsing them (a
+    parser would repair a split header): exactly the header fields we set, in
+    order, none split by a CR or LF; In-Reply-To and References exactly the
+    validated ids; and the two body parts exactly what the templates rendered.
+    """
+    built = list(msg.keys())
+    fields = header_block(raw)
+    if [name for name, _ in fields] != built:
+        raise UnsafeReplyError(f"the rendered reply's header fields are {[n for n, _ in fields]}, not {built}")
+    values = dict(fields)
+    in_reply_to, references = threading
+    if values.get("In-Reply-To") != in_reply_to or values.get("References") != references:
+        raise UnsafeReplyError("the rendered reply's In-Reply-To or References differ from the validated ids")
+    parsed = BytesParser(policy=email.policy.SMTP).parsebytes(raw)
+    bodies = [part.get_content() for part in parsed.walk() if part.get_content_maintype() == "text"]
+    def normal(body: str) -> str:  # set_content ends a body with exactly one newline
+        return body.replace("\r\n", "\n").rstrip("\n")
+
+    if [normal(b) for b in bodies] != [normal(text), normal(html)]:
+        raise UnsafeReplyError("the rendered reply's body is not what the templates rendered")
 
 
 def queue_reply(session: Session, config: Config, request: ErasureRequest, spec: ReplySpec,
@@ -149,7 +244,9 @@ def queue_reply(session: Session, config: Config, request: ErasureRequest, spec:
         )
     ) or 0
     message_id = message_id_for(request, spec.kind, n, config.delivery.from_address)
-    msg = build_message(config, request, spec, renderer, message_id=message_id, now=now)
+    msg, text, html = _build(config, request, spec, renderer, message_id=message_id, now=now)
+    raw = msg.as_bytes(policy=WIRE_POLICY)
+    check_rendered(raw, msg, text, html, thread_headers(request))
     recent = session.scalar(
         select(func.count()).select_from(OutboxMessage).where(
             OutboxMessage.recipient == request.requester,
@@ -162,7 +259,7 @@ def queue_reply(session: Session, config: Config, request: ErasureRequest, spec:
         kind=spec.kind,
         message_id=message_id,
         recipient=request.requester,
-        raw=msg.as_bytes(policy=email.policy.SMTP),
+        raw=raw,
         status="parked" if held else "queued",
         attempts=0,
         last_error=(

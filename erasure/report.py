@@ -482,11 +482,20 @@ class PollState:
     source: str
     last_poll_at: dt.datetime | None
     last_success_at: dt.datetime | None
+    last_problem: str | None = None
+    last_problem_at: dt.datetime | None = None
+
+    @property
+    def problem_now(self) -> bool:
+        """The latest pass (finished or not) had problems: quarantined mail, a failed move, a crash."""
+        return self.last_problem is not None and self.last_problem_at == self.last_poll_at
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source,
                 "last_poll_at": self.last_poll_at.isoformat() if self.last_poll_at else None,
-                "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None}
+                "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
+                "last_problem": self.last_problem,
+                "last_problem_at": self.last_problem_at.isoformat() if self.last_problem_at else None}
 
 
 @dataclass(frozen=True)
@@ -531,6 +540,9 @@ class StatusReport:
             found.append(f"{len(self.unacknowledged)} CCPA request(s) past their acknowledgement date with no reply sent")
         if self.parked:
             found.append(f"{len(self.parked)} reply(ies) parked; see `erasure outbox list --status parked`")
+        for p in self.polls:
+            if p.problem_now:
+                found.append(f"the last poll of {p.source} had problems; see `erasure status` and the review folder")
         if self.poll_stale:
             last = self.last_success_at
             found.append("no successful poll yet; run `erasure poll` and check cron" if last is None else
@@ -594,6 +606,11 @@ class StatusReport:
                   for p in self.parked]
         last = self.last_success_at
         lines.append("last successful poll: " + (_utc(last) if last else "never") + (" (STALE)" if self.poll_stale else ""))
+        attempted = [p.last_poll_at for p in self.polls if p.last_poll_at is not None]
+        if attempted and (last is None or max(attempted) > last):
+            lines.append(f"last poll attempt: {_utc(max(attempted))} (did not finish)")
+        lines += [f"last poll problem ({p.source}, {_utc(p.last_problem_at)}): {_short(p.last_problem)}"
+                  for p in self.polls if p.last_problem is not None and p.last_problem_at is not None]
         if self.audit.ok:
             lines.append(f"audit trail: intact, {self.audit.events} event(s), head {self.audit.head or 'empty'}")
         else:
@@ -601,6 +618,10 @@ class StatusReport:
         problems = self.problems
         lines.append("needs attention: " + ("; ".join(problems) if problems else "nothing"))
         return "\n".join(lines)
+
+
+def _short(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[:limit] + " [...]"
 
 
 def _utc(moment: dt.datetime) -> str:
@@ -658,7 +679,7 @@ def status(
         )
     )
     polls = tuple(
-        PollState(c.source, c.last_poll_at, c.last_success_at)
+        PollState(c.source, c.last_poll_at, c.last_success_at, c.last_problem, c.last_problem_at)
         for c in session.scalars(select(MailboxCursor).order_by(MailboxCursor.source))
     )
     chain = audit.verify(session)

@@ -69,6 +69,11 @@ def make_engine(url: str, *, base_dir: Path = Path("."), busy_timeout: float = 3
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
             return engine
+        if sa.make_url(url).get_backend_name() in ("mysql", "mariadb"):
+            # utf8mb4 on the wire whatever the URL or server default says: the
+            # tables are utf8mb4 (migration 0002), and a 3-byte "utf8" or latin1
+            # connection would refuse or mangle an emoji subject line.
+            return sa.create_engine(url, pool_pre_ping=True, connect_args={"charset": "utf8mb4"})
         return sa.create_engine(url, pool_pre_ping=True)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise StateError(f"state.url {sa.make_url(url).render_as_string()!r} is not usable: {exc}") from exc

@@ -59,6 +59,7 @@ REASONS: dict[str, str] = {
     "message_too_large": "The message is larger than mailbox.max_message_bytes and was not read.",
     "reply_to_our_reply": "A reply to one of our own messages, naming no viewer id; a person reads it.",
     "erasure_not_verified": "Rows still matched after deleting, so the deletion was rolled back; a person must check.",
+    "record_failed": "The message could not be recorded as it was; it was filed for review with a minimal record.",
     "ok": "The sender is authenticated for the tenant and the request names viewer ids to erase.",
     # decide()
     "automatic_mail": "Automatic mail (auto-reply, bounce, mailing list or bulk mail): recorded, never answered or acted on.",

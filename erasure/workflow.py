@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from erasure import audit
@@ -30,14 +31,26 @@ from erasure.deadlines import add_months, deadlines_for, format_date, number_in_
 from erasure.errors import (
     ErasureError,
     InvalidTransitionError,
+    MailboxUnavailableError,
     RequestNotFoundError,
+    StateUnavailableError,
     TemporaryError,
 )
 from erasure.mailbox import IncomingMessage, MailSource, MessageRef
-from erasure.models import ErasureRequest, MailboxCursor, MailboxMessage, OutboxMessage, RequestStatus, Subject
+from erasure.models import (
+    ADDRESS_LEN,
+    HEADER_LEN,
+    ErasureRequest,
+    MailboxCursor,
+    MailboxMessage,
+    OutboxMessage,
+    RequestStatus,
+    Subject,
+)
 from erasure.notify import ReplySpec, TemplateRenderer, queue_reply
 from erasure.parse import ParsedMessage, clean_viewer_ids
 from erasure.parse.budget import ParseBudget, parse_within_budget
+from erasure.parse.headers import storable, valid_message_id
 from erasure.replies import acknowledgement_due, reply_after
 from erasure.state import State
 from erasure.store import ErasureResult, Target, ViewStore
@@ -92,6 +105,7 @@ class PollResult:
     dry_run: bool = False
     outcomes: list[RequestOutcome] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    quarantined: int = 0  # messages that could not be recorded normally; filed for review
     sent: int = 0
     deferred: int = 0
     parked: int = 0
@@ -107,7 +121,9 @@ class PollResult:
         states = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items())) or "nothing to do"
         prefix = "poll (dry run)" if self.dry_run else "poll"
         return (
-            f"{prefix}: {self.fetched} new message(s), {self.duplicates} already recorded; requests: {states}; "
+            f"{prefix}: {self.fetched} new message(s), {self.duplicates} already recorded"
+            + (f", {self.quarantined} quarantined for review" if self.quarantined else "")
+            + f"; requests: {states}; "
             f"replies: {self.sent} sent, {self.deferred} deferred, {self.parked} parked; {len(self.problems)} problem(s)"
         )
 
@@ -229,7 +245,11 @@ class Desk:
         audit_data: dict[str, object] | None = None,
     ) -> ErasureRequest:
         now = self.now()
+        decision, dropped = self._capped(decision)
         deadlines = deadlines_for(decision.regulation, received_at, self.config.policy)
+        # Header values are normalised here as well as by the columns' guard, so
+        # the request, its audit event and any reply built from it agree.
+        refs = [r for r in (valid_message_id(t) for t in (thread_refs or "").split()) if r is not None]
         request = ErasureRequest(
             channel=channel,
             status=S.RECEIVED,
@@ -237,13 +257,13 @@ class Desk:
             kind=kind,
             regulation=decision.regulation,
             tenant=decision.tenant,
-            requester=requester,
+            requester=storable(requester, ADDRESS_LEN),
             reply_allowed=decision.reply_to is not None,
-            subject_line=subject_line[:255],
-            message_id=message_id[:255] if message_id else None,
-            thread_refs=thread_refs,
+            subject_line=storable(subject_line, HEADER_LEN) or "",
+            message_id=valid_message_id(message_id),
+            thread_refs=" ".join(refs) or None,
             reason_code=decision.reason_code,
-            reason=decision.reason,
+            reason=storable(decision.reason, multiline=True),
             received_at=received_at,
             acknowledge_by=deadlines.acknowledge_by,
             due_on=deadlines.respond_by,
@@ -263,9 +283,34 @@ class Desk:
         audit.record(
             session, "received", actor=actor, request=request, now=now,
             data={"channel": channel, "viewer_ids": len(request.subjects), "regulation": request.regulation,
-                  "due": request.due_on.isoformat(), **(audit_data or {})},
+                  "due": request.due_on.isoformat(), **({"viewer_ids_not_stored": dropped} if dropped else {}),
+                  **{k: storable(v, HEADER_LEN) if isinstance(v, str) else v for k, v in (audit_data or {}).items()}},
         )
         return request
+
+    def _capped(self, decision: Decision) -> tuple[Decision, int]:
+        """The decision with at most ``policy.max_viewer_ids`` ids, and how many were left out.
+
+        What a message names is not what the state database must hold: one
+        unauthenticated 11 MB message once stored a million raw ids. Whatever the
+        parser returned, no request stores more than the cap, raw or hashed;
+        the rest are only counted (in the `received` event and the reason), and
+        such a request always goes to review, so nothing is erased on a part of
+        what was asked. Up to the cap the raw ids are kept, even for an unknown
+        sender, because an officer may approve the request naming its tenant.
+        """
+        cap = self.config.policy.max_viewer_ids
+        named = len(decision.viewer_ids)
+        if named <= cap:
+            return decision, 0
+        reason = (f"the request names {named} viewer ids; only the first {cap} were kept "
+                  "(policy.max_viewer_ids); ask the requester to split it")
+        outcome = decision.outcome if decision.outcome == "ignore" else "review"
+        return dataclasses.replace(
+            decision, viewer_ids=decision.viewer_ids[:cap], outcome=outcome,
+            reason_code=decision.reason_code if outcome == "ignore" else "too_many_viewer_ids",
+            reason=decision.reason if outcome == "ignore" else reason,
+        ), named - cap
 
     # ------------------------------------------------------------ intake
 
@@ -344,13 +389,13 @@ class Desk:
                             "from": parsed.from_address if parsed else None},
             )
             self._acknowledge_at_intake(session, request)
-            destination = "processed" if decision.outcome == "erase" else "review"
+            destination = "processed" if request.planned == "erase" else "review"  # after the id cap
             # Logs carry references and reason codes, never viewer ids or message text.
             log.info("intake %s: %s from %s as %s (%s)", ref.key, request.reference, request.requester or "-",
-                     decision.outcome, decision.reason_code)
+                     request.planned, request.reason_code)
             session.add(MailboxMessage(
                 source=source_name, message_key=ledger_key(ref),
-                message_id=(parsed.message_id or "")[:255] if parsed else None,
+                message_id=valid_message_id(parsed.message_id) if parsed else None,
                 body_sha256=body_sha, size=ref.size, request_id=request.id,
                 destination=destination, moved=False, created_at=self.now(),
             ))
@@ -429,8 +474,20 @@ class Desk:
             audit.record(session, "awaiting_approval", request=request, reason=why,
                          data={"match_count": count, "views": views}, now=self.now())
         else:
-            request.status = S.ERASING
-            audit.record(session, "erasing", request=request, data={"match_count": count}, now=self.now())
+            self._start_erasing(session, request, counted)
+
+    def _start_erasing(self, session: Session, request: ErasureRequest, counted: ErasureResult) -> None:
+        """The one way into `erasing`: the rows that match now are recorded first.
+
+        ``match_count`` is what `_complete` falls back on when the store's own
+        transaction committed but the state's did not (a crash, or a concurrent
+        poll that finished first): the retry then erases nothing, and without the
+        count the requester would be told no data was found.
+        """
+        request.match_count = counted.total
+        request.status = S.ERASING
+        request.updated_at = self.now()
+        audit.record(session, "erasing", request=request, data={"match_count": counted.total}, now=self.now())
 
     def _erase_group(self, request_ids: Sequence[int]) -> dict[int, ErasureError]:
         """Erase `erasing` requests, several per store transaction (group commit).
@@ -480,11 +537,13 @@ class Desk:
         with self.state.session() as session:
             request = self._locked(session, request_id, S.ERASING)
             if request is None:
+                self._erased_after_completion(session, request_id, result)
                 return
             # A run that crashed after the store committed but before this
             # transaction left the request `erasing`; the retry then finds nothing
-            # left. The views counted at verification were erased by that run, so
-            # this is a completion, not "no data found".
+            # left. The rows counted on the way into `erasing` (every path sets
+            # match_count there) were erased by that run, so this is a
+            # completion, not "no data found".
             resumed = result.total == 0 and bool(request.match_count)
             request.rows_erased = request.match_count if resumed else result.total
             audit.record(session, "erased", request=request, now=self.now(),
@@ -498,6 +557,22 @@ class Desk:
                 self._reply(session, request, reply_after("no_data_found"))
                 self._close(request, S.COMPLETED, "no_data_found")
             audit.record(session, "completed", request=request, data={"response": request.response}, now=self.now())
+
+    def _erased_after_completion(self, session: Session, request_id: int, result: ErasureResult) -> None:
+        """Two runs erased one request at once (an officer's approve and a poll) and the
+        one that deleted the rows committed its state second: its rows still go on
+        the record, so the trail shows every deletion and the count is not zero."""
+        if not result.total:
+            return
+        request = session.get(ErasureRequest, request_id, with_for_update=True)
+        if request is None or request.status != S.COMPLETED:
+            return
+        audit.record(session, "erased", request=request, now=self.now(),
+                     data={"counts": dict(result.counts), "total": result.total, "resumed": False,
+                           "after_completion": True})
+        if (request.rows_erased or 0) < result.total:
+            request.rows_erased = result.total
+            request.updated_at = self.now()
 
     def open_request_ids(self, statuses: Iterable[str] = (S.RECEIVED, S.ERASING)) -> list[int]:
         with self.state.session() as session:
@@ -514,9 +589,20 @@ class Desk:
         server never stops intake.
         """
         result = PollResult(source=source.name, dry_run=dry_run)
-        refs = source.pending()
         if dry_run:
-            return self._dry_run(source, refs, result)
+            return self._dry_run(source, source.pending(), result)
+        try:
+            self._poll(source, result)
+        except Exception as exc:
+            # Whatever stopped the pass, `erasure status` says so (and when), not only "never".
+            self._note_poll(source.name, success=False,
+                            problems=result.problems + [f"the poll stopped: {type(exc).__name__}: {exc}"])
+            raise
+        self._note_poll(source.name, success=True, problems=result.problems)
+        return result
+
+    def _poll(self, source: MailSource, result: PollResult) -> None:
+        refs = source.pending()
         self._note_uidvalidity(source.name, refs)
         ledger = self._recorded(source.name, refs)
         # Recorded but not yet moved (a crash between commit and move): only move.
@@ -529,7 +615,12 @@ class Desk:
         touched: list[int] = []
         for incoming in source.fetch(new_refs):
             result.fetched += 1
-            request_id, destination, duplicate = self.intake(source.name, incoming)
+            try:
+                request_id, destination, duplicate = self.intake(source.name, incoming)
+            except StateUnavailableError:
+                raise  # the database is down or busy: leave the mail where it is, exit 75, retry later
+            except Exception as exc:  # noqa: BLE001 - one message must never block the mailbox
+                request_id, destination, duplicate = self._quarantine(source.name, incoming, exc, result), "review", False
             if duplicate:
                 result.duplicates += 1
                 result.fetched -= 1
@@ -539,8 +630,14 @@ class Desk:
         for request_id in dict.fromkeys(touched + self.open_request_ids([S.RECEIVED])):
             try:
                 self._classify_id(request_id)
+            except (StateUnavailableError, MailboxUnavailableError):
+                raise
             except ErasureError as exc:  # e.g. the store is unreachable for the count: stays `received`
                 result.problems.append(f"request {request_id}: will retry: {exc}")
+            except SQLAlchemyError as exc:  # one request the state database refuses must not stop the others
+                log.error("request %s: could not be classified: %s", request_id, type(exc).__name__)
+                result.problems.append(f"request {request_id}: could not be classified ({type(exc).__name__}); "
+                                       "it stays received and is retried on the next poll")
         erasing = self.open_request_ids([S.ERASING])
         for request_id, error in self._erase_group(erasing).items():
             result.problems.append(f"request {request_id}: erasure will be retried: {error}")
@@ -548,8 +645,53 @@ class Desk:
             self.acknowledge_if_due(request_id)
         for request_id in dict.fromkeys(touched + erasing):
             result.outcomes.append(self._outcome_of(request_id))
-        self._note_poll(source.name, success=True)
-        return result
+
+    def _quarantine(self, source_name: str, incoming: IncomingMessage, exc: Exception, result: PollResult) -> int | None:
+        """File a message that could not be recorded: a minimal record, for review, and go on.
+
+        In a fresh transaction the message gets its ledger row and a request in
+        `needs_review` with reason code ``record_failed`` naming the error class
+        (nothing read from the message is stored: no header, no id, no text).
+        The caller then moves it to the review folder, so it can never block
+        the mailbox. If even that record fails, it is moved unrecorded and the
+        poll reports the problem (exit 1); the officer finds it in the folder.
+        """
+        ref = incoming.ref
+        error = type(exc).__name__
+        log.error("intake %s: could not be recorded (%s); quarantined for review", ref.key, error)
+        result.quarantined += 1
+        body_sha = hashlib.sha256(incoming.raw).hexdigest() if incoming.raw is not None else None
+        decision = Decision(
+            outcome="review", reason_code="record_failed",
+            reason=f"the message could not be recorded ({error}); read it in the review folder "
+                   f"(mailbox key {storable(ref.key, HEADER_LEN)})",
+            tenant=None, regulation=self.config.policy.default_regulation, viewer_ids=(), reply_to=None,
+        )
+        try:
+            with self.state.session() as session:
+                request = self._new_request(
+                    session, channel="email", decision=decision, kind="other",
+                    received_at=ref.internal_date or self.now(), requester=None,
+                    audit_data={"source": source_name, "message_key": ref.key, "size": ref.size,
+                                "body_sha256": body_sha, "error": error},
+                )
+                session.add(MailboxMessage(
+                    source=source_name, message_key=ledger_key(ref), message_id=None, body_sha256=body_sha,
+                    size=ref.size, request_id=request.id, destination="review", moved=False, created_at=self.now(),
+                ))
+                result.problems.append(f"message {storable(ref.key, HEADER_LEN)}: could not be recorded ({error}); "
+                                       f"filed for review as {request.reference}")
+                return request.id
+        except StateUnavailableError:
+            raise
+        except Exception as again:  # noqa: BLE001 - still never a traceback, never a blocked mailbox
+            log.error("intake %s: not even a minimal record could be made (%s); moved to review unrecorded",
+                      ref.key, type(again).__name__)
+            result.problems.append(
+                f"message {storable(ref.key, HEADER_LEN)}: could not be recorded ({error}, then {type(again).__name__}); "
+                "moved to the review folder unrecorded: read it there and enter it with `erasure requests add`"
+            )
+            return None
 
     def _move(self, source: MailSource, ref: MessageRef, destination: str, result: PollResult) -> None:
         try:
@@ -615,12 +757,22 @@ class Desk:
                              reason="the folder was recreated; messages already recorded are recognised by their bytes")
             cursor.uidvalidity = current
 
-    def _note_poll(self, source_name: str, *, success: bool) -> None:
-        with self.state.session() as session:
-            cursor = self._cursor(session, source_name)
-            cursor.last_poll_at = self.now()
+    def _note_poll(self, source_name: str, *, success: bool, problems: Sequence[str] = ()) -> None:
+        """When the pass ran, whether it finished, and its problems (kept until a later pass has some)."""
+        try:
+            with self.state.session() as session:
+                cursor = self._cursor(session, source_name)
+                cursor.last_poll_at = self.now()
+                if success:
+                    cursor.last_success_at = cursor.last_poll_at
+                if problems:
+                    cursor.last_problem = "; ".join(problems)
+                    cursor.last_problem_at = cursor.last_poll_at
+        except Exception:
             if success:
-                cursor.last_success_at = cursor.last_poll_at
+                raise
+            # Noting a failed pass must not hide why it failed.
+            log.error("could not note the failed poll of %s in the state database", source_name)
 
     # ------------------------------------------------------------ the register's retention
 
@@ -737,10 +889,11 @@ class Desk:
             self._prepare_approval(request, tenant)
             request.kind = "erasure"
             request.approved_by = actor
-            request.status = S.ERASING
-            request.updated_at = self.now()
             audit.record(session, "approved", actor=actor, request=request, now=self.now(),
                          data={"tenant": request.tenant})
+            # Counted again: a review case was never counted, and an awaiting one
+            # may have been counted under another tenant or days ago.
+            self._start_erasing(session, request, self.store.count(self._target(request)))
             request_id = request.id
         return self.advance(request_id)
 
