@@ -617,8 +617,10 @@ class Desk:
             result.fetched += 1
             try:
                 request_id, destination, duplicate = self.intake(source.name, incoming)
-            except StateUnavailableError:
-                raise  # the database is down or busy: leave the mail where it is, exit 75, retry later
+            except TemporaryError:
+                # The database is down or busy, or the parser's worker cannot start:
+                # nothing is wrong with this message. Leave it where it is, exit 75, retry later.
+                raise
             except Exception as exc:  # noqa: BLE001 - one message must never block the mailbox
                 request_id, destination, duplicate = self._quarantine(source.name, incoming, exc, result), "review", False
             if duplicate:
@@ -682,7 +684,7 @@ class Desk:
                 result.problems.append(f"message {storable(ref.key, HEADER_LEN)}: could not be recorded ({error}); "
                                        f"filed for review as {request.reference}")
                 return request.id
-        except StateUnavailableError:
+        except TemporaryError:
             raise
         except Exception as again:  # noqa: BLE001 - still never a traceback, never a blocked mailbox
             log.error("intake %s: not even a minimal record could be made (%s); moved to review unrecorded",

@@ -85,7 +85,7 @@ def subject_of(msg: Message, out: Collector) -> str:
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 _DOT_ATOM = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
 _MSG_ID = re.compile(rf"<{_DOT_ATOM}@(?:{_DOT_ATOM}|\[[\x21-\x5a\x5e-\x7e]*\])>")
-_CANDIDATE = re.compile(r"<[^<>]*>")
+_MSG_ID_CANDIDATE = re.compile(r"<[^<>]*>")
 #: Longest msg-id kept: fits the state columns (255) and any header line (998).
 MAX_MESSAGE_ID_CHARS = 250
 
@@ -108,7 +108,7 @@ def valid_message_id(value: str | None) -> str | None:
 def message_ids_in(value: str) -> list[str]:
     """The valid msg-ids in a header value, in order; anything else in it is ignored."""
     found: list[str] = []
-    for m in _CANDIDATE.finditer(value):
+    for m in _MSG_ID_CANDIDATE.finditer(value):
         valid = valid_message_id(m.group(0))
         if valid is not None and valid not in found:
             found.append(valid)
@@ -159,7 +159,7 @@ MAX_PART_PARAMETERS = 500
 UNREAD_PART_TYPE = "application/x-erasure-unread"
 _UNREAD_BLOCK = f"Content-Type: {UNREAD_PART_TYPE}\r\n".encode()
 
-_CANDIDATE = re.compile(rb"(?<![^\r\n])--")  # a line starting "--" (any of CR, LF, CRLF ends lines)
+_DELIMITER_CANDIDATE = re.compile(rb"(?<![^\r\n])--")  # a line starting "--" (any of CR, LF, CRLF ends lines)
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _HEADER_LINE = re.compile(rb"[\041-\071\073-\176]*:|From ")  # the stdlib's own test for a header line
 _SEGMENT = re.compile(rb"\*[0-9]+\*?[ \t]*=")
@@ -252,7 +252,7 @@ def capped_part_headers(body: bytes, out: Collector, *, body_is_message: bool = 
     scanned = 0  # positions before this were inside a block already checked
     total = params = 0
     starts: list[int] = [0] if body_is_message else []
-    candidates = _CANDIDATE.finditer(body)
+    candidates = _DELIMITER_CANDIDATE.finditer(body)
     while True:
         if starts:
             start = starts.pop()
