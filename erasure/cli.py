@@ -615,6 +615,16 @@ def _parse_when(value: Optional[str], option: str) -> Optional[dt.datetime]:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
+def _open_output(path: Path, option: str):  # type: ignore[no-untyped-def]
+    """An output file for personal data: created 0600 (see erasure/files.py)."""
+    from erasure.files import open_private
+
+    try:
+        return open_private(path, "w", newline="")
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot write it: {exc.strerror or exc}; name a writable file") from exc
+
+
 @audit_app.command("export")
 def audit_export(
     ctx: typer.Context,
@@ -637,7 +647,7 @@ def audit_export(
             raise ConfigError(f"--format {fmt!r}: use csv or jsonl")
         start, end = _parse_when(since, "--since"), _parse_when(until, "--until")
         desk = _desk(ctx)
-        out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+        out = _open_output(output, "--output") if output else sys.stdout
         try:
             with desk.state.session() as session:
                 for chunk in audit.export_lines(audit.iter_events(session, since=start, until=end, request_ref=request), fmt):  # type: ignore[arg-type]
@@ -864,6 +874,7 @@ def report_command(
     """
     from erasure import report
     from erasure.deadlines import received_date
+    from erasure.files import write_private
 
     with errors():
         desk = _desk(ctx)
@@ -874,8 +885,8 @@ def report_command(
                                             time_zone=desk.config.policy.time_zone, today=today)
         if html is not None:
             try:
-                html.write_text(report.render_html(metrics, generated_at=now, organisation=desk.config.controller.name),
-                                encoding="utf-8")
+                write_private(html, report.render_html(metrics, generated_at=now,
+                                                       organisation=desk.config.controller.name))
             except OSError as exc:
                 raise ConfigError(f"--html {html}: cannot write the report: {exc.strerror}") from exc
     if as_json:

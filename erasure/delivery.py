@@ -42,6 +42,7 @@ from typing import NoReturn, Protocol, TextIO
 
 from erasure.config import DeliverySettings, is_loopback_host, read_secret
 from erasure.errors import ConfigError, DeliveryError, TemporaryError
+from erasure.files import make_private_dirs
 
 __all__ = [
     "ConsoleTransport",
@@ -473,7 +474,8 @@ class DirectoryTransport:
         target = self.directory / eml_file_name(envelope.message_id)
         tmp_name: str | None = None
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.directory)
+            # mkstemp creates 0600 whatever the umask: replies name the requester and the request.
             fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".eml")
             with os.fdopen(fd, "wb") as out:
                 out.write(data)

@@ -18,6 +18,7 @@ import filelock
 from erasure import audit
 from erasure.config import Config
 from erasure.errors import TemporaryError
+from erasure.files import PRIVATE_FILE, create_private_file
 from erasure.mailbox import open_source
 from erasure.notify import DeliveryReport, deliver
 from erasure.state import State, open_state
@@ -46,7 +47,9 @@ def deliver_outbox(config: Config, state: State, *, stream=None) -> DeliveryRepo
 
 def poll_once(config: Config, *, dry_run: bool = False) -> PollResult:
     """One cron pass under the poll lock: intake, advance, deliver."""
-    lock = filelock.FileLock(str(lock_path(config)), timeout=0)
+    path = lock_path(config)
+    create_private_file(path)  # 0600 whatever the umask; filelock keeps it so (mode=)
+    lock = filelock.FileLock(str(path), timeout=0, mode=PRIVATE_FILE)
     try:
         lock.acquire()
     except filelock.Timeout:
