@@ -740,20 +740,11 @@ def outbox_retry(
 
     Example: erasure outbox retry 12 13
     """
-    from sqlalchemy import select
-
-    from erasure.models import OutboxMessage
+    from erasure.notify import requeue
 
     with errors():
         desk = _desk(ctx)
-        with desk.state.session() as session:
-            stmt = select(OutboxMessage).where(OutboxMessage.status.in_(["parked", "queued"]))
-            if ids:
-                stmt = stmt.where(OutboxMessage.id.in_(ids))
-            n = 0
-            for m in session.scalars(stmt):
-                m.status, m.next_attempt_at = "queued", None
-                n += 1
+        n = requeue(desk.state, ids)
         typer.echo(f"{n} repl{'y' if n == 1 else 'ies'} queued again")
         from erasure.runner import deliver_outbox
 

@@ -34,6 +34,7 @@ import re
 import smtplib
 import ssl
 import tempfile
+import unicodedata
 from datetime import timedelta
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
@@ -45,6 +46,7 @@ from erasure.errors import ConfigError, DeliveryError, TemporaryError
 from erasure.files import make_private_dirs
 
 __all__ = [
+    "CLAIM_LEASE",
     "ConsoleTransport",
     "DeliveryPermanentError",
     "DeliveryTemporaryError",
@@ -56,8 +58,10 @@ __all__ = [
     "SmtpTransport",
     "Transport",
     "check_message",
+    "claim_token",
     "eml_file_name",
     "make_transport",
+    "recipient_key",
     "retry_delay",
     "serialize",
 ]
@@ -106,6 +110,55 @@ def retry_delay(attempts: int) -> timedelta:
     """
     index = min(max(attempts, 1), len(RETRY_SCHEDULE)) - 1
     return RETRY_SCHEDULE[index]
+
+
+# ---------------------------------------------------------------- claims and counting
+
+CLAIM_LEASE = timedelta(minutes=15)
+"""How long a deliverer owns a reply it claimed. Far longer than one send can
+take (an SMTP session times out after ``delivery.timeout_seconds`` per step),
+so a live deliverer never loses its claim; a deliverer that died mid-send
+leaves its reply claimed this long, then any run sends it (same Message-ID)."""
+
+
+def claim_token() -> str:
+    """Who is delivering: host, process and a random part, unique per delivery run."""
+    import secrets
+    import socket
+
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(6)}"[:100]
+
+
+def recipient_key(address: str) -> str:
+    """The form of an address that the per-recipient reply cap counts by.
+
+    Pure, and deliberately coarser than delivery: two spellings that reach the
+    same person must count as one, or a reply storm escapes the cap by case
+    (``DPO@`` and ``dpo@``) or by tag (``dpo+1@``, ``dpo+2@``). So: Unicode
+    NFKC; the domain case-folded, without a trailing dot, and IDNA A-labels
+    (``xn--...``) read as the Unicode they stand for; the local part unquoted,
+    case-folded (RFC 5321 lets servers tell cases apart; almost none do) and
+    cut at the first ``+`` (sub-addressing). Never used to send: replies go to
+    the address exactly as the requester wrote it.
+    """
+    text = unicodedata.normalize("NFKC", address).strip().strip("<>").strip()
+    local, at, domain = text.rpartition("@")
+    if not at:
+        return text.casefold()[:320]
+    if len(local) >= 2 and local[0] == local[-1] == '"':
+        local = re.sub(r"\\(.)", r"\1", local[1:-1])
+    if "+" in local[1:]:
+        local = local[: local.index("+", 1)]
+    labels = []
+    for label in domain.rstrip(".").split("."):
+        if label[:4].lower() == "xn--":
+            try:
+                label = label.lower().encode("ascii").decode("idna")  # upper case in punycode is a case hint
+            except UnicodeError:
+                pass  # not a valid A-label: count it as written
+        labels.append(label)
+    domain = unicodedata.normalize("NFKC", ".".join(labels)).casefold()
+    return f"{local.casefold()}@{domain}"[:320]
 
 
 # ---------------------------------------------------------------- message checks
