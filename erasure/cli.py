@@ -493,7 +493,17 @@ def _deliver(ctx: typer.Context, desk: Any) -> None:
 def requests_approve(
     ctx: typer.Context,
     reference: str = typer.Argument(..., help="The request reference."),
-    tenant: Optional[str] = typer.Option(None, "--tenant", help="Set the tenant (for a review case whose sender was unknown)."),
+    tenant: Optional[str] = typer.Option(
+        None, "--tenant",
+        help="Set the tenant of a review case whose sender was unknown. Naming a tenant other than the one the "
+        "request was verified for also needs --override-tenant and --reason.",
+    ),
+    override_tenant: bool = typer.Option(
+        False, "--override-tenant",
+        help="Approve for --tenant although the request was verified for another tenant; recorded in the audit "
+        "trail. Letters then go to that tenant's contact ([[tenants]] contact), never to the other tenant's requester.",
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="Why (required with --override-tenant; kept in the audit trail)."),
     actor: Optional[str] = ActorOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Run the checks and count what would be erased; change nothing."),
 ) -> None:
@@ -504,10 +514,15 @@ def requests_approve(
     with errors():
         desk = _desk(ctx)
         if dry_run:
-            _preview(desk.preview_approval(reference, tenant=tenant))
+            preview = desk.preview_approval(reference, tenant=tenant, override_tenant=override_tenant, reason=reason)
+            _preview(preview.result)
+            for note in preview.notes:
+                typer.echo(f"note: {note}")
             return
-        outcome = desk.approve(reference, actor=actor, tenant=tenant)
+        outcome = desk.approve(reference, actor=actor, tenant=tenant, override_tenant=override_tenant, reason=reason)
         _deliver(ctx, desk)
+    for note in outcome.notes:
+        typer.echo(f"note: {note}")
     _decision_output(outcome)
 
 

@@ -103,6 +103,22 @@ class Tenant:
     name: str = setting(help="Short tenant name used on the CLI and in the register.")
     senders: tuple[str, ...] = setting(factory=tuple, help='Allowed From addresses; "@domain" allows the whole domain.')
     environments: tuple[str, ...] = setting(factory=tuple, help="The tenant's environment ids in the view store; deletes are scoped to these.")
+    contact: str | None = setting(
+        None,
+        help="Where letters go when an officer approves a request for this tenant that another tenant sent "
+        "(`requests approve --override-tenant`); default: the first full address in senders.",
+    )
+
+    @property
+    def reply_address(self) -> str | None:
+        """The tenant's own address for letters about a request moved to it; None when none is configured.
+
+        Never a requester's address: a request moved here from another tenant
+        must not tell that other tenant's requester about this tenant's data.
+        """
+        if self.contact:
+            return self.contact
+        return next((s for s in self.senders if not s.startswith("@")), None)
 
 
 @dataclass(frozen=True)
@@ -371,6 +387,11 @@ def _redact_url(url: str) -> str:
     return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", url)
 
 
+def _plain_address(text: str) -> bool:
+    local, at, domain = text.rpartition("@")
+    return bool(at and local and "." in domain and not any(c.isspace() or c in "<>,;\"" for c in text))
+
+
 def _check(config: Config, source: str) -> None:
     """Cross-field rules that a single key cannot express."""
     check_database_url(config.state.url, "state.url", source)
@@ -385,6 +406,9 @@ def _check(config: Config, source: str) -> None:
         for s in tenant.senders:
             if "@" not in s:
                 raise ConfigError(f"{source}: tenants[{i}].senders has {s!r}; use a full address or \"@domain\"")
+        if tenant.contact is not None and not _plain_address(tenant.contact):
+            raise ConfigError(f"{source}: tenants[{i}].contact = {tenant.contact!r} is not one plain address; "
+                              "write it like privacy@acme.example")
     by_name = {table.name: table for table in config.store.tables}
     for i, table in enumerate(config.store.tables):
         key = f"store.tables[{i}]"

@@ -52,6 +52,10 @@ class InvalidTransitionError(ErasureError):
     """The decision asked for is not allowed in the request's current state."""
 
 
+class TenantOverrideRequiredError(InvalidTransitionError):
+    """Approving a request for a tenant other than the one it was verified for needs --override-tenant and --reason."""
+
+
 class TemplateError(ErasureError):
     """A reply template is missing or refers to a value that was not provided."""
 

@@ -112,7 +112,13 @@ def test_the_daily_cap_counts_every_spelling_of_one_address(tmp_path, monkeypatc
 def test_the_migration_gives_existing_replies_their_key_and_creates_the_audit_lock(tmp_path):
     from alembic import command
 
-    from erasure.state import _alembic_config, current_revision, head_revision, make_engine, upgrade
+    from erasure.state import (
+        _alembic_config,
+        current_revision,
+        head_revision,
+        make_engine,
+        upgrade,
+    )
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     cfg = _alembic_config()
@@ -134,3 +140,17 @@ def test_the_migration_gives_existing_replies_their_key_and_creates_the_audit_lo
     engine.dispose()
     assert keys == ["dpo@acme.example", "dpo@acme.example", "privacy@globex.example"]
     assert lock == [1]
+
+
+@pytest.mark.parametrize(("name", "key"), [
+    ("uppercase_tenant_address.eml", "privacy@globex.example"),
+    ("tagged_mixed_case_sender.eml", "dpo@acme.example"),
+])
+def test_corpus_senders_count_under_their_plain_address(name, key):
+    from pathlib import Path
+
+    from erasure.parse import parse_message
+
+    message = parse_message((Path(__file__).parent / "emails" / name).read_bytes())
+    assert message.from_address != key  # written differently ...
+    assert recipient_key(message.from_address) == key  # ... counted as one
