@@ -58,6 +58,7 @@ __all__ = [
     "SmtpTransport",
     "Transport",
     "check_message",
+    "claim_lease",
     "claim_token",
     "eml_file_name",
     "make_transport",
@@ -119,6 +120,16 @@ CLAIM_LEASE = timedelta(minutes=15)
 take (an SMTP session times out after ``delivery.timeout_seconds`` per step),
 so a live deliverer never loses its claim; a deliverer that died mid-send
 leaves its reply claimed this long, then any run sends it (same Message-ID)."""
+
+
+def claim_lease(settings: DeliverySettings) -> timedelta:
+    """The lease for this configuration: CLAIM_LEASE, or longer when a slow server may keep one send busy longer.
+
+    One SMTP send is at most about ten timed steps (connect, EHLO, STARTTLS,
+    EHLO, AUTH, MAIL, RCPT, DATA, end of data), twice when a stale reused
+    connection is replaced; 20 x ``timeout_seconds`` covers it.
+    """
+    return max(CLAIM_LEASE, timedelta(seconds=20 * settings.timeout_seconds))
 
 
 def claim_token() -> str:

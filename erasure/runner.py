@@ -36,11 +36,11 @@ def lock_path(config: Config) -> Path:
 
 def deliver_outbox(config: Config, state: State, *, stream=None) -> DeliveryReport:  # type: ignore[no-untyped-def]
     """Send what is due in the outbox through the configured transport."""
-    from erasure.delivery import make_transport, retry_delay
+    from erasure.delivery import claim_lease, make_transport, retry_delay
 
     transport = make_transport(config.delivery, base_dir=config.base_dir, stream=stream or sys.stdout)
     try:
-        return deliver(state, transport, now=utcnow, retry_delay=retry_delay)
+        return deliver(state, transport, now=utcnow, retry_delay=retry_delay, lease=claim_lease(config.delivery))
     finally:
         transport.close()
 

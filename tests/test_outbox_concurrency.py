@@ -163,3 +163,13 @@ def test_retry_never_requeues_a_reply_that_was_sent(queued, smtp_server):
     finally:
         transport.close()
     assert len(smtp_server.handler.message_ids) == REPLIES
+
+
+@pytest.mark.parametrize(("timeout", "lease"), [
+    (0, CLAIM_LEASE), (30, CLAIM_LEASE), (45, CLAIM_LEASE), (46, dt.timedelta(seconds=920)), (300, dt.timedelta(minutes=100)),
+])
+def test_the_lease_outlasts_the_slowest_send_the_timeout_allows(timeout, lease):
+    from erasure.config import DeliverySettings
+    from erasure.delivery import claim_lease
+
+    assert claim_lease(DeliverySettings(timeout_seconds=timeout)) == lease
