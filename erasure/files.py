@@ -60,13 +60,13 @@ def open_private(path: str | os.PathLike[str], mode: str = "w", *, encoding: str
                  newline: str | None = None) -> IO[Any]:
     """Open ``path`` for writing (``"w"``, ``"wb"``, ``"a"``, ``"ab"``) as a private file.
 
-    Missing parent folders are created 0700. Like ``open(path, "w")`` otherwise:
-    an existing file is truncated (or appended to), and keeps its mode.
+    Like ``open(path, "w")`` otherwise: a missing folder is an error (call
+    ``make_private_dirs`` first where the tool owns the folder), an existing
+    file is truncated (or appended to) and keeps its mode.
     """
     if mode not in ("w", "wb", "a", "ab"):
         raise ValueError(f"open_private writes only; mode {mode!r} is not one of w, wb, a, ab")
     path = Path(path)
-    make_private_dirs(path.parent)
     flags = os.O_WRONLY | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)
     fd = _open_fd(path, flags)
     if "b" in mode:
@@ -85,10 +85,9 @@ def create_private_file(path: str | os.PathLike[str]) -> bool:
 
     For files another library will open (SQLite): SQLite gives its -wal, -shm
     and -journal files the main database file's mode, so a private database
-    file keeps its companions private too.
+    file keeps its companions private too. A missing folder is an error.
     """
     path = Path(path)
-    make_private_dirs(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     except FileExistsError:

@@ -7,6 +7,7 @@ the view store and the delivery transport, and make sure each is closed again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -48,7 +49,8 @@ def deliver_outbox(config: Config, state: State, *, stream=None) -> DeliveryRepo
 def poll_once(config: Config, *, dry_run: bool = False) -> PollResult:
     """One cron pass under the poll lock: intake, advance, deliver."""
     path = lock_path(config)
-    create_private_file(path)  # 0600 whatever the umask; filelock keeps it so (mode=)
+    with contextlib.suppress(OSError):  # a lock that cannot be made fails below, as before
+        create_private_file(path)  # 0600 whatever the umask; filelock keeps it so (mode=)
     lock = filelock.FileLock(str(path), timeout=0, mode=PRIVATE_FILE)
     try:
         lock.acquire()

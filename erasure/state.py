@@ -51,7 +51,7 @@ def _create_private_sqlite_file(url: str) -> None:
     from erasure.files import create_private_file
 
     database = sa.make_url(url).database
-    if database and database != ":memory:" and not database.startswith("file:"):
+    if database and database != ":memory:" and not database.startswith("file:") and Path(database).parent.is_dir():
         try:
             create_private_file(database)
         except OSError as exc:

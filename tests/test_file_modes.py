@@ -44,6 +44,7 @@ def loose_umask():
 
 def test_open_private_creates_0600_in_new_0700_folders(tmp_path, umask):
     target = tmp_path / "a" / "b" / "export.jsonl"
+    make_private_dirs(target.parent)
     with open_private(target) as out:
         out.write("x\n")
     assert mode(target) == 0o600
@@ -79,10 +80,19 @@ def test_an_existing_folder_keeps_its_mode(tmp_path, loose_umask):
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o750)
     os.chmod(shared, 0o750)
+    make_private_dirs(shared / "new")
     write_private(shared / "new" / "file", "x")
     assert mode(shared) == 0o750
     assert mode(shared / "new") == 0o700
     assert make_private_dirs(shared) == shared and mode(shared) == 0o750
+
+
+def test_open_private_does_not_invent_folders(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        open_private(tmp_path / "missing" / "f")
+    with pytest.raises(FileNotFoundError):
+        create_private_file(tmp_path / "missing" / "f")
+    assert not (tmp_path / "missing").exists()
 
 
 def test_open_private_refuses_read_modes(tmp_path):
@@ -91,17 +101,16 @@ def test_open_private_refuses_read_modes(tmp_path):
 
 
 def test_the_sqlite_state_database_and_its_wal_and_shm_are_private(tmp_path, umask):
-    state = open_state("sqlite:///sub/state.db", base_dir=tmp_path)
+    state = open_state("sqlite:///state.db", base_dir=tmp_path)
     try:
         with state.engine.connect() as conn:  # hold the WAL open while we look
             conn.execute(sa.text("SELECT 1"))
-            files = sorted((tmp_path / "sub").iterdir())
+            files = sorted(tmp_path.glob("state.db*"))
             names = {p.name for p in files}
             assert {"state.db", "state.db-wal", "state.db-shm"} <= names, names
             assert {p.name: mode(p) for p in files} == {p.name: 0o600 for p in files}
     finally:
         state.close()
-    assert mode(tmp_path / "sub") == 0o700
 
 
 def test_an_existing_state_database_keeps_its_mode(tmp_path, loose_umask):
@@ -140,18 +149,19 @@ def cli(demo_dir, *args):
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_audit_export_file_is_private(demo_dir, tmp_path, fmt):
-    out = tmp_path / "exports" / f"audit.{fmt}"
+    out = tmp_path / f"audit.{fmt}"
     result = cli(demo_dir, "audit", "export", "--format", fmt, "-o", out)
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 0
-    assert mode(out) == 0o600 and mode(out.parent) == 0o700
+    assert mode(out) == 0o600
 
 
-def test_audit_export_to_an_unwritable_place_is_exit_2(demo_dir, tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    result = cli(demo_dir, "audit", "export", "-o", blocker / "audit.jsonl")
+@pytest.mark.parametrize("where", ["missing-folder/audit.jsonl", "a-file/audit.jsonl"])
+def test_audit_export_to_an_unwritable_place_is_exit_2(demo_dir, tmp_path, where):
+    (tmp_path / "a-file").write_text("")
+    result = cli(demo_dir, "audit", "export", "-o", tmp_path / where)
     assert result.exit_code == 2 and "--output" in result.output, result.output
+    assert not (tmp_path / "missing-folder").exists()
 
 
 def test_report_html_file_is_private(demo_dir, tmp_path):
