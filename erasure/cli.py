@@ -731,7 +731,9 @@ def outbox_list(
             rows = [
                 {"id": m.id, "request": m.request.reference, "kind": m.kind, "to": m.recipient, "status": m.status,
                  "attempts": m.attempts, "message_id": m.message_id, "last_error": m.last_error,
-                 "created_at": m.created_at.isoformat(), "sent_at": m.sent_at.isoformat() if m.sent_at else None}
+                 "created_at": m.created_at.isoformat(), "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+                 "claimed_by": m.claimed_by,
+                 "claimed_until": m.claimed_until.isoformat() if m.claimed_until and m.status == "queued" else None}
                 for m in session.scalars(stmt)
             ]
     if as_json:
@@ -742,7 +744,9 @@ def outbox_list(
         return
     typer.echo(format_table(
         ["id", "request", "kind", "to", "status", "tries", "problem"],
-        [[str(r["id"]), r["request"], r["kind"], r["to"], r["status"], str(r["attempts"]), r["last_error"] or ""] for r in rows],
+        [[str(r["id"]), r["request"], r["kind"], r["to"], r["status"], str(r["attempts"]),
+          r["last_error"] or (f"being sent by {r['claimed_by']} (claim runs out {r['claimed_until'][:19]})"
+                              if r["claimed_until"] else "")] for r in rows],
     ))
 
 

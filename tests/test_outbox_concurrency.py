@@ -5,6 +5,7 @@ died is taken over once its lease runs out, never lost."""
 from __future__ import annotations
 
 import collections
+import json
 import datetime as dt
 import threading
 
@@ -173,3 +174,22 @@ def test_the_lease_outlasts_the_slowest_send_the_timeout_allows(timeout, lease):
     from erasure.delivery import claim_lease
 
     assert claim_lease(DeliverySettings(timeout_seconds=timeout)) == lease
+
+
+def test_outbox_list_shows_a_reply_being_sent(queued, tmp_path):
+    from typer.testing import CliRunner
+
+    from erasure.cli import app
+
+    first = rows(queued)[0]
+    _claim(queued, first.id, "host-a:42:abc", NOW, CLAIM_LEASE)
+    config = tmp_path / "list.toml"
+    config.write_text(f'[state]\nurl = "{queued.engine.url.render_as_string(hide_password=False)}"\n')
+    result = CliRunner().invoke(app, ["--config", str(config), "outbox", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {r["id"]: r for r in json.loads(result.output)}
+    assert (listed[first.id]["claimed_by"], listed[first.id]["claimed_until"]) == (
+        "host-a:42:abc", (NOW + CLAIM_LEASE).isoformat())
+    assert all(r["claimed_by"] is None for i, r in listed.items() if i != first.id)
+    text = CliRunner().invoke(app, ["--config", str(config), "outbox", "list"])
+    assert "being sent by host-a:42:abc" in text.output
