@@ -5,8 +5,8 @@ died is taken over once its lease runs out, never lost."""
 from __future__ import annotations
 
 import collections
-import json
 import datetime as dt
+import json
 import threading
 
 import pytest
