@@ -210,20 +210,22 @@ def due_outbox(session: Session, now: dt.datetime) -> list[int]:
 def requeue(state: Any, ids: Sequence[int] | None = None) -> int:
     """`outbox retry`: parked or deferred replies become due now; returns how many.
 
-    One conditional UPDATE, so a reply sent meanwhile by a running deliverer
-    (status ``sent``) is never put back in the queue. A claim is left alone:
-    the deliverer holding it finishes, or its lease runs out.
+    Each row is locked by primary key and changed only if it is still parked
+    or queued, so a reply sent meanwhile by a running deliverer (``sent``) is
+    never put back in the queue. A claim is left alone: the deliverer holding
+    it finishes, or its lease runs out.
     """
-    stmt = (
-        update(OutboxMessage)
-        .where(OutboxMessage.status.in_(["parked", "queued"]))
-        .values(status="queued", next_attempt_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    if ids:
-        stmt = stmt.where(OutboxMessage.id.in_(list(ids)))
     with state.session() as session:
-        return session.execute(stmt).rowcount or 0
+        stmt = select(OutboxMessage.id).where(OutboxMessage.status.in_(["parked", "queued"]))
+        if ids:
+            stmt = stmt.where(OutboxMessage.id.in_(list(ids)))
+        n = 0
+        for outbox_id in list(session.scalars(stmt.order_by(OutboxMessage.id))):
+            row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+            if row is not None and row.status in ("parked", "queued"):
+                row.status, row.next_attempt_at = "queued", None
+                n += 1
+        return n
 
 
 def deliver(state: Any, transport: Any, *, now: Callable[[], dt.datetime],
@@ -233,12 +235,11 @@ def deliver(state: Any, transport: Any, *, now: Callable[[], dt.datetime],
 
     Several deliverers may run at once (cron `poll`, an officer's `outbox
     retry` or `requests approve`, a second host on a shared state database).
-    Each reply is *claimed* before it is sent: one conditional UPDATE sets
-    ``claimed_by``/``claimed_until`` only where the row is still queued, due
-    and unclaimed (or its claim has run out). The database lets exactly one
-    such UPDATE match (SQLite serializes writers; PostgreSQL and MariaDB
-    re-check the WHERE on the row the first claimant committed), so exactly
-    one deliverer sends it. No transaction stays open while the transport
+    Each reply is *claimed* before it is sent: in one short transaction the
+    row is locked (FOR UPDATE by primary key; SQLite serializes writers), and
+    ``claimed_by``/``claimed_until`` are set only if it is still queued, due
+    and unclaimed (or its claim has run out). A second claimant waits for the
+    first to commit and then sees the claim, so exactly one deliverer sends it. No transaction stays open while the transport
     talks to the server. A claim column rather than ``FOR UPDATE SKIP
     LOCKED`` because it works alike on all three databases and survives the
     deliverer: if it dies mid-send, the reply becomes due again once
@@ -268,22 +269,22 @@ def deliver(state: Any, transport: Any, *, now: Callable[[], dt.datetime],
 
 
 def _claim(state: Any, outbox_id: int, worker: str, at: dt.datetime, lease: dt.timedelta) -> bytes | None:
-    """Claim one reply for ``worker``; its bytes if this deliverer now owns it, else None."""
+    """Claim one reply for ``worker``; its bytes if this deliverer now owns it, else None.
+
+    The row is locked by primary key first and only then checked: locking
+    through the ``status`` index instead (as a conditional UPDATE may on
+    MariaDB) deadlocks with a deliverer that holds the row and is changing
+    its status.
+    """
     with state.session() as session:
-        claimed = session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id == outbox_id,
-                OutboxMessage.status == "queued",
-                or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= at),
-                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= at),
-            )
-            .values(claimed_by=worker, claimed_until=at + lease)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed != 1:
+        row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if (row is None or row.status != "queued"
+                or (row.next_attempt_at is not None and row.next_attempt_at > at)
+                or (row.claimed_until is not None and row.claimed_until > at)):
             return None
-        return session.scalar(select(OutboxMessage.raw).where(OutboxMessage.id == outbox_id))
+        row.claimed_by = worker
+        row.claimed_until = at + lease
+        return row.raw
 
 
 def _release(state: Any, outbox_id: int, worker: str) -> None:

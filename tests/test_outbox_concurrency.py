@@ -102,13 +102,33 @@ def test_two_deliverers_at_once_send_each_reply_exactly_once(queued, state_url, 
             transport.close()
             state.close()
 
+    done = threading.Event()
+    requeued = []
+
+    def officer() -> None:
+        """`outbox retry` puts replies back in the queue while both deliver: it must never resurrect a sent one."""
+        state = open_state(state_url)
+        try:
+            while not done.is_set():
+                requeued.append(requeue(state))
+        except Exception as exc:  # noqa: BLE001 - surfaced below as a failure
+            errors.append(exc)
+        finally:
+            state.close()
+
     threads = [threading.Thread(target=deliverer, args=(name,)) for name in ("poll", "outbox-retry")]
+    retrier = threading.Thread(target=officer)
+    retrier.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
+    done.set()
+    retrier.join(timeout=60)
     assert not errors, errors
-    assert not any(t.is_alive() for t in threads)
+    assert not any(t.is_alive() for t in [*threads, retrier])
+    assert requeued, "the officer's retries ran alongside"
+    assert requeue(queued) == 0  # nothing left to put back once all were sent
 
     sent = collections.Counter(smtp_server.handler.message_ids)
     expected = {r.message_id for r in rows(queued)}
