@@ -26,7 +26,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from erasure.errors import UsageError
-from erasure.models import AuditEvent, ErasureRequest, Subject
+from erasure.models import AuditEvent, AuditLock, ErasureRequest, Subject
 from erasure.parse.headers import storable
 
 GENESIS = "0" * 64
@@ -104,10 +104,12 @@ def record(
 ) -> AuditEvent:
     """Append one event to the chain inside the caller's transaction.
 
-    The last event is read with FOR UPDATE (a no-op on SQLite, whose writers are
-    serialized anyway) so two writers cannot both extend the same head; the
-    primary key on ``seq`` is the backstop.
+    Writers first lock the one ``audit_lock`` row (a no-op on SQLite, whose
+    writers are serialized anyway), then read the newest event with FOR UPDATE,
+    so two writers cannot both extend the same head; the primary key on ``seq``
+    is the backstop.
     """
+    session.execute(select(AuditLock.id).where(AuditLock.id == 1).with_for_update())  # see AuditLock
     last = session.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1).with_for_update()
     ).first()

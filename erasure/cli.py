@@ -486,7 +486,17 @@ def _deliver(ctx: typer.Context, desk: Any) -> None:
 def requests_approve(
     ctx: typer.Context,
     reference: str = typer.Argument(..., help="The request reference."),
-    tenant: Optional[str] = typer.Option(None, "--tenant", help="Set the tenant (for a review case whose sender was unknown)."),
+    tenant: Optional[str] = typer.Option(
+        None, "--tenant",
+        help="Set the tenant of a review case whose sender was unknown. Naming a tenant other than the one the "
+        "request was verified for also needs --override-tenant and --reason.",
+    ),
+    override_tenant: bool = typer.Option(
+        False, "--override-tenant",
+        help="Approve for --tenant although the request was verified for another tenant; recorded in the audit "
+        "trail. Letters then go to that tenant's contact ([[tenants]] contact), never to the other tenant's requester.",
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="Why (required with --override-tenant; kept in the audit trail)."),
     actor: Optional[str] = ActorOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Run the checks and count what would be erased; change nothing."),
 ) -> None:
@@ -497,10 +507,15 @@ def requests_approve(
     with errors():
         desk = _desk(ctx)
         if dry_run:
-            _preview(desk.preview_approval(reference, tenant=tenant))
+            preview = desk.preview_approval(reference, tenant=tenant, override_tenant=override_tenant, reason=reason)
+            _preview(preview.result)
+            for note in preview.notes:
+                typer.echo(f"note: {note}")
             return
-        outcome = desk.approve(reference, actor=actor, tenant=tenant)
+        outcome = desk.approve(reference, actor=actor, tenant=tenant, override_tenant=override_tenant, reason=reason)
         _deliver(ctx, desk)
+    for note in outcome.notes:
+        typer.echo(f"note: {note}")
     _decision_output(outcome)
 
 
@@ -608,6 +623,16 @@ def _parse_when(value: Optional[str], option: str) -> Optional[dt.datetime]:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
+def _open_output(path: Path, option: str):  # type: ignore[no-untyped-def]
+    """An output file for personal data: created 0600 (see erasure/files.py)."""
+    from erasure.files import open_private
+
+    try:
+        return open_private(path, "w", newline="")
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot write it: {exc.strerror or exc}; name a writable file") from exc
+
+
 @audit_app.command("export")
 def audit_export(
     ctx: typer.Context,
@@ -630,7 +655,7 @@ def audit_export(
             raise ConfigError(f"--format {fmt!r}: use csv or jsonl")
         start, end = _parse_when(since, "--since"), _parse_when(until, "--until")
         desk = _desk(ctx)
-        out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+        out = _open_output(output, "--output") if output else sys.stdout
         try:
             with desk.state.session() as session:
                 for chunk in audit.export_lines(audit.iter_events(session, since=start, until=end, request_ref=request), fmt):  # type: ignore[arg-type]
@@ -701,7 +726,9 @@ def outbox_list(
             rows = [
                 {"id": m.id, "request": m.request.reference, "kind": m.kind, "to": m.recipient, "status": m.status,
                  "attempts": m.attempts, "message_id": m.message_id, "last_error": m.last_error,
-                 "created_at": m.created_at.isoformat(), "sent_at": m.sent_at.isoformat() if m.sent_at else None}
+                 "created_at": m.created_at.isoformat(), "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+                 "claimed_by": m.claimed_by,
+                 "claimed_until": m.claimed_until.isoformat() if m.claimed_until and m.status == "queued" else None}
                 for m in session.scalars(stmt)
             ]
     if as_json:
@@ -712,7 +739,9 @@ def outbox_list(
         return
     typer.echo(format_table(
         ["id", "request", "kind", "to", "status", "tries", "problem"],
-        [[str(r["id"]), r["request"], r["kind"], r["to"], r["status"], str(r["attempts"]), r["last_error"] or ""] for r in rows],
+        [[str(r["id"]), r["request"], r["kind"], r["to"], r["status"], str(r["attempts"]),
+          r["last_error"] or (f"being sent by {r['claimed_by']} (claim runs out {r['claimed_until'][:19]})"
+                              if r["claimed_until"] else "")] for r in rows],
     ))
 
 
@@ -725,20 +754,11 @@ def outbox_retry(
 
     Example: erasure outbox retry 12 13
     """
-    from sqlalchemy import select
-
-    from erasure.models import OutboxMessage
+    from erasure.notify import requeue
 
     with errors():
         desk = _desk(ctx)
-        with desk.state.session() as session:
-            stmt = select(OutboxMessage).where(OutboxMessage.status.in_(["parked", "queued"]))
-            if ids:
-                stmt = stmt.where(OutboxMessage.id.in_(ids))
-            n = 0
-            for m in session.scalars(stmt):
-                m.status, m.next_attempt_at = "queued", None
-                n += 1
+        n = requeue(desk.state, ids)
         typer.echo(f"{n} repl{'y' if n == 1 else 'ies'} queued again")
         from erasure.runner import deliver_outbox
 
@@ -859,6 +879,7 @@ def report_command(
     """
     from erasure import report
     from erasure.deadlines import received_date
+    from erasure.files import write_private
 
     with errors():
         desk = _desk(ctx)
@@ -869,8 +890,8 @@ def report_command(
                                             time_zone=desk.config.policy.time_zone, today=today)
         if html is not None:
             try:
-                html.write_text(report.render_html(metrics, generated_at=now, organisation=desk.config.controller.name),
-                                encoding="utf-8")
+                write_private(html, report.render_html(metrics, generated_at=now,
+                                                       organisation=desk.config.controller.name))
             except OSError as exc:
                 raise ConfigError(f"--html {html}: cannot write the report: {exc.strerror}") from exc
     if as_json:

@@ -103,6 +103,22 @@ class Tenant:
     name: str = setting(help="Short tenant name used on the CLI and in the register.")
     senders: tuple[str, ...] = setting(factory=tuple, help='Allowed From addresses; "@domain" allows the whole domain.')
     environments: tuple[str, ...] = setting(factory=tuple, help="The tenant's environment ids in the view store; deletes are scoped to these.")
+    contact: str | None = setting(
+        None,
+        help="Where letters go when an officer approves a request for this tenant that another tenant sent "
+        "(`requests approve --override-tenant`); default: the first full address in senders.",
+    )
+
+    @property
+    def reply_address(self) -> str | None:
+        """The tenant's own address for letters about a request moved to it; None when none is configured.
+
+        Never a requester's address: a request moved here from another tenant
+        must not tell that other tenant's requester about this tenant's data.
+        """
+        if self.contact:
+            return self.contact
+        return next((s for s in self.senders if not s.startswith("@")), None)
 
 
 @dataclass(frozen=True)
@@ -328,8 +344,60 @@ def _convert(hint: Any, value: Any, *, key: str, source: str) -> Any:
     raise AssertionError(f"unsupported setting type {hint!r} for {key}")  # pragma: no cover
 
 
+def check_database_url(url: str, key: str, source: str = "config") -> None:
+    """A ConfigError naming ``key`` and the fix unless ``url`` is a usable SQLAlchemy URL.
+
+    Checked when the config is loaded, so a typo in a URL (a port of 99999 or
+    "abc", an unknown backend, a SQLite URL with a host) is a usage error
+    (exit 2) before anything connects, not a traceback from a driver later.
+    The driver itself is still imported only when the database is opened.
+    """
+    import sqlalchemy as sa
+
+    example = {
+        "state.url": 'sqlite:///erasure-state.db or postgresql+psycopg://erasure@db.example:5432/erasure',
+        "store.url": 'sqlite:///views.db, postgresql+psycopg://user@host:5432/views or mysql+pymysql://user@host:3306/views',
+    }.get(key, "sqlite:///file.db or postgresql+psycopg://user@host:5432/name")
+    shown = _redact_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        detail = "the port is not a number" if isinstance(exc, ValueError) else "it is not a SQLAlchemy URL"
+        raise ConfigError(f"{source}: {key} = {shown!r} is malformed ({detail}); write it like {example}") from None
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise ConfigError(
+            f"{source}: {key} = {shown!r} has port {parsed.port}, outside 1-65535; "
+            f"fix the port (PostgreSQL listens on 5432, MariaDB on 3306) or leave it out for the default"
+        )
+    try:
+        parsed.get_dialect()
+    except sa.exc.NoSuchModuleError:
+        raise ConfigError(
+            f"{source}: {key} = {shown!r} names the unknown database kind {parsed.drivername!r}; write it like {example}"
+        ) from None
+    if parsed.get_backend_name() == "sqlite" and (parsed.host or parsed.port or parsed.username):
+        raise ConfigError(
+            f"{source}: {key} = {shown!r} puts a host in a SQLite URL; a SQLite file is sqlite:///relative/path.db "
+            "(three slashes) or sqlite:////absolute/path.db (four)"
+        )
+
+
+def _redact_url(url: str) -> str:
+    """The URL as typed, with any password between ':' and '@' replaced (it may end up in a log)."""
+    import re
+
+    return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", url)
+
+
+def _plain_address(text: str) -> bool:
+    local, at, domain = text.rpartition("@")
+    return bool(at and local and "." in domain and not any(c.isspace() or c in "<>,;\"" for c in text))
+
+
 def _check(config: Config, source: str) -> None:
     """Cross-field rules that a single key cannot express."""
+    check_database_url(config.state.url, "state.url", source)
+    check_database_url(config.store.url, "store.url", source)
     names = [t.name for t in config.tenants]
     for name in names:
         if names.count(name) > 1:
@@ -340,6 +408,9 @@ def _check(config: Config, source: str) -> None:
         for s in tenant.senders:
             if "@" not in s:
                 raise ConfigError(f"{source}: tenants[{i}].senders has {s!r}; use a full address or \"@domain\"")
+        if tenant.contact is not None and not _plain_address(tenant.contact):
+            raise ConfigError(f"{source}: tenants[{i}].contact = {tenant.contact!r} is not one plain address; "
+                              "write it like privacy@acme.example")
     by_name = {table.name: table for table in config.store.tables}
     for i, table in enumerate(config.store.tables):
         key = f"store.tables[{i}]"

@@ -34,6 +34,7 @@ import re
 import smtplib
 import ssl
 import tempfile
+import unicodedata
 from datetime import timedelta
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
@@ -42,8 +43,10 @@ from typing import NoReturn, Protocol, TextIO
 
 from erasure.config import DeliverySettings, is_loopback_host, read_secret
 from erasure.errors import ConfigError, DeliveryError, TemporaryError
+from erasure.files import make_private_dirs
 
 __all__ = [
+    "CLAIM_LEASE",
     "ConsoleTransport",
     "DeliveryPermanentError",
     "DeliveryTemporaryError",
@@ -55,8 +58,11 @@ __all__ = [
     "SmtpTransport",
     "Transport",
     "check_message",
+    "claim_lease",
+    "claim_token",
     "eml_file_name",
     "make_transport",
+    "recipient_key",
     "retry_delay",
     "serialize",
 ]
@@ -105,6 +111,65 @@ def retry_delay(attempts: int) -> timedelta:
     """
     index = min(max(attempts, 1), len(RETRY_SCHEDULE)) - 1
     return RETRY_SCHEDULE[index]
+
+
+# ---------------------------------------------------------------- claims and counting
+
+CLAIM_LEASE = timedelta(minutes=15)
+"""How long a deliverer owns a reply it claimed. Far longer than one send can
+take (an SMTP session times out after ``delivery.timeout_seconds`` per step),
+so a live deliverer never loses its claim; a deliverer that died mid-send
+leaves its reply claimed this long, then any run sends it (same Message-ID)."""
+
+
+def claim_lease(settings: DeliverySettings) -> timedelta:
+    """The lease for this configuration: CLAIM_LEASE, or longer when a slow server may keep one send busy longer.
+
+    One SMTP send is at most about ten timed steps (connect, EHLO, STARTTLS,
+    EHLO, AUTH, MAIL, RCPT, DATA, end of data), twice when a stale reused
+    connection is replaced; 20 x ``timeout_seconds`` covers it.
+    """
+    return max(CLAIM_LEASE, timedelta(seconds=20 * settings.timeout_seconds))
+
+
+def claim_token() -> str:
+    """Who is delivering: host, process and a random part, unique per delivery run."""
+    import secrets
+    import socket
+
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(6)}"[:100]
+
+
+def recipient_key(address: str) -> str:
+    """The form of an address that the per-recipient reply cap counts by.
+
+    Pure, and deliberately coarser than delivery: two spellings that reach the
+    same person must count as one, or a reply storm escapes the cap by case
+    (``DPO@`` and ``dpo@``) or by tag (``dpo+1@``, ``dpo+2@``). So: Unicode
+    NFKC; the domain case-folded, without a trailing dot, and IDNA A-labels
+    (``xn--...``) read as the Unicode they stand for; the local part unquoted,
+    case-folded (RFC 5321 lets servers tell cases apart; almost none do) and
+    cut at the first ``+`` (sub-addressing). Never used to send: replies go to
+    the address exactly as the requester wrote it.
+    """
+    text = unicodedata.normalize("NFKC", address).strip().strip("<>").strip()
+    local, at, domain = text.rpartition("@")
+    if not at:
+        return text.casefold()[:320]
+    if len(local) >= 2 and local[0] == local[-1] == '"':
+        local = re.sub(r"\\(.)", r"\1", local[1:-1])
+    if "+" in local[1:]:
+        local = local[: local.index("+", 1)]
+    labels = []
+    for label in domain.rstrip(".").split("."):
+        if label[:4].lower() == "xn--":
+            try:
+                label = label.lower().encode("ascii").decode("idna")  # upper case in punycode is a case hint
+            except UnicodeError:
+                pass  # not a valid A-label: count it as written
+        labels.append(label)
+    domain = unicodedata.normalize("NFKC", ".".join(labels)).casefold()
+    return f"{local.casefold()}@{domain}"[:320]
 
 
 # ---------------------------------------------------------------- message checks
@@ -473,7 +538,8 @@ class DirectoryTransport:
         target = self.directory / eml_file_name(envelope.message_id)
         tmp_name: str | None = None
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.directory)
+            # mkstemp creates 0600 whatever the umask: replies name the requester and the request.
             fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".eml")
             with os.fdopen(fd, "wb") as out:
                 out.write(data)

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from erasure import audit
 from erasure.config import Config, load_config
 from erasure.errors import ConfigError
+from erasure.files import create_private_file, make_private_dirs, write_private
 from erasure.mailbox import MaildirSource
 from erasure.models import AuditEvent, ErasureRequest
 from erasure.state import open_state
@@ -177,8 +178,8 @@ def prepare_directory(directory: Path | None) -> Path:
             )
         for entry in contents:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / MARKER).write_text("made by `erasure demo`; the next demo run clears this folder\n")
+    make_private_dirs(directory)
+    write_private(directory / MARKER, "made by `erasure demo`; the next demo run clears this folder\n")
     return directory
 
 
@@ -199,10 +200,11 @@ def run_demo(directory: Path | None = None, *, now: dt.datetime | None = None) -
     directory = prepare_directory(directory)
     os.environ.setdefault(KEY_ENV, DEMO_KEY)
     config_path = directory / "erasure.toml"
-    config_path.write_text(CONFIG)
+    write_private(config_path, CONFIG)
     config = load_config(config_path)
 
     views_url = f"sqlite:///{directory / 'views.db'}"
+    create_private_file(directory / "views.db")  # synthetic, but shaped like personal data: private like the real thing
     engine = sa.create_engine(views_url)
     try:
         create_demo_schema(engine)
@@ -212,9 +214,9 @@ def run_demo(directory: Path | None = None, *, now: dt.datetime | None = None) -
 
     maildir = directory / "Maildir"
     for sub in ("new", "cur", "tmp"):
-        (maildir / sub).mkdir(parents=True)
+        make_private_dirs(maildir / sub)
     for name, raw in sample_mail(now):
-        (maildir / "new" / f"{int(now.timestamp())}.{name}.demo").write_bytes(raw)
+        write_private(maildir / "new" / f"{int(now.timestamp())}.{name}.demo", raw)
 
     result = DemoResult(
         directory=directory, config_path=config_path, replies_dir=config.path(config.delivery.directory),

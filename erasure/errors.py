@@ -86,6 +86,10 @@ class InvalidTransitionError(ErasureError):
     exit_code = EXIT_USAGE
 
 
+class TenantOverrideRequiredError(InvalidTransitionError):
+    """Approving a request for a tenant other than the one it was verified for needs --override-tenant and --reason."""
+
+
 class TemplateError(ErasureError):
     """A reply template is missing or refers to a value that was not provided."""
 

@@ -18,6 +18,7 @@ from typing import Iterator, Literal, Protocol, Self, Sequence
 
 from erasure.config import Config
 from erasure.errors import MailboxError
+from erasure.files import make_private_dirs
 
 Destination = Literal["processed", "review"]
 
@@ -137,7 +138,7 @@ class MaildirSource:
             return  # already moved: moving is idempotent
         target = self.root / f".{self.folders[destination]}"
         for sub in ("new", "cur", "tmp"):
-            (target / sub).mkdir(parents=True, exist_ok=True)
+            make_private_dirs(target / sub)  # 0700: the file names alone say who wrote when
         name = path.name if ":" in path.name else f"{path.name}:2,S"
         os.rename(path, target / "cur" / name)
 

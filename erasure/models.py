@@ -200,6 +200,21 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditLock(Base):
+    """One row (id 1) that every audit writer locks first, so appends to the chain queue up.
+
+    Locking the newest event instead is not enough: on PostgreSQL a writer
+    that waited for that lock still sees the old head (its ORDER BY is not
+    re-evaluated) and reuses its seq; on MariaDB two writers' gap locks on the
+    head deadlock. A plain primary-key row lock has neither problem, and the
+    head read after it is a locking read, so it sees the newest committed event.
+    """
+
+    __tablename__ = "audit_lock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
 class OutboxMessage(Base):
     """A reply rendered once, stored as bytes, delivered at least once."""
 
@@ -210,6 +225,9 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(32))
     message_id: Mapped[str] = mapped_column(String(HEADER_LEN), unique=True)
     recipient: Mapped[str] = mapped_column(CleanString(ADDRESS_LEN), index=True)
+    # erasure.delivery.recipient_key(recipient): what the per-recipient cap counts by,
+    # so DPO@ and dpo@ (or dpo+x@) are one recipient.
+    recipient_key: Mapped[str | None] = mapped_column(String(ADDRESS_LEN), index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"))  # not a 64 KB BLOB
     status: Mapped[str] = mapped_column(String(16), index=True)  # one of OUTBOX_STATES
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -218,6 +236,11 @@ class OutboxMessage(Base):
     receipt: Mapped[str | None] = mapped_column(CleanText)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A deliverer claims a row before sending it and releases it after (see
+    # notify.deliver): a row claimed until a time still to come is someone
+    # else's; one whose claim has run out belonged to a deliverer that died.
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     request: Mapped[ErasureRequest] = relationship(back_populates="replies")
 

@@ -12,18 +12,20 @@ import datetime as dt
 import email.policy
 import email.utils
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jinja2
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from erasure import audit
 from erasure.config import Config
+from erasure.delivery import CLAIM_LEASE, claim_token, recipient_key
 from erasure.errors import TemplateError
 from erasure.models import ErasureRequest, OutboxMessage
 from erasure.parse.headers import valid_message_id
@@ -233,6 +235,16 @@ def check_rendered(raw: bytes, msg: EmailMessage, text: str, html: str,
         raise UnsafeReplyError("the rendered reply's body is not what the templates rendered")
 
 
+def replies_to_recipient_since(session: Session, address: str, since: dt.datetime) -> int:
+    """Replies queued since ``since`` to ``address`` in any spelling (``recipient_key``): the cap's count."""
+    return session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.recipient_key == recipient_key(address),
+            OutboxMessage.created_at >= since,
+        )
+    ) or 0
+
+
 def queue_reply(session: Session, config: Config, request: ErasureRequest, spec: ReplySpec,
                 renderer: TemplateRenderer, *, now: dt.datetime) -> OutboxMessage | None:
     """Render and queue one reply in the caller's transaction; None when policy forbids replying."""
@@ -247,18 +259,14 @@ def queue_reply(session: Session, config: Config, request: ErasureRequest, spec:
     msg, text, html = _build(config, request, spec, renderer, message_id=message_id, now=now)
     raw = msg.as_bytes(policy=WIRE_POLICY)
     check_rendered(raw, msg, text, html, thread_headers(request))
-    recent = session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.recipient == request.requester,
-            OutboxMessage.created_at >= now - dt.timedelta(days=1),
-        )
-    ) or 0
+    recent = replies_to_recipient_since(session, request.requester, now - dt.timedelta(days=1))
     held = recent >= config.delivery.max_per_recipient_per_day
     row = OutboxMessage(
         request=request,
         kind=spec.kind,
         message_id=message_id,
         recipient=request.requester,
+        recipient_key=recipient_key(request.requester),
         raw=raw,
         status="parked" if held else "queued",
         attempts=0,
@@ -286,30 +294,68 @@ class DeliveryReport:
 
 
 def due_outbox(session: Session, now: dt.datetime) -> list[int]:
+    """Replies that are queued, due, and not claimed by a deliverer that is still within its lease."""
     return list(session.scalars(
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "queued")
         .where(or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
+        .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now))
         .order_by(OutboxMessage.id)
     ))
 
 
-def deliver(state: Any, transport: Any, *, now: Callable[[], dt.datetime],
-            retry_delay: Callable[[int], dt.timedelta]) -> DeliveryReport:
-    """Send every queued reply that is due, one commit per reply.
+def requeue(state: Any, ids: Sequence[int] | None = None) -> int:
+    """`outbox retry`: parked or deferred replies become due now; returns how many.
 
-    A reply is marked sent only after the transport accepted it, so a crash in
-    between re-sends it on the next run with the same Message-ID: at least once.
+    Each row is locked by primary key and changed only if it is still parked
+    or queued, so a reply sent meanwhile by a running deliverer (``sent``) is
+    never put back in the queue. A claim is left alone: the deliverer holding
+    it finishes, or its lease runs out.
+    """
+    with state.session() as session:
+        stmt = select(OutboxMessage.id).where(OutboxMessage.status.in_(["parked", "queued"]))
+        if ids:
+            stmt = stmt.where(OutboxMessage.id.in_(list(ids)))
+        n = 0
+        for outbox_id in list(session.scalars(stmt.order_by(OutboxMessage.id))):
+            row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+            if row is not None and row.status in ("parked", "queued"):
+                row.status, row.next_attempt_at = "queued", None
+                n += 1
+        return n
+
+
+def deliver(state: Any, transport: Any, *, now: Callable[[], dt.datetime],
+            retry_delay: Callable[[int], dt.timedelta], lease: dt.timedelta = CLAIM_LEASE,
+            worker: str | None = None) -> DeliveryReport:
+    """Send every queued reply that is due, each claimed first, one commit per step.
+
+    Several deliverers may run at once (cron `poll`, an officer's `outbox
+    retry` or `requests approve`, a second host on a shared state database).
+    Each reply is *claimed* before it is sent: in one short transaction the
+    row is locked (FOR UPDATE by primary key; SQLite serializes writers), and
+    ``claimed_by``/``claimed_until`` are set only if it is still queued, due
+    and unclaimed (or its claim has run out). A second claimant waits for the
+    first to commit and then sees the claim, so exactly one deliverer sends it. No transaction stays open while the transport
+    talks to the server. A claim column rather than ``FOR UPDATE SKIP
+    LOCKED`` because it works alike on all three databases and survives the
+    deliverer: if it dies mid-send, the reply becomes due again once
+    ``lease`` has passed, never lost. (That resend carries the same
+    Message-ID: at least once, as before.)
+
+    A reply is marked sent only after the transport accepted it.
     """
 
     from erasure.delivery import DeliveryUnavailableError
 
+    worker = worker or claim_token()
     report = DeliveryReport()
     with state.session() as session:
         ids = due_outbox(session, now())
     for outbox_id in ids:
         try:
-            _deliver_one(state, transport, outbox_id, report, now=now, retry_delay=retry_delay)
+            _deliver_one(state, transport, outbox_id, report, now=now, retry_delay=retry_delay,
+                         lease=lease, worker=worker)
         except DeliveryUnavailableError as exc:
             # The server as a whole is unusable (down, TLS or login refused): every
             # reply would fail the same way, so stop and leave them all queued.
@@ -319,34 +365,92 @@ def deliver(state: Any, transport: Any, *, now: Callable[[], dt.datetime],
     return report
 
 
-def _deliver_one(state: Any, transport: Any, outbox_id: int, report: DeliveryReport, *,
-                 now: Callable[[], dt.datetime], retry_delay: Callable[[int], dt.timedelta]) -> None:
-    from erasure.delivery import DeliveryPermanentError, DeliveryTemporaryError, DeliveryUnavailableError
+def _claim(state: Any, outbox_id: int, worker: str, at: dt.datetime, lease: dt.timedelta) -> bytes | None:
+    """Claim one reply for ``worker``; its bytes if this deliverer now owns it, else None.
 
+    The row is locked by primary key first and only then checked: locking
+    through the ``status`` index instead (as a conditional UPDATE may on
+    MariaDB) deadlocks with a deliverer that holds the row and is changing
+    its status.
+    """
     with state.session() as session:
-        row = session.get(OutboxMessage, outbox_id)
-        if row is None or row.status != "queued":
-            return
-        msg = BytesParser(policy=email.policy.SMTP).parsebytes(row.raw)
-        at = now()
-        row.attempts += 1  # rolled back with the session if the server as a whole is unavailable
-        try:
-            receipt = transport.send(msg)
-        except DeliveryUnavailableError:
-            raise  # not this reply's fault: nothing recorded against it
-        except DeliveryTemporaryError as exc:
+        row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if (row is None or row.status != "queued"
+                or (row.next_attempt_at is not None and row.next_attempt_at > at)
+                or (row.claimed_until is not None and row.claimed_until > at)):
+            return None
+        row.claimed_by = worker
+        row.claimed_until = at + lease
+        return row.raw
+
+
+def _release(state: Any, outbox_id: int, worker: str) -> None:
+    """Give a claim back untouched (the server was unavailable: nothing happened to this reply)."""
+    with state.session() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == outbox_id, OutboxMessage.claimed_by == worker)
+            .values(claimed_by=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _deliver_one(state: Any, transport: Any, outbox_id: int, report: DeliveryReport, *,
+                 now: Callable[[], dt.datetime], retry_delay: Callable[[int], dt.timedelta],
+                 lease: dt.timedelta, worker: str) -> None:
+    from erasure.delivery import (
+        DeliveryPermanentError,
+        DeliveryTemporaryError,
+        DeliveryUnavailableError,
+    )
+
+    raw = _claim(state, outbox_id, worker, now(), lease)
+    if raw is None:
+        return  # sent, parked, not yet due, or another deliverer has it
+    msg = BytesParser(policy=email.policy.SMTP).parsebytes(raw)
+    failure: Exception | None = None
+    receipt: str | None = None
+    try:
+        receipt = transport.send(msg)
+    except DeliveryUnavailableError:
+        _release(state, outbox_id, worker)  # not this reply's fault: nothing recorded against it
+        raise
+    except (DeliveryTemporaryError, DeliveryPermanentError) as exc:
+        failure = exc
+    except BaseException:
+        _release(state, outbox_id, worker)  # a bug or an interrupt: the next run may try again at once
+        raise
+    at = now()
+    with state.session() as session:
+        row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if row is None:
+            return  # pruned meanwhile
+        ours = row.claimed_by == worker
+        if not ours:
+            # Our lease ran out mid-send and another deliverer took the reply:
+            # its outcome stands, except that a reply we did send is sent.
+            report.problems.append(
+                f"{row.request.reference} {row.kind}: the claim ran out while sending (lease {lease}); "
+                "it may go out twice, with the same Message-ID"
+            )
+            if failure is not None or row.status == "sent":
+                return
+        row.claimed_by = None
+        row.claimed_until = None
+        row.attempts += 1
+        if isinstance(failure, DeliveryTemporaryError):
             row.next_attempt_at = at + retry_delay(row.attempts)
-            row.last_error = str(exc)
+            row.last_error = str(failure)
             report.deferred += 1
-            report.problems.append(f"{row.request.reference} {row.kind}: deferred: {exc}")
-            audit.record(session, "reply_deferred", request=row.request, reason=str(exc),
+            report.problems.append(f"{row.request.reference} {row.kind}: deferred: {failure}")
+            audit.record(session, "reply_deferred", request=row.request, reason=str(failure),
                          data={"kind": row.kind, "message_id": row.message_id, "attempts": row.attempts}, now=at)
-        except DeliveryPermanentError as exc:
+        elif failure is not None:
             row.status = "parked"
-            row.last_error = str(exc)
+            row.last_error = str(failure)
             report.parked += 1
-            report.problems.append(f"{row.request.reference} {row.kind}: parked: {exc}")
-            audit.record(session, "reply_parked", request=row.request, reason=str(exc),
+            report.problems.append(f"{row.request.reference} {row.kind}: parked: {failure}")
+            audit.record(session, "reply_parked", request=row.request, reason=str(failure),
                          data={"kind": row.kind, "message_id": row.message_id}, now=at)
         else:
             row.status = "sent"

@@ -7,6 +7,7 @@ the view store and the delivery transport, and make sure each is closed again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -18,6 +19,7 @@ import filelock
 from erasure import audit
 from erasure.config import Config
 from erasure.errors import TemporaryError
+from erasure.files import PRIVATE_FILE, create_private_file
 from erasure.mailbox import open_source
 from erasure.notify import DeliveryReport, deliver
 from erasure.state import State, open_state
@@ -35,18 +37,21 @@ def lock_path(config: Config) -> Path:
 
 def deliver_outbox(config: Config, state: State, *, stream=None) -> DeliveryReport:  # type: ignore[no-untyped-def]
     """Send what is due in the outbox through the configured transport."""
-    from erasure.delivery import make_transport, retry_delay
+    from erasure.delivery import claim_lease, make_transport, retry_delay
 
     transport = make_transport(config.delivery, base_dir=config.base_dir, stream=stream or sys.stdout)
     try:
-        return deliver(state, transport, now=utcnow, retry_delay=retry_delay)
+        return deliver(state, transport, now=utcnow, retry_delay=retry_delay, lease=claim_lease(config.delivery))
     finally:
         transport.close()
 
 
 def poll_once(config: Config, *, dry_run: bool = False) -> PollResult:
     """One cron pass under the poll lock: intake, advance, deliver."""
-    lock = filelock.FileLock(str(lock_path(config)), timeout=0)
+    path = lock_path(config)
+    with contextlib.suppress(OSError):  # a lock that cannot be made fails below, as before
+        create_private_file(path)  # 0600 whatever the umask; filelock keeps it so (mode=)
+    lock = filelock.FileLock(str(path), timeout=0, mode=PRIVATE_FILE)
     try:
         lock.acquire()
     except filelock.Timeout:

@@ -42,6 +42,23 @@ def resolve_sqlite_url(url: str, base_dir: Path) -> str:
     return url
 
 
+def _create_private_sqlite_file(url: str) -> None:
+    """Create a new SQLite state file 0600 before SQLite does (it would use the umask, often 0644).
+
+    The state database holds requesters' addresses and viewer ids; SQLite gives
+    the -wal, -shm and -journal files the database file's mode, so they follow.
+    """
+    from erasure.files import create_private_file
+
+    database = sa.make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:") and Path(database).parent.is_dir():
+        try:
+            create_private_file(database)
+        except OSError as exc:
+            raise StateError(f"state.url: cannot create the SQLite file {database}: {exc.strerror or exc}; "
+                             "check that its folder exists and is writable") from exc
+
+
 def make_engine(url: str, *, base_dir: Path = Path("."), busy_timeout: float = 30.0) -> Engine:
     """An engine with the per-dialect settings the tool relies on.
 
@@ -54,6 +71,7 @@ def make_engine(url: str, *, base_dir: Path = Path("."), busy_timeout: float = 3
     url = resolve_sqlite_url(url, base_dir)
     try:
         if url.startswith("sqlite"):
+            _create_private_sqlite_file(url)
             engine = sa.create_engine(url, connect_args={"timeout": busy_timeout})
 
             @event.listens_for(engine, "connect")

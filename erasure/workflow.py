@@ -26,8 +26,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from erasure import audit
-from erasure.config import Config
-from erasure.deadlines import add_months, deadlines_for, format_date, number_in_words, received_date
+from erasure.config import Config, Tenant
+from erasure.deadlines import (
+    add_months,
+    deadlines_for,
+    format_date,
+    number_in_words,
+    received_date,
+)
 from erasure.errors import (
     ErasureError,
     InvalidTransitionError,
@@ -35,6 +41,7 @@ from erasure.errors import (
     RequestNotFoundError,
     StateUnavailableError,
     TemporaryError,
+    TenantOverrideRequiredError,
 )
 from erasure.mailbox import IncomingMessage, MailSource, MessageRef
 from erasure.models import (
@@ -90,6 +97,7 @@ class RequestOutcome:
     rows_erased: int | None
     match_count: int | None
     replies: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what an officer's decision changed that they should know (who gets letters)
 
     @property
     def needs_attention(self) -> bool:
@@ -126,6 +134,35 @@ class PollResult:
             + f"; requests: {states}; "
             f"replies: {self.sent} sent, {self.deferred} deferred, {self.parked} parked; {len(self.problems)} problem(s)"
         )
+
+
+@dataclass(frozen=True)
+class TenantChange:
+    """What an approval did to a request's tenant, and so to whom its letters go."""
+
+    from_tenant: str | None
+    to_tenant: str | None
+    overridden: bool = False
+    letters_to: str | None = None
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        if not self.overridden:
+            return ()
+        if self.letters_to is None:
+            return ((f"no letter will be sent: tenant {self.to_tenant!r} has no contact address "
+                     f"(set contact = \"...\" in its [[tenants]] block, or list a full address in its senders); "
+                     f"tenant {self.from_tenant!r}'s requester is not told about {self.to_tenant!r}'s data"),)
+        return ((f"letters go to {self.letters_to} (tenant {self.to_tenant!r}'s contact), "
+                 f"not to tenant {self.from_tenant!r}'s requester"),)
+
+
+@dataclass(frozen=True)
+class ApprovalPreview:
+    """`requests approve --dry-run`: what would be erased, and what the officer should know."""
+
+    result: ErasureResult
+    notes: tuple[str, ...] = ()
 
 
 class Desk:
@@ -855,49 +892,108 @@ class Desk:
         ids = self._manual_ids(tenant, viewer_ids)
         return self.store.count(Target("(dry run)", self.config.tenant(tenant).environments, ids))
 
-    def preview_approval(self, reference: str, *, tenant: str | None = None) -> ErasureResult:
+    def preview_approval(self, reference: str, *, tenant: str | None = None, override_tenant: bool = False,
+                         reason: str | None = None) -> ApprovalPreview:
         """`requests approve --dry-run`: the same checks as approving, then a count; nothing changes."""
         with self.state.sessions() as session:  # never committed
             request = self._get(session, reference)
-            self._prepare_approval(request, tenant)
+            plan = self._prepare_approval(request, tenant, override_tenant=override_tenant, reason=reason)
             result = self.store.count(self._target(request))
             session.rollback()
-        return result
+        return ApprovalPreview(result=result, notes=plan.notes)
 
-    def _prepare_approval(self, request: ErasureRequest, tenant: str | None) -> None:
+    def _prepare_approval(self, request: ErasureRequest, tenant: str | None, *, override_tenant: bool = False,
+                          reason: str | None = None) -> TenantChange:
+        """Check an approval and apply its tenant change to ``request`` (the caller commits or rolls back).
+
+        A request that already has a tenant was verified for it (its sender is
+        listed there): erasing another tenant's views on its word is the
+        cross-tenant mistake this tool exists to prevent, so it needs an
+        explicit override with a reason, and the letters then go to the new
+        tenant's own contact, never to the other tenant's requester.
+        """
         if request.status not in (S.AWAITING_APPROVAL, S.NEEDS_REVIEW):
             raise InvalidTransitionError(
                 f"{request.reference} is {request.status}; only requests awaiting approval or in review can be approved"
             )
+        if override_tenant and tenant is None:
+            raise InvalidTransitionError("--override-tenant needs --tenant NAME: the tenant to approve the request for")
+        change = TenantChange(from_tenant=request.tenant, to_tenant=request.tenant)
         if tenant is not None:
-            self.config.tenant(tenant)
-            if tenant != request.tenant:
+            target = self.config.tenant(tenant)
+            if request.tenant is not None and tenant != request.tenant:
+                if not override_tenant:
+                    raise TenantOverrideRequiredError(
+                        f"{request.reference} was verified for tenant {request.tenant!r} (its sender is listed there); "
+                        f"approving it for {tenant!r} erases {tenant!r}'s views on another tenant's word. If that is "
+                        f"right, repeat with --override-tenant --reason \"why\"; otherwise leave out --tenant"
+                    )
+                if not (reason or "").strip():
+                    raise TenantOverrideRequiredError(
+                        "--override-tenant needs --reason: why this request is about another tenant's viewers "
+                        "(kept in the audit trail)"
+                    )
+                change = self._move_to_tenant(request, target)
+            elif tenant != request.tenant:
+                change = TenantChange(from_tenant=None, to_tenant=tenant)
                 request.tenant = tenant
-                for subject in request.subjects:
-                    if subject.viewer_id is not None:
-                        subject.viewer_hmac = self._hmac(tenant, subject.viewer_id)
+                self._rehash(request)
         if request.tenant is None:
             raise InvalidTransitionError(f"{request.reference} has no tenant; approve it with --tenant NAME")
         if not any(s.viewer_id for s in request.subjects):
             raise InvalidTransitionError(
                 f"{request.reference} names no viewer id; reject it, or add a new request with `erasure requests add`"
             )
+        return change
 
-    def approve(self, reference: str, *, actor: str | None = None, tenant: str | None = None) -> RequestOutcome:
-        """An officer lets a held or reviewed erasure go ahead (optionally naming the tenant)."""
+    def _rehash(self, request: ErasureRequest) -> None:
+        """Viewer-id HMACs are scoped by tenant: recompute them for the request's (new) tenant."""
+        for subject in request.subjects:
+            if subject.viewer_id is not None:
+                subject.viewer_hmac = self._hmac(request.tenant, subject.viewer_id)
+
+    def _move_to_tenant(self, request: ErasureRequest, target: Tenant) -> TenantChange:
+        """Override: the request now belongs to ``target``; letters go to its configured contact, or nowhere."""
+        change = TenantChange(from_tenant=request.tenant, to_tenant=target.name, overridden=True,
+                              letters_to=target.reply_address)
+        request.tenant = target.name
+        self._rehash(request)
+        request.requester = change.letters_to
+        request.reply_allowed = change.letters_to is not None
+        # The letters must not thread into (or quote) the other tenant's conversation,
+        # which their new recipient never saw: no In-Reply-To, References or subject.
+        request.message_id = None
+        request.thread_refs = None
+        request.subject_line = ""
+        return change
+
+    def approve(self, reference: str, *, actor: str | None = None, tenant: str | None = None,
+                override_tenant: bool = False, reason: str | None = None) -> RequestOutcome:
+        """An officer lets a held or reviewed erasure go ahead (optionally naming the tenant).
+
+        ``tenant`` sets the tenant of a request that has none (an unknown
+        sender in review); naming a tenant other than the one a request was
+        verified for also needs ``override_tenant`` and a ``reason``.
+        """
         actor = actor or default_actor()
         with self.state.session() as session:
             request = self._get(session, reference)
-            self._prepare_approval(request, tenant)
+            change = self._prepare_approval(request, tenant, override_tenant=override_tenant, reason=reason)
+            if change.overridden:
+                audit.record(session, "tenant_overridden", actor=actor, request=request, reason=reason, now=self.now(),
+                             data={"from_tenant": change.from_tenant, "to_tenant": change.to_tenant,
+                                   "reason": reason, "actor": actor, "letters_to": change.letters_to})
             request.kind = "erasure"
             request.approved_by = actor
             audit.record(session, "approved", actor=actor, request=request, now=self.now(),
+                         reason=reason if reason and reason.strip() else None,
                          data={"tenant": request.tenant})
             # Counted again: a review case was never counted, and an awaiting one
             # may have been counted under another tenant or days ago.
             self._start_erasing(session, request, self.store.count(self._target(request)))
             request_id = request.id
-        return self.advance(request_id)
+        outcome = self.advance(request_id)
+        return dataclasses.replace(outcome, notes=change.notes)
 
     def reject(self, reference: str, *, reason: str, actor: str | None = None) -> RequestOutcome:
         """Refuse a request, giving the reasons and the right to complain (Art. 12(4), 7022(f))."""
