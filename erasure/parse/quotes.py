@@ -99,6 +99,11 @@ _ON_OPENING = re.compile(r"^\s*(?:" + "|".join(o for o, _, _ in ON_WROTE) + r")\
 _WROTE_CLOSING = re.compile(
     r"\s*(?:" + "|".join(_on_wrote(*row, wrapped=True) for row in ON_WROTE) + r")\s*", re.IGNORECASE
 )
+# "Op ... schreef Bob Example\n<bob@x>:": the verb on the first line, the name wrapped onto the next.
+_ON_VERB_LINE = re.compile(
+    r"^\s*(?:" + "|".join(rf"{o}\b.{{0,300}}\b{v}\b" for o, v, after in ON_WROTE if after) + r")", re.IGNORECASE
+)
+_NAME_AND_COLON = re.compile(rf"[^:]{{1,200}}{_SP}*:\s*")
 _HEADER_BLOCK_FROM = re.compile(rf"^\s*\*?(?:{_alternatives(HEADER_FROM)}){_SP}*:\*?{_SP}*\S", re.IGNORECASE)
 _HEADER_BLOCK_NEXT = re.compile(rf"^\s*\*?(?:{_alternatives(HEADER_NEXT)}){_SP}*:", re.IGNORECASE)
 _SIGNATURE = re.compile(r"^-- ?$")
@@ -134,7 +139,9 @@ def unquoted(text: str) -> str:
         if _SIGNATURE.match(line) or _QUOTE_START.match(line) or _ON_WROTE.match(line):
             break
         # "On Mon, 1 Jan 2024 at 10:00, Alice <a@x>\nwrote:" (wrapped by the mail client)
-        if _ON_OPENING.match(line) and _WROTE_CLOSING.fullmatch(following):
+        if _ON_OPENING.match(line) and (
+            _WROTE_CLOSING.fullmatch(following) or (_ON_VERB_LINE.match(line) and _NAME_AND_COLON.fullmatch(following))
+        ):
             break
         # Outlook quotes without a separator line: "From: ...", then "Sent: ..." (or Date:).
         if _HEADER_BLOCK_FROM.match(line) and _HEADER_BLOCK_NEXT.match(following):
