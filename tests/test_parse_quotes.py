@@ -149,12 +149,12 @@ def test_the_red_team_echo_erases_nobody() -> None:
 
 # A customer's own words that cite the law as our letters do: not an echo.
 CUSTOMER_TEXTS = [
-    "Under Article 17 of the General Data Protection Regulation (GDPR) we ask you to erase the data of the "
-    "viewer below. Please confirm when the data has been deleted.",
-    "We are handling a request under Article 17 of the General Data Protection Regulation (GDPR) from one of "
-    "our viewers and ask you, as our processor, to erase the views recorded under this viewer id.",
-    "Please delete all data for this viewer under the California Consumer Privacy Act (CCPA). Reply to this "
-    "message with the result. Kind regards, the privacy team",
+    ("Under Article 17 of the General Data Protection Regulation (GDPR) we ask you to erase the data of the "
+     "viewer below. Please confirm when the data has been deleted."),
+    ("We are handling a request under Article 17 of the General Data Protection Regulation (GDPR) from one of "
+     "our viewers and ask you, as our processor, to erase the views recorded under this viewer id."),
+    ("Please delete all data for this viewer under the California Consumer Privacy Act (CCPA). Reply to this "
+     "message with the result. Kind regards, the privacy team"),
     "Our analytics data is pseudonymous, we know; the viewer id is the only identifier we have.",
 ]
 
