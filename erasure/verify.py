@@ -104,6 +104,7 @@ REASONS: dict[str, str] = {
     # automatic-mail details (ParsedMessage.automatic)
     "auto_submitted": "The message is marked as automatically submitted.",
     "bulk_mail": "The message is marked as bulk, junk or list mail.",
+    "auto_reply_subject": "The subject is that of an automatic reply (out of office, vacation).",
     "mailing_list": "The message came through a mailing list.",
     "null_return_path": "The message has a null return path, as bounces do.",
     "delivery_report": "The message is a delivery or disposition report.",

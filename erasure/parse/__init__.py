@@ -156,7 +156,7 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
     subject = subject_of(msg, out)
     from_address, from_problem = from_address_of(msg, from_count, out)
     return_path = return_path_of(msg)
-    automatic = automatic_reason(msg, return_path)
+    automatic = automatic_reason(msg, return_path, subject)
     message_ids = raw_values(msg, "Message-ID")
     message_id = message_id_of(message_ids[0]) if message_ids else None
     references = references_of(message_id, msg)
