@@ -82,10 +82,11 @@ TEXT_CASES = [
     ("Viewer IDs:\nl-1\nl-2\n\nBob", ["l-1", "l-2"], OK),  # blank line ends the list
     ("Viewer IDs:\nl-1\nl-2\nBob", ["l-1", "l-2"], "viewer_id_list_unclear"),
     ("Viewer IDs:\nl-1\nl-2\nThanks", ["l-1", "l-2"], "viewer_id_list_unclear"),
-    ("Viewer IDs:\nl-1\nl-2\nThanks!", ["l-1", "l-2"], "viewer_id_trailing_punctuation"),
+    ("Viewer IDs:\nl-1\nl-2\nThanks!", ["l-1", "l-2"], "viewer_id_list_unclear"),
     ("Viewer IDs:\nl-1\nl-2\nBest regards", ["l-1", "l-2"], "viewer_id_list_unclear"),
     ("Viewer IDs:\nl-1\nl-2\nKind regards, Bob", ["l-1", "l-2"], "viewer_id_list_unclear"),
-    ("Viewer IDs:\nl-1\nl-2\nCheers,", ["l-1", "l-2"], "viewer_id_ambiguous"),
+    ("Viewer IDs:\nl-1\nl-2\nCheers,", ["l-1", "l-2"], "viewer_id_list_unclear"),
+    ("Viewer IDs:\nl-1\nl-2\nl-3,", ["l-1", "l-2"], "viewer_id_ambiguous"),
     ("Viewer IDs:\nl-1\nl-2\nJean-Luc", ["l-1", "l-2"], "viewer_id_list_unclear"),
     ("Viewer IDs:\nl-1\nl-2\nO'Brien", ["l-1", "l-2"], "viewer_id_list_unclear"),
     ("Viewer IDs:\nl-1\nl-2\nMfG", ["l-1", "l-2"], "viewer_id_list_unclear"),

@@ -109,8 +109,9 @@ _BULLET = re.compile(r"^(?:[-*\u2022\u00b7\u2013]|\d{1,4}[.)])[ \t]+")
 _QUOTE_PAIRS = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019"}
 _WHITESPACE = re.compile(r"\s")
 _SEPARATORS = re.compile(r"[\s,;]")
-# A bare word or name: letters, optionally joined by - ' . (Thanks, Bob, Jean-Luc, O'Brien).
-_WORD_LIKE = re.compile(r"[^\W\d_]+(?:[-'\u2019.][^\W\d_]+)*")
+# A bare word or name: letters, optionally joined by - ' . (Thanks, Bob, Jean-Luc, O'Brien),
+# with any sentence punctuation after it (Thanks!, Cheers,).
+_WORD_LIKE = re.compile(r"[^\W\d_]+(?:[-'\u2019.][^\W\d_]+)*[.,;:!?]*")
 _RULE_LINE = re.compile(r"[-_=~#.\u2013\u2014]+|\*{2,}")
 _SENTENCE_END = (".", ":", "!", "?")
 
