@@ -100,7 +100,7 @@ TEXT_CASES = [
     ("Viewer IDs:\n(1) n-1", [], "viewer_id_list_unclear"),
     ("Viewer IDs:\n\u2022 b-1\n* b-2\n\u00b7 b-3\n\u2013 b-4", ["b-1", "b-2", "b-3", "b-4"], OK),
     ("Viewer IDs:\n%\n*\n.*", ["%", "*", ".*"], OK),
-    ("Viewer IDs:\nl-1\nViewer ID: s-1\n\nl-2", ["l-1", "s-1"], OK),  # a label ends the list
+    ("Viewer IDs:\nl-1\nViewer ID: s-1\n\nBob", ["l-1", "s-1"], OK),  # a label ends the list
     ("Viewer IDs:\nl-1\nViewer ID: s-1\nl-2", ["l-1", "s-1"], "viewer_id_unlabelled"),
     ("Viewer ID: a-1\nb-2", ["a-1"], "viewer_id_unlabelled"),
     ("Viewer ID: a-1\n- b-2", ["a-1"], "viewer_id_unlabelled"),
@@ -112,6 +112,16 @@ TEXT_CASES = [
     ("Viewer IDs:\n\"q-1\"\n`q-2`", ["q-1", "q-2"], OK),
     ("Viewer IDs:\nl-1\n \nBob", ["l-1"], OK),  # a whitespace-only line is blank
     ("Viewer IDs:\nviewer-id: 7", ["7"], OK),  # a label inside a list is a label
+    ("Viewer IDs:\nViewer ID: a-1\nViewer ID: a-2", ["a-1", "a-2"], OK),
+    ("Viewer IDs:\n\nl-1\nl-2", [], "viewer_id_list_unclear"),  # a blank line between label and ids
+    ("Viewer IDs:\n\nl-1\n\nl-2\n\n", [], "viewer_id_list_unclear"),  # HTML paragraphs, one id each
+    ("Viewer IDs:\nl-1\n\nl-2\n", ["l-1"], "viewer_id_unlabelled"),  # a blank line inside the list
+    ("Viewer IDs:\nl-1\n\n\nl-2\n", ["l-1"], "viewer_id_unlabelled"),
+    ("Viewer IDs:\nl-1\n\nAlice\nwww.acme.example\n", ["l-1"], OK),  # only the first line after is watched
+    ("Viewer IDs:\nl-1\n\nThanks, Bob\n", ["l-1"], OK),
+    ("Viewer IDs:", [], "viewer_id_list_unclear"),
+    ("Viewer ID: a-1\n\nb-2", ["a-1"], "viewer_id_unlabelled"),
+    ("Viewer ID: a-1\n\nBob", ["a-1"], OK),
 ]
 
 

@@ -31,10 +31,15 @@ List
     whole request to review (``viewer_id_list_unclear``) and is not read as an
     id. Ids made of letters only must therefore be written on ``Viewer ID:``
     lines or sent in a file.
-Lines after a label with a value
-    are prose, except that an id-shaped line (no space, not a bare word)
-    directly under one sends the request to review (``viewer_id_unlabelled``):
-    "Viewer ID: a-1" followed by "b-2" probably meant two ids.
+    A ``Viewer IDs:`` line with no id right under it (a blank line, or the end
+    of the text) is ``viewer_id_list_unclear`` too: HTML mail that puts each
+    line in its own paragraph would otherwise lose every id after the first.
+Lines after labelled ids or a finished list
+    are prose, except that when the first non-blank line after a label with a
+    value, or after a list's closing blank line, is id-shaped (no space, not a
+    bare word), the request goes to review (``viewer_id_unlabelled``):
+    "Viewer ID: a-1" followed by "b-2", or a list with a blank line in the
+    middle, probably named more ids than the grammar reads.
 Sentence punctuation
     an id read from text that ends in ``.``, ``:``, ``!`` or ``?`` goes to
     review (``viewer_id_trailing_punctuation``): "Viewer ID: abc." may be the
@@ -203,34 +208,44 @@ def _not_an_id(item: str) -> bool:
 def _list_item(line: str, sink: IdCollector) -> None:
     item = _item(line)
     if _not_an_id(item):
-        sink.out.add("viewer_id_list_unclear",
-                     "a line in a list of viewer ids is not an id (a sentence, a word or name such as a sign-off, or a "
-                     "separator); the list must end with a blank line")
+        sink.out.add("viewer_id_list_unclear", _LIST_UNCLEAR)
         return
     _text_id(item, sink)
+
+
+_LIST_UNCLEAR = (
+    "a list of viewer ids is unclear: a line in it is not an id (a sentence, a name or sign-off, a separator), "
+    "or no id follows the 'Viewer IDs:' line; put one id a line right under it and end the list with a blank line"
+)
 
 
 def ids_from_text(text: str, sink: IdCollector) -> None:
     """Label lines and lists, exactly as the module docstring describes."""
     in_list = False
-    after_label = False
+    items = 0  # lines read in the current list
+    watch_next = False  # the first non-blank line after a labelled id or a finished list
     for line in _lines(text):
         if sink.full:
             return
         label = _LABEL_RE.match(line)
-        if after_label and label is None and line.strip() and not _not_an_id(_item(line)):
-            sink.out.add("viewer_id_unlabelled",
-                         "a line that looks like an id follows a 'Viewer ID:' line without a label of its own; "
-                         "for several ids write 'Viewer IDs:' on a line of its own, then one id a line")
-        after_label = False
+        blank = not line.strip()
+        if watch_next and not blank:
+            watch_next = False
+            if label is None and not _not_an_id(_item(line)):
+                sink.out.add("viewer_id_unlabelled",
+                             "a line that looks like an id follows labelled ids or a list without a label of its own; "
+                             "put every id under one 'Viewer IDs:' line, one id a line, with no blank lines between")
         if in_list:
-            if not line.strip():
-                in_list = False
-                continue
-            if label is None:
+            if label is None and not blank:
+                items += 1
                 _list_item(line, sink)
                 continue
-            in_list = False  # the next label ends the list and is read as a label
+            in_list = False  # a blank line or the next label ends the list
+            if blank:
+                if items == 0:  # "Viewer IDs:", a blank line, then (perhaps) the ids
+                    sink.out.add("viewer_id_list_unclear", _LIST_UNCLEAR)
+                watch_next = True
+                continue
         if label is None:
             if _LABEL_LIKE.match(line):
                 sink.out.add("viewer_id_label_unclear",
@@ -238,15 +253,18 @@ def ids_from_text(text: str, sink: IdCollector) -> None:
                              "write each id as 'Viewer ID: <id>'")
             continue
         value = label.group("value")
-        after_label = bool(value.strip())
         if not value.strip():
-            in_list = True
-        elif label.group("plural"):
+            in_list, items = True, 0
+            continue
+        watch_next = True
+        if label.group("plural"):
             for part in re.split(r"[,;]", value):
                 if part.strip():
                     _text_id(clean_id(part), sink)
         else:
             _text_id(clean_id(value), sink)
+    if in_list and items == 0:
+        sink.out.add("viewer_id_list_unclear", _LIST_UNCLEAR)
 
 
 def _is_heading(cell: str) -> bool:
