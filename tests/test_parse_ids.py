@@ -247,6 +247,13 @@ def test_every_example_id_in_a_packaged_template_is_reserved(name: str, text: st
         assert value.lower() in RESERVED_EXAMPLE_IDS, f"{name} shows {value!r}: add it to RESERVED_EXAMPLE_IDS"
 
 
+def test_the_template_scan_finds_the_examples_it_guards() -> None:
+    """The scan above is not vacuous: it sees the examples of needs_information."""
+    for name in ("needs_information.txt", "needs_information.html"):
+        text = dict(_template_texts())[name]
+        assert set(_ID_LOOKING.findall(text)) >= {"3f2b9c1e-8d4a-4c6b-9e2f-0a1b2c3d4e5f", "customer-7781"}, name
+
+
 def test_readme_examples_are_reserved_too() -> None:
     section = README.read_text(encoding="utf-8").split("## How customers format requests", 1)[1].split("\n## ", 1)[0]
     examples = {m.group(0) for m in re.finditer(r"(?m)^ {4}.*$", section)}  # the indented example blocks

@@ -14,7 +14,7 @@ import pytest
 from erasure.notify import TemplateRenderer
 from erasure.parse import ParsedMessage, parse_message
 from erasure.parse.htmltext import html_to_text
-from erasure.parse.quotes import echoes_our_letters, unquoted
+from erasure.parse.quotes import echoes_our_letters, our_letter_runs, unquoted
 from tests.test_templates import KINDS, REGULATIONS, sample_context
 
 
@@ -127,6 +127,16 @@ LETTERS = [(kind, regulation) for kind in KINDS for regulation in REGULATIONS]
 def _letter(kind: str, regulation: str) -> tuple[str, str]:
     _, text, html = RENDERER.render(kind, sample_context(kind, regulation))
     return text, html_to_text(html)
+
+
+def test_every_packaged_letter_feeds_the_echo_table() -> None:
+    """If the templates were missing (a broken wheel), echo detection would silently be off."""
+    runs = our_letter_runs()
+    for kind, regulation in LETTERS:
+        text, _ = _letter(kind, regulation)
+        words = " ".join(text.lower().split())
+        assert any(run in words for run in runs), kind
+    assert len(runs) > 500
 
 
 @pytest.mark.parametrize("kind, regulation", LETTERS)
