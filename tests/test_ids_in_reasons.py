@@ -118,10 +118,11 @@ def test_no_raw_id_reaches_the_audit_trail_the_export_or_a_letter(tmp_path_facto
     assume(v not in audit.WITHHELD and "*" not in v)
     root: Path = tmp_path_factory.mktemp("w")
     with pytest.MonkeyPatch.context() as mp:
-        w = make_world(root, mp)
+        w = make_world(root, mp, acknowledge="always")  # the acknowledgement quotes the subject
         try:
             # A request that goes to review (and is asked for information) while naming the id ...
-            w.deliver(mail("privacy@acme.example", f"Please erase.\nViewer ID: {v}\nViewer ID: {v} please\n"))
+            w.deliver(mail("privacy@acme.example", f"Please erase.\nViewer ID: {v}\nViewer ID: {v} please\n",
+                           subject=f"Erasure request for viewer {v}"))
             w.poll()
             with w.state.session() as session:
                 held = session.scalars(select(ErasureRequest)).one()
@@ -132,6 +133,9 @@ def test_no_raw_id_reaches_the_audit_trail_the_export_or_a_letter(tmp_path_facto
             w.desk.extend(reference, reason=f"Viewer {v} appears in several systems.", actor="alice")
             w.desk.reject(reference, reason=f"Viewer {v} belongs to another customer.", actor="alice")
             written = _everything_written(w)
+            with w.state.session() as session:
+                assert {m.kind for m in session.scalars(select(OutboxMessage))} >= {
+                    "acknowledgement", "needs_information", "extended", "rejected"}
             assert v not in written
             assert audit.masked_viewer_id(v) in written  # the officer's words survive, masked
         finally:
