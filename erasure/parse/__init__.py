@@ -54,7 +54,13 @@ from erasure.parse.headers import (
     unfold,
 )
 from erasure.parse.htmltext import html_to_text
-from erasure.parse.ids import IdCollector, checked_ids, clean_id, ids_from_attachment, ids_from_text
+from erasure.parse.ids import (
+    IdCollector,
+    checked_ids,
+    clean_id,
+    ids_from_attachment,
+    ids_from_text,
+)
 from erasure.parse.language import Kind, kind_of, regulation_of
 from erasure.parse.mime import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
