@@ -301,7 +301,7 @@ def test_a_million_ids_cost_what_the_cap_allows(where: str) -> None:
     # Generous bounds for the whole parse of a ~9 MB message. The stdlib MIME parser
     # alone peaks near 14x the message (its line buffers); the parse budget in a child
     # process bounds that. What this package adds is measured on its own below.
-    assert used < 30, f"{used:.1f} s of CPU"
+    assert used < 60, f"{used:.1f} s of CPU under tracemalloc (the red-team message took 234 s before)"
     assert peak < 25 * len(raw), f"peak {peak / 1e6:.0f} MB for a {len(raw) / 1e6:.0f} MB message"
 
 
@@ -322,7 +322,7 @@ def test_reading_ids_from_a_million_lines_costs_memory_in_proportion_to_the_cap(
         tracemalloc.stop()
     assert len(sink.ids) == 1_000 and sink.full
     assert [p.code for p in out.problems] == ["too_many_viewer_ids"]
-    assert used < 10, f"{used:.1f} s of CPU"
+    assert used < 40, f"{used:.1f} s of CPU (under tracemalloc, which slows every allocation)"
     assert peak < 2_000_000, f"peak {peak / 1e6:.1f} MB: reading must not keep a line per id"
 
 
