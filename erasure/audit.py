@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import io
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal
 
@@ -40,6 +41,43 @@ def viewer_hmac(key: bytes, tenant: str, viewer_id: str) -> str:
     """The only form in which a viewer id is kept after its request closes."""
     msg = tenant.encode("utf-8") + b"\x00" + viewer_id.encode("utf-8")
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+#: Ids shorter than this are not masked inside free text: "a" or "abc" occur in every
+#: sentence, and masking them would garble reasons without hiding anything.
+MIN_MASKED_ID_LENGTH = 4
+WITHHELD = "(withheld: this text named a viewer id; see the request's masked subjects)"
+
+
+def masked_viewer_id(viewer_id: str | None, digest: str = "") -> str:
+    """Enough of an id for an officer to recognise it, too little to reuse it.
+
+    The one masking rule: `requests show`, reasons in the audit trail and
+    letters all use it, so a raw id appears in none of them.
+    """
+    if viewer_id is None:
+        return f"hmac:{digest[:12]}"
+    if len(viewer_id) <= 4:
+        return "*" * len(viewer_id)
+    return f"{viewer_id[:2]}{'*' * min(len(viewer_id) - 4, 8)}{viewer_id[-2:]}"
+
+
+def without_viewer_ids(text: str, viewer_ids: Iterable[str]) -> str:
+    """The text with each of these raw ids (of MIN_MASKED_ID_LENGTH or more) masked.
+
+    Defence in depth where free text (reasons, an officer's words) enters the
+    audit trail or a letter. If masking cannot remove an id (an id that is its own
+    masked form, like ``ab*cd``), the whole text is withheld instead.
+    """
+    present = sorted({v for v in viewer_ids if len(v) >= MIN_MASKED_ID_LENGTH and v in text}, key=len, reverse=True)
+    if not present:
+        return text
+    pattern = re.compile("|".join(re.escape(v) for v in present))
+    for _ in range(3):
+        text = pattern.sub(lambda m: masked_viewer_id(m.group(0)), text)
+        if pattern.search(text) is None:
+            return text
+    return WITHHELD
 
 
 def format_time(at: dt.datetime) -> str:

@@ -294,15 +294,6 @@ def poll(
 # ---------------------------------------------------------------- requests
 
 
-def _mask(viewer_id: str | None, digest: str) -> str:
-    """Enough of an id for an officer to recognise it, too little to reuse it."""
-    if viewer_id is None:
-        return f"hmac:{digest[:12]}"
-    if len(viewer_id) <= 4:
-        return "*" * len(viewer_id)
-    return f"{viewer_id[:2]}{'*' * min(len(viewer_id) - 4, 8)}{viewer_id[-2:]}"
-
-
 def request_summary(r: Any, today: dt.date) -> dict[str, Any]:
     from erasure.deadlines import days_left
 
@@ -387,6 +378,7 @@ def requests_show(
     """
     from sqlalchemy import select
 
+    from erasure import audit
     from erasure.models import AuditEvent
 
     with errors():
@@ -394,7 +386,7 @@ def requests_show(
         with desk.state.session() as session:
             r = desk._get(session, reference)
             data = request_summary(r, desk.today())
-            data["subjects"] = [_mask(s.viewer_id, s.viewer_hmac) for s in r.subjects]
+            data["subjects"] = [audit.masked_viewer_id(s.viewer_id, s.viewer_hmac) for s in r.subjects]
             data["events"] = [
                 {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "event": e.event, "reason": e.reason,
                  "data": json.loads(e.data)}

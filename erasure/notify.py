@@ -113,7 +113,9 @@ def base_context(config: Config, request: ErasureRequest) -> dict[str, Any]:
         "tenant": request.tenant or "",
         "viewer_id_count": len(request.subjects),
         "controller": config.controller,
-        "original_subject": request.subject_line or "",
+        # The requester's subject may name a viewer; letters never carry a raw id.
+        "original_subject": audit.without_viewer_ids(request.subject_line or "",
+                                                     [s.viewer_id for s in request.subjects if s.viewer_id is not None]),
     }
 
 

@@ -257,6 +257,16 @@ class Desk:
                                    replies_so_far=said):
                 self._reply(session, request, "acknowledgement")
 
+    @staticmethod
+    def _without_ids(request: ErasureRequest, text: str, more: Iterable[str] = ()) -> str:
+        """Free text about to enter the audit trail or a letter, with the request's raw ids masked.
+
+        Defence in depth: parse problems never quote ids, but reasons also come
+        from store errors and officers' words.
+        """
+        ids = [s.viewer_id for s in request.subjects if s.viewer_id is not None]
+        return audit.without_viewer_ids(text, [*ids, *more])
+
     def _close(self, request: ErasureRequest, status: str, response: str) -> None:
         """Close a request and drop its raw viewer ids: only their HMACs outlive it."""
         request.status = status
@@ -300,7 +310,7 @@ class Desk:
             message_id=valid_message_id(message_id),
             thread_refs=" ".join(refs) or None,
             reason_code=decision.reason_code,
-            reason=storable(decision.reason, multiline=True),
+            reason=storable(audit.without_viewer_ids(decision.reason, decision.viewer_ids), multiline=True),
             received_at=received_at,
             acknowledge_by=deadlines.acknowledge_by,
             due_on=deadlines.respond_by,
@@ -486,7 +496,7 @@ class Desk:
             audit.record(session, "needs_review", request=request, reason=request.reason,
                          data={"reason_code": request.reason_code}, now=now)
             if reply_after("needs_review", reason_code=request.reason_code):
-                self._reply(session, request, "needs_information", missing=request.reason or "")
+                self._reply(session, request, "needs_information", missing=self._without_ids(request, request.reason or ""))
             return
         audit.record(session, "verified", request=request, data={"tenant": request.tenant}, now=now)
         self._route_for_approval(session, request)
@@ -565,9 +575,9 @@ class Desk:
                 return
             request.status = S.NEEDS_REVIEW
             request.reason_code = "erasure_not_verified"
-            request.reason = str(exc)
+            request.reason = self._without_ids(request, str(exc))
             request.updated_at = self.now()
-            audit.record(session, "needs_review", request=request, reason=str(exc),
+            audit.record(session, "needs_review", request=request, reason=request.reason,
                          data={"reason_code": "erasure_not_verified"}, now=self.now())
 
     def _complete(self, request_id: int, result: ErasureResult) -> None:
@@ -771,7 +781,8 @@ class Desk:
                     status = S.AWAITING_APPROVAL
             result.outcomes.append(RequestOutcome(
                 reference=f"(message {incoming.ref.key})", status=status, tenant=decision.tenant,
-                regulation=decision.regulation, reason_code=decision.reason_code, reason=decision.reason,
+                regulation=decision.regulation, reason_code=decision.reason_code,
+                reason=audit.without_viewer_ids(decision.reason, decision.viewer_ids),
                 rows_erased=None, match_count=matches,
             ))
         return result
@@ -1004,6 +1015,7 @@ class Desk:
             request = self._get(session, reference)
             if not request.is_open:
                 raise InvalidTransitionError(f"{request.reference} is already {request.status}")
+            reason = self._without_ids(request, reason)
             self._reply(session, request, reply_after("rejected"), reasons=reason)
             self._close(request, S.REJECTED, "rejected")
             request.reason = reason
@@ -1021,6 +1033,7 @@ class Desk:
                 raise InvalidTransitionError(
                     f"{request.reference} is {request.status}; only requests not yet erasing can be cancelled"
                 )
+            reason = self._without_ids(request, reason)
             self._close(request, S.CANCELLED, "cancelled")
             request.reason = reason
             audit.record(session, "cancelled", actor=actor, request=request, reason=reason, now=self.now())
@@ -1042,6 +1055,7 @@ class Desk:
                 raise InvalidTransitionError(
                     f"{request.reference} was due on {request.due_on}; an extension must be given before the deadline"
                 )
+            reason = self._without_ids(request, reason)
             extended = deadlines_for(request.regulation, request.received_at, self.config.policy, extended=True)  # type: ignore[arg-type]
             request.extended_to = extended.extended_to
             request.updated_at = self.now()

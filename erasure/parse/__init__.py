@@ -56,7 +56,13 @@ from erasure.parse.headers import (
     unfold,
 )
 from erasure.parse.htmltext import html_to_text
-from erasure.parse.ids import checked_ids, clean_id, ids_from_attachment, ids_from_text
+from erasure.parse.ids import (
+    IdCollector,
+    checked_ids,
+    clean_id,
+    ids_from_attachment,
+    ids_from_text,
+)
 from erasure.parse.language import Kind, kind_of, regulation_of
 from erasure.parse.mime import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
@@ -65,7 +71,7 @@ from erasure.parse.mime import (
     too_many_delimiter_lines,
 )
 from erasure.parse.problems import Collector, Problem, safe_name
-from erasure.parse.quotes import unquoted
+from erasure.parse.quotes import echoes_our_letters, unquoted
 
 __all__ = [
     "DEFAULT_MAX_ATTACHMENT_BYTES", "MAX_HEADER_FIELD_BYTES", "Kind", "ParsedMessage", "Problem",
@@ -171,7 +177,7 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
     subject = subject_of(msg, out)
     from_address, from_problem = from_address_of(msg, from_count, out)
     return_path = return_path_of(msg)
-    automatic = automatic_reason(msg, return_path)
+    automatic = automatic_reason(msg, return_path, subject)
     message_ids = raw_values(msg, "Message-ID")
     message_id = message_id_of(message_ids[0]) if message_ids else None
     references = references_of(message_id, msg)
@@ -179,11 +185,14 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
 
     texts, attachments = read_parts(msg, out, max_attachment)
     request_text = "\n".join(unquoted(t) for t in texts)
-    ids: list[str] = []
-    ids_from_text(request_text, ids)
+    if echoes_our_letters(request_text):
+        out.add("echoes_our_reply", "the message repeats the text of one of our own letters (an automatic "
+                "acknowledgement or a copy of our reply); ids in it are not acted on")
+    sink = IdCollector(out, max_len, max_ids)
+    ids_from_text(request_text, sink)
     for name, kind_of_file, content in attachments:
-        ids_from_attachment(name, kind_of_file, content, ids, out)
-    viewer_ids = checked_ids(ids, out, max_len, max_ids)
+        ids_from_attachment(name, kind_of_file, content, sink)
+    viewer_ids = tuple(sink.ids)
 
     words = subject + "\n" + request_text
     kind = kind_of(words, out)

@@ -8,24 +8,76 @@ from email.message import Message
 from erasure.parse.headers import raw_values, unfold
 from erasure.parse.problems import Problem, single_line
 
+#: Headers whose presence (any value, or one of the listed values) marks mail from an
+#: auto-responder. Header names compare case-insensitively, values lower-cased.
+AUTOMATIC_HEADERS: dict[str, frozenset[str] | None] = {
+    "X-Autoreply": None,              # many MTAs' vacation programs
+    "X-Autorespond": None,
+    "X-Apple-Action": frozenset({"vacation"}),  # iCloud Mail's vacation responder
+}
+
+#: Precedence values: RFC 3834 section 3.1.8 mentions bulk/junk/list; auto_reply is
+#: what several autoresponders (and Exchange's OOF to the Internet) write.
+PRECEDENCE = {"bulk": "bulk_mail", "junk": "bulk_mail", "list": "bulk_mail", "auto_reply": "auto_submitted"}
+
+#: Subjects as auto-responders write them, per language: the phrase at the very start,
+#: then a colon (French puts a space or no-break space before it). Outlook writes
+#: "Automatic reply: <subject>" in the recipient's language; Lotus Notes "AUTO: ...".
+#: A human subject about the topic ("Re: automatic reply question", "Automatic reply
+#: settings") has no colon straight after the phrase, or does not start with it, and
+#: stays human. A forwarded auto-reply ("Fwd: Automatic reply: ...") was forwarded by
+#: a person, so it is read like any other mail.
+AUTO_REPLY_SUBJECTS: tuple[str, ...] = (
+    "Automatic reply", "Auto reply", "Auto-reply", "Autoreply", "Auto response", "Autoresponse",
+    "Auto-response", "Out of Office", "Out of the Office", "Out of Office AutoReply", "AUTO",  # en, Lotus
+    "Réponse automatique",                               # fr
+    "Automatische Antwort", "Abwesenheitsnotiz",         # de
+    "Respuesta automática",                              # es
+    "Risposta automatica",                               # it
+    "Automatisch antwoord",                              # nl
+    "Resposta automática",                               # pt
+    "Autosvar", "Automatiskt svar",                      # sv
+    "Automatyczna odpowiedź",                            # pl
+)
+# Not listed: bare "absent"/"away" phrases ("Afwezig", "Fuori sede"), which people
+# also type as subjects; automatic mail is recorded and closed unread, so a subject
+# rule must not catch a person.
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(?:" + "|".join(re.escape(p).replace(r"\ ", r"[\s-]") for p in AUTO_REPLY_SUBJECTS) + r")[ \t\u00a0\u202f]*:",
+    re.IGNORECASE,
+)
+
+# X-Auto-Response-Suppress is deliberately NOT a marker. It is a request from the
+# sender to the recipient's auto-responders ("do not send me an OOF / a delivery
+# report", MS-OXCMAIL 2.2.3.2.20), not a statement that the message itself is
+# automatic. Outlook's own auto-replies carry it (so that two OOFs do not answer each
+# other), but they also carry Auto-Submitted and an "Automatic reply:" subject, which
+# are recognised above. Exchange and ticketing systems (Zendesk, Jira, ServiceNow) put
+# it on mail people write, including a tenant's genuine requests sent from its
+# helpdesk: treating it as automatic would silently ignore those. What it asks (no
+# automatic answer) is honoured where it matters: automatic mail is never answered.
+
 # Only the RFC 5321 system mailboxes. "noreply@" is deliberately not here: a
 # tenant's ticketing system may send genuine requests from such an address.
 _SYSTEM_SENDER = re.compile(r"(?<![\w.+-])(mailer-daemon|postmaster)(?=@|[\s>)\"]|$)", re.IGNORECASE)
 
 
-def automatic_reason(msg: Message, return_path: str | None) -> Problem | None:
+def automatic_reason(msg: Message, return_path: str | None, subject: str = "") -> Problem | None:
     """Why this is mail from a machine (never answer it, never act on it), or None."""
     for value in raw_values(msg, "Auto-Submitted"):
         token = re.split(r"[;(\s]", unfold(value).lower(), maxsplit=1)[0]
         if token != "no":
             return Problem("auto_submitted", f"Auto-Submitted: {single_line(unfold(value), 60)}")
-    for name in ("X-Autoreply", "X-Autorespond"):
-        if raw_values(msg, name):
-            return Problem("auto_submitted", f"the message carries an {name} header")
+    for name, values in AUTOMATIC_HEADERS.items():
+        for value in raw_values(msg, name):
+            if values is None or unfold(value).strip().lower() in values:
+                return Problem("auto_submitted", f"the message carries an {name} header")
     for value in raw_values(msg, "Precedence"):
-        token = unfold(value).lower()
-        if token in ("bulk", "junk", "list"):
-            return Problem("bulk_mail", f"Precedence: {token}")
+        token = unfold(value).strip().lower()
+        if token in PRECEDENCE:
+            return Problem(PRECEDENCE[token], f"Precedence: {token}")
+    if _AUTO_SUBJECT.match(subject):
+        return Problem("auto_reply_subject", "the subject is that of an automatic reply (out of office, vacation)")
     if raw_values(msg, "List-Id"):
         return Problem("mailing_list", "the message came through a mailing list (List-Id)")
     if return_path == "":

@@ -1,20 +1,124 @@
-"""Viewer ids: the documented grammar in text and attachments, and the checks every id passes."""
+"""Viewer ids: the documented grammar in text and attachments, and the checks every id passes.
+
+An id read wrongly erases a viewer nobody named, so the grammar is small,
+written down here and in the README ("How customers format requests"), and
+followed exactly. Where a message does not fit it, the request goes to a
+person (a ``Problem``); the parser never guesses.
+
+The grammar, line by line over the sender's own words (quotes and signatures
+already cut off by ``quotes.unquoted``):
+
+Label line
+    optional indentation, an optional bullet (``-``, ``*``, ``•`` and a space),
+    then the label ``viewer id`` / ``viewer_id`` / ``viewer-id`` / ``viewerid``
+    (any case, optionally plural ``ids``), then a separator: ``:`` or ``=``
+    (spaces around it optional), or a dash (``-``, ``–``, ``—``) with a space
+    on *both* sides. ``viewer-id-123`` is therefore not a label: it is an id
+    that happens to start with the word (read as one inside a list, flagged as
+    ``viewer_id_label_unclear`` outside one).
+Value on the label line
+    singular label: the rest of the line is one id; plural label
+    (``Viewer IDs: a, b; c``): the rest is split on commas and semicolons.
+    One pair of surrounding quotes or backticks is dropped.
+List
+    a label with nothing after the separator starts a list: one id a line,
+    each optionally bulleted (``-``, ``*``, ``•``, ``·``, ``–`` or ``1.``,
+    ``1)`` followed by a space). The list ends at the first blank line, at the
+    next label line, or at the end of the text. Nothing else ends it: a line
+    inside the list that is not an id (it contains a space, such as a sentence
+    or "Kind regards, Bob"; it is a bare word or name made of letters only,
+    such as "Thanks" or "Bob"; it is a separator such as ``---``) sends the
+    whole request to review (``viewer_id_list_unclear``) and is not read as an
+    id. Ids made of letters only must therefore be written on ``Viewer ID:``
+    lines or sent in a file.
+    A ``Viewer IDs:`` line with no id right under it (a blank line, or the end
+    of the text) is ``viewer_id_list_unclear`` too: HTML mail that puts each
+    line in its own paragraph would otherwise lose every id after the first.
+Lines after labelled ids or a finished list
+    are prose, except that when the first non-blank line after a label with a
+    value, or after a list's closing blank line, is id-shaped (no space, not a
+    bare word), the request goes to review (``viewer_id_unlabelled``):
+    "Viewer ID: a-1" followed by "b-2", or a list with a blank line in the
+    middle, probably named more ids than the grammar reads.
+Sentence punctuation
+    an id read from text that ends in ``.``, ``:``, ``!`` or ``?`` goes to
+    review (``viewer_id_trailing_punctuation``): "Viewer ID: abc." may be the
+    id ``abc`` at the end of a sentence or the id ``abc.``. Files are data, so
+    the rule does not apply to attachments.
+CSV attachment
+    the first non-empty row is the heading row. A cell exactly equal (ignoring
+    case and surrounding spaces) to a known heading (``viewer_id``,
+    ``viewer id``, ``viewer-id``, ``viewerid`` and their plurals) names the
+    column; two such cells -> review. Comma, semicolon or tab separated, or as
+    an Excel ``sep=`` line says.
+One-column CSV or TXT attachment (no heading cell found)
+    one id a line. The first line is a heading (skipped) only when it is
+    exactly a known heading; when it merely looks like one (letters, spaces,
+    ``_`` or ``-`` only, and containing "viewer", "id", "user" or "visitor",
+    e.g. ``ViewerIdentifier``) the request goes to review
+    (``attachment_header_unclear``); otherwise it is an id. A CSV with several
+    columns and no known heading goes to review.
+
+Every id then passes the same checks (``IdCollector.add``): no control or
+invisible characters, no undecodable bytes, not over-long, no space, comma or
+semicolon (one id or several?), not one of the example ids printed in our own
+letters (``RESERVED_EXAMPLE_IDS``: a helpdesk echoing our letter must not
+erase "viewers" we made up). Ids are never patterns: ``%`` is the viewer whose
+id is the percent sign.
+
+Reading stops at ``max_ids`` distinct ids: the collector keeps no more than
+that, notes that there were more (``too_many_viewer_ids``), and the readers
+stop, so a hostile message with a million ids costs time and memory in
+proportion to the cap, not to the message.
+
+No problem text ever contains an id, not even a rejected one: problem texts
+end up in the audit trail and in letters, which must not carry raw ids.
+"""
 
 from __future__ import annotations
 
 import csv
-import io
 import re
 import unicodedata
+from collections.abc import Iterator
 
-from erasure.parse.problems import CONTROL_CATEGORIES, Collector, single_line
+from erasure.parse.problems import CONTROL_CATEGORIES, Collector
+
+#: Example ids printed in our packaged letters (templates/) and the README. A message
+#: naming one echoes our own words (an auto-acknowledgement quoting our letter, or a
+#: customer copying the example): it is never acted on. The one place they are listed;
+#: tests/test_parse_ids.py fails when a packaged template shows an id not listed here.
+RESERVED_EXAMPLE_IDS = frozenset({
+    "3f2b9c1e-8d4a-4c6b-9e2f-0a1b2c3d4e5f",
+    "customer-7781",
+    "3f2a-77c1",
+    "9b10-0042",
+})
+
+#: Cells and first lines that name the viewer id column (compared lower-cased and trimmed).
+KNOWN_HEADINGS = frozenset({
+    "viewer_id", "viewer id", "viewer-id", "viewerid",
+    "viewer_ids", "viewer ids", "viewer-ids", "viewerids",
+})
+_HEADING_HINTS = ("viewer", "id", "user", "visitor")
+_HEADING_SHAPE = re.compile(r"[^\W\d_]+(?:[ _-]+[^\W\d_]+)*[ \t]*:?")
 
 _LABEL_RE = re.compile(
-    r"^[ \t]*(?:[-*\u2022][ \t]+)?viewer[ _-]?id(?P<plural>s)?[ \t]*(?:[:=]|[-\u2013\u2014])[ \t]*(?P<value>.*)$",
+    r"^[ \t]*(?:[-*\u2022][ \t]+)?viewer[ _-]?id(?P<plural>s)?"
+    r"(?:[ \t]*[:=]|[ \t]+[-\u2013\u2014](?=[ \t]|$))[ \t]*(?P<value>.*)$",
     re.IGNORECASE,
 )
-_BULLET = re.compile(r"^(?:[-*\u2022]|\d{1,4}[.)])[ \t]+")
-_QUOTE_PAIRS = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d"}
+# Starts like a label but runs straight on into an id: "viewer-id-123", "viewer_id5".
+_LABEL_LIKE = re.compile(r"^[ \t]*(?:[-*\u2022][ \t]+)?viewer[ _-]?ids?[-_.#\d]", re.IGNORECASE)
+_BULLET = re.compile(r"^(?:[-*\u2022\u00b7\u2013]|\d{1,4}[.)])[ \t]+")
+_QUOTE_PAIRS = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019"}
+_WHITESPACE = re.compile(r"\s")
+_SEPARATORS = re.compile(r"[\s,;]")
+# A bare word or name: letters, optionally joined by - ' . (Thanks, Bob, Jean-Luc, O'Brien),
+# with any sentence punctuation after it (Thanks!, Cheers,).
+_WORD_LIKE = re.compile(r"[^\W\d_]+(?:[-'\u2019.][^\W\d_]+)*[.,;:!?]*")
+_RULE_LINE = re.compile(r"[-_=~#.\u2013\u2014]+|\*{2,}")
+_SENTENCE_END = (".", ":", "!", "?")
 
 
 def clean_id(value: str) -> str:
@@ -25,102 +129,238 @@ def clean_id(value: str) -> str:
     return v
 
 
-def ids_from_text(text: str, ids: list[str]) -> None:
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        m = _LABEL_RE.match(lines[i])
-        i += 1
-        if m is None:
+class IdCollector:
+    """The ids of one request: checked, de-duplicated in first-seen order, and capped.
+
+    The cap bounds what is *read*, not only what is acted on: once ``max_ids``
+    distinct ids are held, ``full`` is set, the problem is recorded and the
+    readers stop, so memory and time stay proportional to the cap.
+    """
+
+    def __init__(self, out: Collector, max_len: int, max_ids: int) -> None:
+        self.out = out
+        self.max_len = max_len
+        self.max_ids = max_ids
+        self.ids: list[str] = []
+        self._seen: set[str] = set()
+        self.full = False
+
+    def add(self, value: str) -> None:
+        out = self.out
+        if self.full or not value:
+            return
+        if "\ufffd" in value:
+            out.add("viewer_id_undecodable", "a viewer id contains bytes that could not be decoded")
+            return
+        if any(unicodedata.category(c) in CONTROL_CATEGORIES for c in value if c not in " \t"):
+            out.add("viewer_id_control_chars", "a viewer id contains control or invisible (zero-width, bidi) characters")
+            return
+        if len(value) > self.max_len:
+            out.add("viewer_id_too_long", f"a viewer id is longer than {self.max_len} characters")
+            return
+        if _SEPARATORS.search(value):
+            out.add("viewer_id_ambiguous", "a viewer id contains a space, comma or semicolon: one id or several?")
+            return
+        if value.lower() in RESERVED_EXAMPLE_IDS:
+            out.add("viewer_id_reserved_example",
+                    "a viewer id is one of the examples printed in our own letters; the message probably echoes one of them")
+            return
+        if value in self._seen:
+            return
+        if len(self.ids) >= self.max_ids:
+            self.full = True
+            out.add("too_many_viewer_ids",
+                    f"the request names more than {self.max_ids} viewer ids; reading stopped there and a person must look")
+            return
+        self._seen.add(value)
+        self.ids.append(value)
+
+
+def _lines(text: str) -> Iterator[str]:
+    """Lines one at a time, without a list of a million lines for a million-line body."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            yield text[start:].rstrip("\r")
+            return
+        yield text[start:end].rstrip("\r")
+        start = end + 1
+
+
+def _text_id(value: str, sink: IdCollector) -> None:
+    if value.endswith(_SENTENCE_END):
+        sink.out.add("viewer_id_trailing_punctuation",
+                     "a viewer id in the text ends in sentence punctuation (. : ! ?): part of the id or of the sentence?")
+        return
+    sink.add(value)
+
+
+def _item(line: str) -> str:
+    return clean_id(_BULLET.sub("", line.strip(" \t"), count=1))
+
+
+def _not_an_id(item: str) -> bool:
+    """A sentence, a bare word or name, or a separator line: never read as an id from a list."""
+    return bool(_WHITESPACE.search(item) or _WORD_LIKE.fullmatch(item) or _RULE_LINE.fullmatch(item))
+
+
+def _list_item(line: str, sink: IdCollector) -> None:
+    item = _item(line)
+    if _not_an_id(item):
+        sink.out.add("viewer_id_list_unclear", _LIST_UNCLEAR)
+        return
+    _text_id(item, sink)
+
+
+_LIST_UNCLEAR = (
+    "a list of viewer ids is unclear: a line in it is not an id (a sentence, a name or sign-off, a separator), "
+    "or no id follows the 'Viewer IDs:' line; put one id a line right under it and end the list with a blank line"
+)
+
+
+def ids_from_text(text: str, sink: IdCollector) -> None:
+    """Label lines and lists, exactly as the module docstring describes."""
+    in_list = False
+    items = 0  # lines read in the current list
+    watch_next = False  # the first non-blank line after a labelled id or a finished list
+    for line in _lines(text):
+        if sink.full:
+            return
+        label = _LABEL_RE.match(line)
+        blank = not line.strip()
+        if watch_next and not blank:
+            watch_next = False
+            if label is None and not _not_an_id(_item(line)):
+                sink.out.add("viewer_id_unlabelled",
+                             "a line that looks like an id follows labelled ids or a list without a label of its own; "
+                             "put every id under one 'Viewer IDs:' line, one id a line, with no blank lines between")
+        if in_list:
+            if label is None and not blank:
+                items += 1
+                _list_item(line, sink)
+                continue
+            in_list = False  # a blank line or the next label ends the list
+            if blank:
+                if items == 0:  # "Viewer IDs:", a blank line, then (perhaps) the ids
+                    sink.out.add("viewer_id_list_unclear", _LIST_UNCLEAR)
+                watch_next = True
+                continue
+        if label is None:
+            if _LABEL_LIKE.match(line):
+                sink.out.add("viewer_id_label_unclear",
+                             "a line starts like a viewer id label but has no separator (e.g. viewer-id-123 on its own); "
+                             "write each id as 'Viewer ID: <id>'")
             continue
-        value = m.group("value")
-        if value.strip():
-            if m.group("plural"):
-                ids.extend(clean_id(v) for v in re.split(r"[,;]", value) if v.strip())
-            else:
-                ids.append(clean_id(value))
+        value = label.group("value")
+        if not value.strip():
+            in_list, items = True, 0
             continue
-        # Label alone on its line: a list follows, one id a line, until a blank line or another label.
-        while i < len(lines) and lines[i].strip() and not _LABEL_RE.match(lines[i]):
-            item = _BULLET.sub("", lines[i].strip(" \t"), count=1)
-            ids.append(clean_id(item))
-            i += 1
+        watch_next = True
+        if label.group("plural"):
+            for part in re.split(r"[,;]", value):
+                if part.strip():
+                    _text_id(clean_id(part), sink)
+        else:
+            _text_id(clean_id(value), sink)
+    if in_list and items == 0:
+        sink.out.add("viewer_id_list_unclear", _LIST_UNCLEAR)
 
 
-_CSV_HEADERS = {"viewer_id", "viewer id", "viewerid", "viewer-id"}
+def _is_heading(cell: str) -> bool:
+    return cell.strip().lower() in KNOWN_HEADINGS
 
 
-def _csv_rows(content: str, delimiter: str) -> list[list[str]]:
-    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
-    return [row for row in reader if any(cell.strip() for cell in row)]
+def _looks_like_heading(cell: str) -> bool:
+    value = cell.strip()
+    return bool(_HEADING_SHAPE.fullmatch(value)) and any(h in value.lower() for h in _HEADING_HINTS)
 
 
-def _ids_from_csv(name: str, content: str, out: Collector) -> list[str]:
+def _lines_with_ends(text: str) -> Iterator[str]:
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
+def _rows(content: str, delimiter: str) -> Iterator[list[str]]:
+    """Non-empty rows, read lazily (the csv module accepts any iterable of lines)."""
+    for row in csv.reader(_lines_with_ends(content), delimiter=delimiter):
+        if any(cell.strip() for cell in row):
+            yield row
+
+
+def _one_column(name: str, first_lines: Iterator[str], sink: IdCollector) -> None:
+    """One id a line; the first line may be a heading (see the module docstring)."""
+    first = True
+    for line in first_lines:
+        if sink.full:
+            return
+        if first:
+            first = False
+            if _is_heading(line):
+                continue
+            if _looks_like_heading(line):
+                sink.out.add("attachment_header_unclear",
+                             f"the first line of the attachment {name} looks like a column heading but is not "
+                             "'viewer_id'; heading or id?")
+                continue
+        sink.add(clean_id(line))
+
+
+def _ids_from_csv(name: str, content: str, sink: IdCollector) -> None:
     """The viewer_id column (comma, semicolon or tab separated, as spreadsheets export), or one id a line."""
+    out = sink.out
     hint = re.match(r"sep=(.)\r?\n", content)  # Excel's delimiter hint line
     delimiters = [hint.group(1)] if hint else [",", ";", "\t"]
     if hint:
         content = content[hint.end() :]
     try:
-        tables = [_csv_rows(content, d) for d in delimiters]
+        for delimiter in delimiters:
+            header = next(_rows(content, delimiter), None)
+            if header is None:
+                return
+            matches = [i for i, cell in enumerate(header) if _is_heading(cell)]
+            if len(matches) > 1:
+                out.add("attachment_ambiguous", f"the attachment {name} has more than one viewer_id column")
+                return
+            if matches:
+                col = matches[0]
+                rows = _rows(content, delimiter)
+                next(rows)
+                for row in rows:
+                    if sink.full:
+                        return
+                    if col < len(row) and row[col].strip():
+                        sink.add(clean_id(row[col]))
+                return
+        if any(len(row) != 1 for row in _rows(content, delimiters[0])):
+            out.add("attachment_no_viewer_id_column",
+                    f"the attachment {name} has several columns but none is called viewer_id")
+            return
+        _one_column(name, (row[0] for row in _rows(content, delimiters[0])), sink)
     except csv.Error as exc:
         out.add("attachment_unreadable", f"the attachment {name} is not valid CSV ({exc})")
-        return []
-    for rows in tables:
-        if not rows:
-            return []
-        matches = [i for i, cell in enumerate(rows[0]) if cell.strip().lower() in _CSV_HEADERS]
-        if len(matches) > 1:
-            out.add("attachment_ambiguous", f"the attachment {name} has more than one viewer_id column")
-            return []
-        if matches:
-            col = matches[0]
-            return [clean_id(row[col]) for row in rows[1:] if col < len(row) and row[col].strip()]
-    rows = tables[0]
-    if all(len(row) == 1 for row in rows):
-        return [clean_id(row[0]) for row in rows]
-    out.add("attachment_no_viewer_id_column", f"the attachment {name} has several columns but none is called viewer_id")
-    return []
 
 
-def ids_from_attachment(name: str, kind: str, content: str, ids: list[str], out: Collector) -> None:
-    if not content.strip():
+def ids_from_attachment(name: str, kind: str, content: str, sink: IdCollector) -> None:
+    if not content or content.isspace():  # (no .strip(): it would copy a large file)
         return
     if kind == "csv":
-        ids.extend(_ids_from_csv(name, content, out))
+        _ids_from_csv(name, content, sink)
         return
-    lines = [line for line in content.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line.strip()]
-    if lines and lines[0].strip().lower() in _CSV_HEADERS:
-        lines = lines[1:]  # a "viewer_id" heading is not an id
-    ids.extend(clean_id(line) for line in lines)
-
-
-_SEPARATORS = re.compile(r"[\s,;]")
+    if "\r" in content and "\n" not in content:
+        content = content.replace("\r", "\n")  # old Mac line ends
+    _one_column(name, (line for line in _lines(content) if line.strip()), sink)
 
 
 def checked_ids(ids: list[str], out: Collector, max_len: int, max_ids: int) -> tuple[str, ...]:
-    """Exact ids, de-duplicated in order; every doubtful one becomes a Problem instead of an id."""
-    good: list[str] = []
-    seen: set[str] = set()
-    for raw_id in ids:
-        value = raw_id
-        if not value:
-            continue
-        if "\ufffd" in value:
-            out.add("viewer_id_undecodable", "a viewer id contains bytes that could not be decoded")
-            continue
-        if any(unicodedata.category(c) in CONTROL_CATEGORIES for c in value if c not in " \t"):
-            out.add("viewer_id_control_chars", "a viewer id contains control or invisible (zero-width, bidi) characters")
-            continue
-        if len(value) > max_len:
-            out.add("viewer_id_too_long", f"a viewer id is longer than {max_len} characters")
-            continue
-        if _SEPARATORS.search(value):
-            out.add("viewer_id_ambiguous", f"{single_line(value, 80)!r} contains a space, comma or semicolon: one id or several?")
-            continue
-        if value not in seen:
-            seen.add(value)
-            good.append(value)
-    if len(good) > max_ids:
-        out.add("too_many_viewer_ids", f"the request names {len(good)} viewer ids; more than {max_ids} need a person")
-    return tuple(good)
+    """Ids typed by an officer: the same checks as ids read from mail."""
+    sink = IdCollector(out, max_len, max_ids)
+    for value in ids:
+        sink.add(value)
+        if sink.full:
+            break
+    return tuple(sink.ids)

@@ -1,38 +1,219 @@
-"""The sender's own words: quoted replies, forwarded blocks and signatures are cut off."""
+"""The sender's own words: quoted replies, forwarded blocks and signatures are cut off,
+and our own letters coming back are recognised.
+
+A reply quoting an old request must not restart it, and a helpdesk that
+echoes our letter must not erase the example "viewers" printed in it. Mail
+clients mark quotes differently in every language, so the markers are data
+tables below (one row per language), not code branches: add a language by
+adding rows.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+from erasure.parse.htmltext import html_to_text
+
+# ---------------------------------------------------------------- language data
+
+#: Separator lines ("-----Original Message-----", Gmail's "---------- Forwarded message ---------").
+SEPARATOR_PHRASES: tuple[str, ...] = (
+    "Original Message", "Forwarded message",                           # en
+    "Ursprüngliche Nachricht", "Weitergeleitete Nachricht",            # de
+    "Message d'origine", "Message transféré", "Message original",     # fr
+    "Mensaje original", "Mensaje reenviado",                           # es
+    "Messaggio originale", "Messaggio inoltrato",                      # it
+    "Oorspronkelijk bericht", "Doorgestuurd bericht",                  # nl
+    "Mensagem original", "Mensagem encaminhada",                       # pt
+    "Ursprungligt meddelande", "Vidarebefordrat meddelande",           # sv
+    "Wiadomość oryginalna", "Oryginalna wiadomość", "Przekazana wiadomość",  # pl
+)
+
+#: Whole lines that start a forwarded or quoted block without dashes.
+START_LINES: tuple[str, ...] = (
+    "Begin forwarded message:",          # Apple Mail, en
+    "Anfang der weitergeleiteten Nachricht:",  # Apple Mail, de
+    "Début du message réexpédié :",      # Apple Mail, fr
+    "Inicio del mensaje reenviado:",     # Apple Mail, es
+    "Inizio messaggio inoltrato:",       # Apple Mail, it
+    "Begin doorgestuurd bericht:",       # Apple Mail, nl
+)
+
+#: "On <date>, <person> wrote:" per language, as regular expressions: (opening, verb,
+#: whether the sender's name may follow the verb, as in "Op ... schreef Alice <a@x>:").
+ON_WROTE: tuple[tuple[str, str, bool], ...] = (
+    ("On", "wrote", False),                                 # en
+    ("Am", "schrieb", True),                                # de
+    ("Le", r"a\s+[ée]crit", False),                         # fr
+    ("El", r"escribi[óo]", False),                          # es
+    ("Il", r"ha\s+scritto", False),                         # it
+    ("Op", "schreef", True),                                # nl
+    ("Em", "escreveu", False),                              # pt
+    ("Den", "skrev", True),                                 # sv
+    (r"W\s+dniu", r"napisa[łl](?:a|\(a\))?", False),        # pl
+)
+
+#: Outlook's quoted header block: a From line directly followed by a Sent/Date line.
+HEADER_FROM: tuple[str, ...] = ("From", "Von", "De", "Da", "Van", "Från", "Od", "Fra")
+HEADER_NEXT: tuple[str, ...] = (
+    "Sent", "Date",                     # en
+    "Gesendet", "Datum",                # de, nl, sv
+    "Envoyé", "Date d'envoi",           # fr
+    "Enviado", "Enviada", "Fecha",      # es, pt
+    "Inviato", "Data",                  # it, pl, pt
+    "Verzonden",                        # nl
+    "Skickat",                          # sv
+    "Wysłano",                          # pl
+    "Sendt",                            # da, no
+)
+
+# ---------------------------------------------------------------- patterns built from the tables
+
+_SP = r"[ \t\u00a0\u202f]"  # French puts a (no-break) space before the colon
+
+
+def _alternatives(words: tuple[str, ...]) -> str:
+    return "|".join(re.escape(w).replace("'", "['\u2019]").replace(r"\ ", f"{_SP}+") for w in words)
+
 
 _QUOTE_START = re.compile(
-    r"^\s*(?:-{2,}\s*Original Message\s*-{2,}|_{10,}|-{2,}\s*Forwarded message\s*-{2,}|Begin forwarded message:"
-    r"|-{2,}\s*Weitergeleitete Nachricht\s*-{2,})\s*$",
+    rf"^\s*(?:-{{2,}}{_SP}*(?:{_alternatives(SEPARATOR_PHRASES)}){_SP}*-{{2,}}|_{{10,}}|"
+    rf"(?:{_alternatives(tuple(s.rstrip(' :') for s in START_LINES))}){_SP}*:)\s*$",
     re.IGNORECASE,
 )
+
+
+def _on_wrote(opening: str, verb: str, name_after: bool, *, wrapped: bool) -> str:
+    tail = r"(?:\s.{0,200}?)?" if name_after else ""
+    head = r"(?:.{0,200}\s)?" if wrapped else rf"{opening}\b.{{0,300}}\b"
+    return rf"{head}{verb}{tail}{_SP}*:"
+
+
 _ON_WROTE = re.compile(
-    r"^\s*(?:On\b.{0,300}\bwrote|Am\b.{0,300}\bschrieb\b.{0,200}|Le\b.{0,300}\ba\s+[ée]crit\s*)\s*:\s*$",
-    re.IGNORECASE,
+    r"^\s*(?:" + "|".join(_on_wrote(*row, wrapped=False) for row in ON_WROTE) + r")\s*$", re.IGNORECASE
 )
-_HEADER_BLOCK_FROM = re.compile(r"^\s*\*?(?:From|Von|De)\s*:\*?\s+\S", re.IGNORECASE)
-_HEADER_BLOCK_NEXT = re.compile(r"^\s*\*?(?:Sent|Date|Gesendet|Datum|Envoy[ée])\s*:", re.IGNORECASE)
+_ON_OPENING = re.compile(r"^\s*(?:" + "|".join(o for o, _, _ in ON_WROTE) + r")\b", re.IGNORECASE)
+_WROTE_CLOSING = re.compile(
+    r"\s*(?:" + "|".join(_on_wrote(*row, wrapped=True) for row in ON_WROTE) + r")\s*", re.IGNORECASE
+)
+# "Op ... schreef Bob Example\n<bob@x>:": the verb on the first line, the name wrapped onto the next.
+_ON_VERB_LINE = re.compile(
+    r"^\s*(?:" + "|".join(rf"{o}\b.{{0,300}}\b{v}\b" for o, v, after in ON_WROTE if after) + r")", re.IGNORECASE
+)
+_NAME_AND_COLON = re.compile(rf"[^:]{{1,200}}{_SP}*:\s*")
+_HEADER_BLOCK_FROM = re.compile(rf"^\s*\*?(?:{_alternatives(HEADER_FROM)}){_SP}*:\*?{_SP}*\S", re.IGNORECASE)
+_HEADER_BLOCK_NEXT = re.compile(rf"^\s*\*?(?:{_alternatives(HEADER_NEXT)}){_SP}*:", re.IGNORECASE)
 _SIGNATURE = re.compile(r"^-- ?$")
 
 
+def _line_spans(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each line, without copying the text or building a list of lines."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            yield start, len(text)
+            return
+        yield start, end
+        start = end + 1
+
+
 def unquoted(text: str) -> str:
-    """The sender's own words: stop at a quoted reply, forwarded block or signature; drop '>' lines."""
-    kept: list[str] = []
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    for i, line in enumerate(lines):
+    """The sender's own words: stop at a quoted reply, forwarded block or signature; drop '>' lines.
+
+    Works on spans of the text: a body of a million lines costs about one copy
+    of the text, not a million line objects.
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    kept: list[list[int]] = []  # merged spans of kept lines
+    spans = _line_spans(text)
+    span = next(spans, None)
+    while span is not None:
+        nxt = next(spans, None)
+        line = text[span[0] : span[1]]
+        following = text[nxt[0] : nxt[1]] if nxt is not None else ""
         if _SIGNATURE.match(line) or _QUOTE_START.match(line) or _ON_WROTE.match(line):
             break
-        nxt = lines[i + 1] if i + 1 < len(lines) else ""
         # "On Mon, 1 Jan 2024 at 10:00, Alice <a@x>\nwrote:" (wrapped by the mail client)
-        if re.match(r"^\s*On\b", line, re.IGNORECASE) and re.fullmatch(r"\s*(?:.{0,200}\s)?wrote:\s*", nxt, re.IGNORECASE):
+        if _ON_OPENING.match(line) and (
+            _WROTE_CLOSING.fullmatch(following) or (_ON_VERB_LINE.match(line) and _NAME_AND_COLON.fullmatch(following))
+        ):
             break
         # Outlook quotes without a separator line: "From: ...", then "Sent: ..." (or Date:).
-        if _HEADER_BLOCK_FROM.match(line) and _HEADER_BLOCK_NEXT.match(nxt):
+        if _HEADER_BLOCK_FROM.match(line) and _HEADER_BLOCK_NEXT.match(following):
             break
-        if line.lstrip().startswith(">"):
+        if not line.lstrip().startswith(">"):
+            if kept and kept[-1][1] + 1 == span[0]:
+                kept[-1][1] = span[1]
+            else:
+                kept.append([span[0], span[1]])
+        span = nxt
+    return "\n".join(text[a:b] for a, b in kept)
+
+
+# ---------------------------------------------------------------- our own letters coming back
+
+#: Words in a row shared with one of our letters that count as one match, and how
+#: many distinct matches make an echo. A customer citing "Article 17 of the General
+#: Data Protection Regulation (GDPR)" shares at most a few runs; a helpdesk echoing
+#: a letter shares dozens.
+ECHO_RUN_WORDS = 8
+ECHO_MIN_RUNS = 8
+ECHO_READ_CHARS = 256 * 1024  # an echo sits near the top; the rest is not scanned
+_TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_WORD = re.compile(r"[^\W_]+")
+
+
+def packaged_template_dir() -> Path:
+    """Our packaged letters: inside the wheel, or ``templates/`` in a source checkout.
+
+    The same lookup as ``notify.packaged_templates``; repeated here so that the
+    parser does not import the mail-sending side.
+    """
+    inside = Path(__file__).resolve().parent.parent / "templates"
+    return inside if inside.is_dir() else Path(__file__).resolve().parent.parent.parent / "templates"
+
+
+def _runs(words: list[str]) -> set[str]:
+    return {" ".join(words[i : i + ECHO_RUN_WORDS]) for i in range(len(words) - ECHO_RUN_WORDS + 1)}
+
+
+@lru_cache(maxsize=1)
+def our_letter_runs() -> frozenset[str]:
+    """Every run of ECHO_RUN_WORDS words of fixed text in our packaged letters (read once).
+
+    The templates are static package data, so reading them keeps the parser a
+    pure function of its input. Text around template fields is split there, so
+    no run spans a value that differs from letter to letter.
+    """
+    runs: set[str] = set()
+    folder = packaged_template_dir()
+    for path in sorted(folder.glob("*.txt")) + sorted(folder.glob("*.html")):
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError:
             continue
-        kept.append(line)
-    return "\n".join(kept)
+        for piece in _TEMPLATE_TAG.split(source):
+            text = html_to_text(piece) if path.suffix == ".html" else piece
+            runs |= _runs(_WORD.findall(text.lower()))
+    return frozenset(runs)
+
+
+def echoes_our_letters(text: str) -> bool:
+    """True when the text repeats enough of one of our letters to be an echo of it."""
+    ours = our_letter_runs()
+    if not ours:
+        return False
+    words = _WORD.findall(text[:ECHO_READ_CHARS].lower())
+    hits: set[str] = set()
+    for i in range(len(words) - ECHO_RUN_WORDS + 1):
+        run = " ".join(words[i : i + ECHO_RUN_WORDS])
+        if run in ours:
+            hits.add(run)
+            if len(hits) >= ECHO_MIN_RUNS:
+                return True
+    return False
