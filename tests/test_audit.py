@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from erasure import audit
+from erasure.errors import UsageError
 from erasure.models import AuditEvent
 from erasure.state import open_state
 
@@ -117,7 +118,7 @@ def test_a_rebuilt_tail_is_found_against_the_expected_head(state):
 
 def test_head_parses_only_seq_colon_hash():
     assert audit.ChainHead.parse("12:" + "a" * 64) == audit.ChainHead(12, "a" * 64)
-    with pytest.raises(audit.AuditError):
+    with pytest.raises(UsageError, match="SEQ:HASH"):  # a wrong option value: exit 2
         audit.ChainHead.parse("12-abc")
 
 
