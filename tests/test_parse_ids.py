@@ -332,3 +332,14 @@ def test_the_cap_counts_distinct_ids_and_stops_at_the_first_beyond() -> None:
     assert "too_many_viewer_ids" not in codes(parse_message(mail(body), max_viewer_ids=3))
     over = parse_message(mail(body + "a-4\na-5\n"), max_viewer_ids=3)
     assert over.viewer_ids == ("a-1", "a-2", "a-3") and "too_many_viewer_ids" in codes(over)
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n", "\r"])
+def test_every_line_ending_style_reads_the_same_ids(newline: str) -> None:
+    text = newline.join(["Please erase.", "Viewer IDs:", "- le-1", "- le-2", "", "Viewer ID: le-3", ""])
+    csv_text = newline.join(["viewer_id,note", "le-4,x", "le-5,y", ""])
+    out = Collector()
+    sink = IdCollector(out, 256, 100)
+    ids_from_text(text, sink)
+    ids_from_attachment("ids.csv", "csv", csv_text, sink)
+    assert (sink.ids, out.problems) == (["le-1", "le-2", "le-3", "le-4", "le-5"], [])

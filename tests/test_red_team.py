@@ -136,7 +136,7 @@ EXPECTED_STATUS = {
     "8-bit In-Reply-To": "completed",  # a genuine request; the bad reference is dropped
     "NUL in Message-ID": "needs_review",
     "emoji subject": "needs_review",
-    "label-like list item": "needs_review",
+    "label-like list item": "completed",  # read exactly as the id "viewer-id-123" (none such: no data found), never as "123"
     "name after a list": "needs_review",
     "sign-off after a list": "needs_review",
     "heading-like CSV": "needs_review",

@@ -176,16 +176,23 @@ class IdCollector:
         self.ids.append(value)
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # CRLF, LF or a lone CR ends a line
+
+
+def _lines_with_ends(text: str) -> Iterator[str]:
+    """Lines one at a time, each with its own ending, without a list of a million lines.
+
+    Every line-ending style counts (CRLF, LF, and the lone CR of classic Mac
+    and of some spreadsheet exports), as the csv module's universal newlines do.
+    """
+    for m in _LINE.finditer(text):
+        yield m.group(0)
+
+
 def _lines(text: str) -> Iterator[str]:
-    """Lines one at a time, without a list of a million lines for a million-line body."""
-    start = 0
-    while True:
-        end = text.find("\n", start)
-        if end < 0:
-            yield text[start:].rstrip("\r")
-            return
-        yield text[start:end].rstrip("\r")
-        start = end + 1
+    """Lines one at a time, without their endings."""
+    for line in _lines_with_ends(text):
+        yield line.rstrip("\r\n")
 
 
 def _text_id(value: str, sink: IdCollector) -> None:
@@ -274,15 +281,6 @@ def _is_heading(cell: str) -> bool:
 def _looks_like_heading(cell: str) -> bool:
     value = cell.strip()
     return bool(_HEADING_SHAPE.fullmatch(value)) and any(h in value.lower() for h in _HEADING_HINTS)
-
-
-def _lines_with_ends(text: str) -> Iterator[str]:
-    start = 0
-    while start < len(text):
-        end = text.find("\n", start)
-        end = len(text) if end < 0 else end + 1
-        yield text[start:end]
-        start = end
 
 
 def _rows(content: str, delimiter: str) -> Iterator[list[str]]:

@@ -29,8 +29,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('claimed_until', TIMESTAMP, nullable=True))
         batch_op.create_index(batch_op.f('ix_outbox_recipient_key'), ['recipient_key'], unique=False)
 
+    # Like every state table since 0002: utf8mb4, binary collation, whatever the database default.
     op.create_table('audit_lock', sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
-                    sa.PrimaryKeyConstraint('id'))
+                    sa.PrimaryKeyConstraint('id'), mysql_charset='utf8mb4', mysql_collate='utf8mb4_bin')
     op.bulk_insert(sa.table('audit_lock', sa.column('id', sa.Integer)), [{'id': 1}])
 
     outbox = sa.table('outbox', sa.column('id', sa.Integer), sa.column('recipient', sa.String),
