@@ -1,65 +1,676 @@
-"""HTML bodies -> the text a person reads."""
+"""HTML bodies -> the text a person sees, and whether anything was hidden from them.
+
+Two requirements shape this module:
+
+* Linear time on every input. The standard library's ``html.parser`` rescans
+  unterminated tags (``"<a" * 50000`` took 9 s), and full HTML5 tree builders
+  (lexbor, html5lib) are quadratic on deep nesting because the specification's
+  "element in scope" checks walk the stack of open elements. So the tokenizer
+  here is our own: one forward pass that follows the HTML5 tokenizer on the
+  points that decide what is text (tags end at the first ``>`` outside quoted
+  attribute values, an unterminated tag or comment swallows the rest of the
+  input, comments end at ``-->``/``--!>``, script/style/textarea/title are raw
+  text), and every lookup in the stack of open elements is O(1) through index
+  tables. The stack is capped in depth.
+* Read only what a person sees. An id a person cannot see must not be erased,
+  and text hidden in a request is itself suspicious, so hidden text is left out
+  AND reported (``HtmlReading.hidden``) for review. Hidden means: ``display:none``,
+  ``visibility:hidden``, a font too small to read, ``opacity:0``, a zero-sized
+  box with ``overflow:hidden``, pushed off screen, clipped, ``mso-hide:all``, the
+  ``hidden`` attribute, closed ``<details>``/``<dialog>``, ``<template>``, SVG,
+  ``<select>``, ``<noscript>``/``<iframe>`` fallback text, and text whose colour
+  is (nearly) that of its background. ``aria-hidden`` is NOT hidden: it hides
+  from screen readers only, a sighted person sees the text, so it is read.
+  A style sheet (``<style>``) that hides anything also counts, since we do not
+  match its selectors. Where our simplified tree could differ from a browser's
+  on a hiding element (it is closed implicitly or by a misnested end tag) we
+  cannot be sure what is visible, and say so the same way.
+"""
 
 from __future__ import annotations
 
-import html.parser
+import html
 import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import tinycss2  # type: ignore[import-untyped]
+import tinycss2.color3  # type: ignore[import-untyped]
+
+MAX_DEPTH = 256  # open elements; real mail nests a few dozen levels
+MAX_STYLE_CHARS = 4096  # one style attribute; longer ones are not parsed (the element counts as hidden)
+MAX_CSS_CHARS = 200_000  # all CSS parsed for one body: tinycss2 costs ~2 us a character at worst
+MIN_CONTRAST = 1.5  # WCAG contrast ratio below which text is taken as invisible (#ddd on white is 1.35)
+MIN_FONT_PX = 3.0
+OFFSCREEN_PX = -500.0
 
 
-class _HTMLText(html.parser.HTMLParser):
-    """Visible text of an HTML body, with blockquotes marked as quotes so they are not read."""
+@dataclass(frozen=True)
+class HtmlReading:
+    """What a person sees of an HTML body, and what was hidden from them."""
 
-    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "pre", "hr", "blockquote", "dd", "dt"}
-    _SKIP = {"script", "style", "head", "title", "template"}
+    text: str
+    hidden: tuple[str, ...]  # why text was hidden (one entry per kind), empty when nothing was
+    too_complex: bool  # nested or styled beyond our limits: a person must look
 
+
+# ---------------------------------------------------------------- tag tables
+
+_VOID = frozenset(
+    ["area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img", "input", "keygen", "link", "meta", "param", "source", "track", "wbr"]
+)
+_RAW_SILENT = frozenset({"script", "style", "title"})  # code and metadata: never shown, never suspicious
+_RAW_HIDDEN = frozenset({"noscript", "noembed", "noframes", "iframe", "xmp"})  # fallback text some clients hide
+_RAW = _RAW_SILENT | _RAW_HIDDEN | {"textarea"}
+_NOT_RENDERED = {"template": "<template>", "svg": "SVG", "math": "MathML", "select": "<select>", "datalist": "<datalist>"}
+_PARAGRAPH = frozenset(["p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "listing", "table"])  # a blank line; lists keep to their label
+_BLOCK = frozenset(
+    ["address", "article", "aside", "center", "dd", "details", "dialog", "dir", "div", "dl", "dt", "ul", "ol", "fieldset", "figcaption", "figure", "footer", "form", "header", "hgroup", "hr", "li", "main", "menu", "nav", "section", "summary", "tr", "caption", "legend", "option"]
+) | _PARAGRAPH
+_CELL = frozenset({"td", "th"})
+_CLOSES_P = frozenset(
+    ["address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div", "dl", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "main", "menu", "nav", "ol", "p", "pre", "listing", "section", "summary", "ul", "li", "dd", "dt", "plaintext"]
+)  # not "table": in quirks mode (most mail has no doctype) a table does not close a paragraph
+_FORMATTING = frozenset(["a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"])
+_SCOPE = frozenset(["applet", "caption", "html", "table", "td", "th", "marquee", "object", "template"])
+_TABLE_PARTS = frozenset(["td", "th", "tr", "tbody", "thead", "tfoot", "caption", "colgroup"])
+_HEADINGS = frozenset(["h1", "h2", "h3", "h4", "h5", "h6"])
+_TABLE_ONLY = frozenset({"table"})
+_PRE = frozenset({"pre", "listing", "textarea", "plaintext"})
+_IGNORED_TAGS = frozenset({"html", "head", "body", "frameset"})  # never pushed: the root stands for them
+
+_WS = "\t\n\f\r "
+_TAG_OPEN = re.compile(r"<(/?)([A-Za-z][^\t\n\f\r />]*)")
+_ATTR_GAP = re.compile(r"[\t\n\f\r /]*")
+_ATTR_NAME = re.compile(r"=?[^\t\n\f\r />=]*")
+_ATTR_EQ = re.compile(r"[\t\n\f\r ]*=[\t\n\f\r ]*")
+_UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
+_COMMENT_END = re.compile(r"--!?>")
+_SPACES = re.compile(r"[\t\n\f\r ]+")
+_LINE_SPACES = re.compile(r"[ \t\xa0]+")
+
+
+# ---------------------------------------------------------------- colours and the look of an element
+
+RGB = tuple[float, float, float]
+_WHITE: RGB = (1.0, 1.0, 1.0)
+_BLACK: RGB = (0.0, 0.0, 0.0)
+
+
+def _luminance(c: RGB) -> float:
+    def lin(v: float) -> float:
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2])
+
+
+def contrast(a: RGB, b: RGB) -> float:
+    """WCAG 2 contrast ratio, 1 (same colour) .. 21 (black on white)."""
+    la, lb = _luminance(a), _luminance(b)
+    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+
+
+class _Look:
+    """How an element's text is drawn, as far as it decides whether a person can see it."""
+
+    __slots__ = ("alpha", "background", "color", "font_px", "gone", "invisible", "opacity", "pre", "quote", "why")
+
+    def __init__(self, gone: str | None, invisible: bool, font_px: float | None, color: RGB, alpha: float,
+                 background: RGB, opacity: float, quote: bool, pre: bool) -> None:
+        self.gone = gone  # not overridable by descendants (display:none, clipping, ...)
+        self.invisible = invisible  # visibility:hidden, which a descendant may undo
+        self.font_px = font_px  # None: a size we cannot compute (vw, calc...), taken as readable
+        self.color, self.alpha, self.background, self.opacity = color, alpha, background, opacity
+        self.quote, self.pre = quote, pre
+        self.why = self._why()
+
+    def _why(self) -> str | None:
+        if self.gone:
+            return self.gone
+        if self.invisible:
+            return "visibility:hidden"
+        if self.opacity < 0.1:
+            return "opacity:0"
+        if self.font_px is not None and self.font_px < MIN_FONT_PX:
+            return "font-size:0"
+        if self.alpha < 0.2 or contrast(self.color, self.background) < MIN_CONTRAST:
+            return "text coloured like its background"
+        return None
+
+    def child(self, **changes: object) -> _Look:
+        values = {name: getattr(self, name) for name in self.__slots__ if name != "why"}
+        values.update(changes)
+        return _Look(**values)  # type: ignore[arg-type]
+
+
+_ROOT = _Look(None, False, 16.0, _BLACK, 1.0, _WHITE, 1.0, False, False)
+
+
+def _color(value: str | list[object]) -> tuple[RGB, float] | None:
+    """A CSS or legacy (``bgcolor="white"``, ``color="fff"``) colour; None when unknown or currentColor."""
+    if isinstance(value, str):
+        value = value.strip()
+        if re.fullmatch(r"[0-9a-fA-F]{3}|[0-9a-fA-F]{6}", value):
+            value = "#" + value
+    try:
+        parsed = tinycss2.color3.parse_color(value)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001  a colour we cannot read is no colour; reading mail never raises
+        return None
+    if parsed is None or isinstance(parsed, str):
+        return None
+    return (parsed.red, parsed.green, parsed.blue), parsed.alpha
+
+
+def _first_color(tokens: list[object]) -> tuple[RGB, float] | None:
+    for token in tokens:
+        if getattr(token, "type", "") in ("whitespace", "comment"):
+            continue
+        found = _color(token)  # type: ignore[arg-type]
+        if found is not None:
+            return found
+    return None
+
+
+_LENGTH_PX = {"px": 1.0, "pt": 4 / 3, "pc": 16.0, "in": 96.0, "cm": 96 / 2.54, "mm": 96 / 25.4, "q": 96 / 101.6}
+
+
+def _px(token: object, font_px: float | None) -> float | None:
+    """A length in CSS pixels; None when it cannot be known (viewport units, calc(), keywords)."""
+    kind = getattr(token, "type", "")
+    if kind == "number":
+        return float(token.value)  # type: ignore[attr-defined]
+    if kind == "percentage":
+        return None if font_px is None else font_px * float(token.value) / 100  # type: ignore[attr-defined]
+    if kind == "dimension":
+        unit = token.lower_unit  # type: ignore[attr-defined]
+        value = float(token.value)  # type: ignore[attr-defined]
+        if unit in _LENGTH_PX:
+            return value * _LENGTH_PX[unit]
+        if unit in ("em", "ex", "ch", "rem"):
+            base = 16.0 if unit == "rem" else font_px
+            return None if base is None else value * base * (1.0 if unit in ("em", "rem") else 0.5)
+        if value == 0:
+            return 0.0
+    return None
+
+
+def _values(tokens: list[object]) -> list[object]:
+    return [t for t in tokens if getattr(t, "type", "") not in ("whitespace", "comment")]
+
+
+def _ident(tokens: list[object]) -> str:
+    vals = _values(tokens)
+    return vals[0].lower_value if len(vals) == 1 and getattr(vals[0], "type", "") == "ident" else ""  # type: ignore[attr-defined]
+
+
+def _is_zero(tokens: list[object]) -> bool:
+    vals = _values(tokens)
+    return len(vals) == 1 and getattr(vals[0], "type", "") in ("number", "dimension", "percentage") and float(vals[0].value) == 0  # type: ignore[attr-defined]
+
+
+def _number(tokens: list[object]) -> float | None:
+    vals = _values(tokens)
+    if len(vals) == 1 and getattr(vals[0], "type", "") in ("number", "percentage"):
+        v = float(vals[0].value)  # type: ignore[attr-defined]
+        return v / 100 if vals[0].type == "percentage" else v  # type: ignore[attr-defined]
+    return None
+
+
+_RELEVANT = frozenset(
+    ["display", "visibility", "opacity", "font-size", "font", "color", "-webkit-text-fill-color", "background-color", "background", "max-height", "height", "max-width", "width", "line-height", "overflow", "overflow-x", "overflow-y", "text-indent", "position", "left", "top", "margin-left", "margin-top", "clip", "clip-path", "transform", "mso-hide", "zoom", "content-visibility"]
+)
+
+
+@lru_cache(maxsize=4096)
+def _declarations(style: str) -> tuple[tuple[str, tuple[object, ...]], ...]:
+    """The relevant declarations that win (the last one, unless an earlier one is !important)."""
+    won: dict[str, tuple[tuple[object, ...], bool]] = {}
+    for node in tinycss2.parse_blocks_contents(style, skip_comments=True, skip_whitespace=True):
+        if getattr(node, "type", "") != "declaration" or node.lower_name not in _RELEVANT:  # type: ignore[union-attr]
+            continue
+        important = bool(node.important)  # type: ignore[union-attr]
+        previous = won.get(node.lower_name)  # type: ignore[union-attr]
+        if previous is None or important or not previous[1]:
+            won[node.lower_name] = (tuple(node.value), important)  # type: ignore[union-attr]
+    return tuple((name, value) for name, (value, _) in won.items())
+
+
+def _hides(props: dict[str, list[object]], font_px: float | None) -> str | None:
+    """Declarations that hide an element whatever its descendants say."""
+    if _ident(props.get("display", [])) == "none":
+        return "display:none"
+    if _ident(props.get("content-visibility", [])) == "hidden":
+        return "content-visibility:hidden"
+    if _ident(props.get("mso-hide", [])) == "all":
+        return "mso-hide:all"
+    zoom = _number(props.get("zoom", []))
+    if zoom is not None and zoom < 0.1:
+        return "zoom:0"
+    overflow = {_ident(props.get(p, [])) for p in ("overflow", "overflow-x", "overflow-y")}
+    if overflow & {"hidden", "clip"}:
+        for prop in ("max-height", "height", "max-width", "width", "line-height"):
+            if _is_zero(props.get(prop, [])):
+                return f"{prop}:0 with overflow:hidden"
+    for prop in ("text-indent", "left", "top", "margin-left", "margin-top"):
+        vals = _values(props.get(prop, []))
+        if len(vals) == 1:
+            px = _px(vals[0], font_px)
+            if px is not None and px <= OFFSCREEN_PX:
+                return f"{prop} off screen"
+    if props.get("clip") and _ident(props["clip"]) not in ("auto", ""):
+        return "clip"
+    if props.get("clip-path") and _ident(props["clip-path"]) != "none":
+        return "clip-path"
+    for token in _values(props.get("transform", [])):
+        if getattr(token, "type", "") == "function" and token.lower_name.startswith("scale"):  # type: ignore[attr-defined]
+            args = _values(token.arguments)  # type: ignore[attr-defined]
+            if args and getattr(args[0], "type", "") == "number" and abs(float(args[0].value)) < 0.1:  # type: ignore[attr-defined]
+                return "transform:scale(0)"
+    return None
+
+
+def _font_px(props: dict[str, list[object]], parent_px: float | None) -> float | None | bool:
+    """The computed font size; False when the declarations do not set one."""
+    if "font-size" in props:
+        vals = _values(props["font-size"])
+        if len(vals) == 1 and getattr(vals[0], "type", "") == "ident":
+            return parent_px  # keywords (small, x-small...) are all readable
+        return _px(vals[0], parent_px) if len(vals) == 1 else None
+    if "font" in props:  # the shorthand: "font: 0/0 a" is the classic way to hide text
+        for token in _values(props["font"]):  # "font: bold 0/0 a"; a bare number is a weight, except 0
+            kind = getattr(token, "type", "")
+            if kind in ("dimension", "percentage") or kind == "number" and float(token.value) == 0:  # type: ignore[attr-defined]
+                return _px(token, parent_px)
+        return parent_px
+    return False
+
+
+# ---------------------------------------------------------------- the reader
+
+
+class _Reader:
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.lines: list[str] = [""]
-        self.quote_depth = 0
-        self.skip_depth = 0
-        self.quote_stack: list[bool] = []
+        self.pieces: list[str] = []
+        self.trailing = 0  # newlines at the end of pieces
+        self.pending = 0  # newlines wanted before the next text
+        self.started = False
+        self.hidden: dict[str, None] = {}
+        self.too_complex = False
+        self.css_budget = MAX_CSS_CHARS
+        # the stack of open elements: tag, look, and whether the element changed visibility itself
+        self.stack: list[tuple[str, _Look]] = [("#root", _ROOT)]
+        self.positions: dict[str, list[int]] = {}
+        self.scopes: list[int] = [0]  # indexes of scope boundaries (the root is one)
 
-    def _newline(self) -> None:
-        self.lines.append("")
+    # ---- output
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self.skip_depth += 1
-        if tag in self._BLOCK:
-            self._newline()
-        if tag in ("blockquote", "div"):
-            classes = " ".join(v or "" for k, v in attrs if k == "class")
-            quoting = tag == "blockquote" or "gmail_quote" in classes or "moz-cite-prefix" in classes
-            self.quote_stack.append(quoting)
-            self.quote_depth += quoting
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self.skip_depth:
-            self.skip_depth -= 1
-        if tag in ("blockquote", "div") and self.quote_stack:
-            self.quote_depth -= self.quote_stack.pop()
-        if tag in self._BLOCK:
-            self._newline()
-
-    def handle_data(self, data: str) -> None:
-        if self.skip_depth:
+    def text(self, data: str, raw: bool = False) -> None:
+        if not data:
             return
-        parts = data.replace("\r", "").split("\n")
-        for i, piece in enumerate(parts):
-            if i:
-                self._newline()
-            if self.quote_depth and not self.lines[-1].startswith(">"):
-                self.lines[-1] = "> " + self.lines[-1]
-            self.lines[-1] += piece
+        look = self.stack[-1][1]
+        if not raw:
+            data = html.unescape(data) if "&" in data else data
+        if look.why is not None:
+            if data.strip(_WS + "\xa0"):
+                self.hidden.setdefault(look.why)
+            return
+        if look.pre:
+            lines = data.split("\n")
+            for i, line in enumerate(lines):
+                if i:
+                    self.newline()
+                self._put(line, look)
+            return
+        data = _SPACES.sub(" ", data)
+        if data == " " and (self.trailing or not self.started):
+            return
+        self._put(data, look)
+
+    def _put(self, data: str, look: _Look) -> None:
+        if self.started and self.pending > self.trailing:
+            self.pieces.append("\n" * (self.pending - self.trailing))
+            self.trailing = self.pending
+        self.pending = 0
+        if look.quote and (self.trailing or not self.started):
+            self.pieces.append("> ")
+        if data:
+            self.pieces.append(data)
+            self.trailing = 0
+            self.started = True
+
+    def newline(self) -> None:
+        self.pieces.append("\n")
+        self.trailing += 1
+        self.started = True
+
+    def block_break(self, tag: str) -> None:
+        self.pending = max(self.pending, 2 if tag in _PARAGRAPH else 1)
+
+    # ---- the stack of open elements
+
+    def in_scope(self, tag: str, extra: frozenset[str] = frozenset()) -> int | None:
+        """Index of the innermost open ``tag`` if no scope boundary (or ``extra`` element) lies above it."""
+        found = self.positions.get(tag)
+        if not found:
+            return None
+        index = found[-1]
+        if index < self.scopes[-1] and tag not in _SCOPE:
+            return None
+        for other in extra:
+            others = self.positions.get(other)
+            if others and others[-1] > index:
+                return None
+        return index
+
+    def push(self, tag: str, look: _Look) -> None:
+        if len(self.stack) >= MAX_DEPTH:
+            self.too_complex = True
+            return
+        index = len(self.stack)
+        self.stack.append((tag, look))
+        self.positions.setdefault(tag, []).append(index)
+        if tag in _SCOPE:
+            self.scopes.append(index)
+
+    def pop_to(self, index: int, regular_end: bool) -> None:
+        """Close the element at ``index`` and everything opened inside it.
+
+        A browser may keep (or rebuild) an element we close here: misnested
+        formatting elements are reconstructed, and its implied-end rules are
+        richer than ours. Where such an element hides text or changes its
+        look, we cannot be sure what follows looks like, so it counts as hidden.
+        """
+        while len(self.stack) > index:
+            tag, look = self.stack.pop()
+            self.positions[tag].pop()
+            if self.scopes[-1] == len(self.stack):
+                self.scopes.pop()
+            exact = regular_end and len(self.stack) == index
+            parent = self.stack[-1][1]
+            if not exact and (look.why is not None and parent.why is None or tag in _FORMATTING and look is not parent):
+                self.hidden.setdefault("a hiding element closed out of order")
+
+    def current(self) -> str:
+        return self.stack[-1][0]
+
+    # ---- elements
+
+    def look_for(self, tag: str, attrs: dict[str, str]) -> _Look:
+        parent = self.stack[-1][1]
+        changes: dict[str, object] = {}
+        gone = _NOT_RENDERED.get(tag)
+        if tag in _RAW_HIDDEN:
+            gone = f"<{tag}> fallback text"
+        elif tag in ("details", "dialog") and "open" not in attrs:
+            gone = f"closed <{tag}>"
+        props: dict[str, list[object]] = {}
+        style = attrs.get("style")
+        if style:
+            if len(style) > MAX_STYLE_CHARS or len(style) > self.css_budget:
+                self.too_complex = True
+                gone = gone or "a style too long to read"
+            else:
+                self.css_budget -= len(style)
+                props = {name: list(value) for name, value in _declarations(style)}
+        if "hidden" in attrs and _ident(props.get("display", [])) in ("", "none"):
+            gone = gone or "the hidden attribute"
+        gone = gone or _hides(props, parent.font_px)
+        if gone and not parent.gone:
+            changes["gone"] = gone
+        if "visibility" in props:
+            value = _ident(props["visibility"])
+            if value in ("hidden", "collapse", "visible"):
+                changes["invisible"] = value != "visible"
+        opacity = _number(props.get("opacity", []))
+        if opacity is not None:
+            changes["opacity"] = parent.opacity * max(0.0, min(1.0, opacity))
+        size = _font_px(props, parent.font_px)
+        if size is not False:
+            changes["font_px"] = size
+        color = None
+        if tag in ("font", "basefont") and "color" in attrs:
+            color = _color(attrs["color"])
+        for prop in ("color", "-webkit-text-fill-color"):
+            if prop in props:
+                color = _first_color(props[prop]) or color
+        if color is not None:
+            changes["color"], changes["alpha"] = color
+        background = _first_color(props.get("background-color", []) or props.get("background", []))
+        if background is None and "bgcolor" in attrs:
+            background = _color(attrs["bgcolor"])
+        if background is not None and background[1] > 0.05:
+            (r, g, b), a = background
+            pr, pg, pb = parent.background
+            changes["background"] = (r * a + pr * (1 - a), g * a + pg * (1 - a), b * a + pb * (1 - a))
+        if tag == "blockquote" or tag == "div" and re.search(r"\b(?:gmail_quote|moz-cite-prefix)\b", attrs.get("class", "")):
+            changes["quote"] = True
+        if tag in _PRE:
+            changes["pre"] = True
+        return parent.child(**changes) if changes else parent
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        if tag in _IGNORED_TAGS:
+            # The root stands for <html>/<body>; their colours apply to everything,
+            # but only when they come before any text (a later <body> would
+            # recolour text already read).
+            if attrs and tag == "body" and "text" in attrs:
+                attrs = {**attrs, "color": attrs["text"]}
+            if attrs and tag in ("html", "body"):
+                look = self.look_for("font" if "color" in attrs else tag, attrs)
+                if look is not self.stack[-1][1]:
+                    if self.started or len(self.stack) > 1:
+                        self.hidden.setdefault("a <body> that changes how text looks after text was read")
+                    else:
+                        self.stack[0] = ("#root", look)
+            return
+        self._implied_ends(tag)
+        if tag in _BLOCK:
+            self.block_break(tag)
+        elif tag in _CELL and self.started and not self.trailing:
+            self.pieces.append(" ")
+        if tag == "br":
+            self.newline()
+        if tag in _VOID:
+            return
+        look = self.look_for(tag, attrs) if (attrs or tag in _NOT_RENDERED or tag in _RAW_HIDDEN or tag in _PRE
+                                              or tag in ("details", "dialog", "blockquote")) else self.stack[-1][1]
+        self.push(tag, look)
+
+    def _implied_ends(self, tag: str) -> None:
+        """The end tags a browser implies before this start tag (the common cases; see pop_to)."""
+        if tag in _CLOSES_P:
+            index = self.in_scope("p", frozenset({"button"}))
+            if index is not None:
+                self.pop_to(index, False)
+        found: list[int | None] = []
+        if tag == "li":
+            found = [self.in_scope("li", frozenset({"ul", "ol"}))]
+        elif tag in ("dd", "dt"):
+            found = [self.in_scope("dd", frozenset({"dl"})), self.in_scope("dt", frozenset({"dl"}))]
+        elif tag in _CELL:
+            found = [self.in_scope("td", _TABLE_ONLY), self.in_scope("th", _TABLE_ONLY)]
+        elif tag == "tr":
+            found = [self.in_scope("tr", _TABLE_ONLY)]
+        elif tag in ("tbody", "thead", "tfoot"):
+            found = [self.in_scope(t, _TABLE_ONLY) for t in ("tbody", "thead", "tfoot")]
+        elif tag in _HEADINGS or tag in ("option", "optgroup"):
+            if self.current() in (_HEADINGS if tag in _HEADINGS else {"option"}):
+                found = [len(self.stack) - 1]
+        elif tag in ("a", "nobr", "button"):
+            found = [self.in_scope(tag)]
+        indexes = [i for i in found if i is not None and i > 0]
+        if indexes:
+            self.pop_to(min(indexes) if tag == "tr" else max(indexes), False)
+
+    def end(self, tag: str) -> None:
+        if tag in _IGNORED_TAGS:
+            return
+        if tag == "br":  # </br> is read as <br>
+            self.newline()
+            return
+        if tag == "p" and self.in_scope("p", frozenset({"button"})) is None:
+            self.block_break(tag)  # a stray </p> makes an empty paragraph
+            return
+        index = self.in_scope(tag, _TABLE_ONLY if tag in _TABLE_PARTS else frozenset())
+        if index is None or index == 0:
+            return  # an end tag without an open element is ignored
+        self.pop_to(index, True)
+        if tag in _BLOCK:
+            self.block_break(tag)
+
+    def style_sheet(self, css: str) -> None:
+        """A <style> element: its selectors are not matched, so one that hides anything counts as hiding."""
+        if len(css) > self.css_budget:
+            self.too_complex = True
+            return
+        self.css_budget -= len(css)
+        why = _sheet_hides(css)
+        if why is not None:
+            self.hidden.setdefault(f"a style sheet that hides text ({why})")
+
+
+def _sheet_hides(css: str) -> str | None:
+    rules = list(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True))
+    seen = 0
+    while rules and seen < 10_000:
+        rule = rules.pop()
+        seen += 1
+        kind = getattr(rule, "type", "")
+        if kind == "at-rule" and rule.content is not None:  # type: ignore[union-attr]
+            rules.extend(tinycss2.parse_blocks_contents(rule.content, skip_comments=True, skip_whitespace=True))  # type: ignore[union-attr]
+            continue
+        if kind != "qualified-rule":
+            continue
+        props = {name: list(value) for name, value in _declarations(tinycss2.serialize(rule.content))}  # type: ignore[union-attr]
+        why = _hides(props, 16.0)
+        if why is not None:
+            return why
+        look = _ROOT
+        size = _font_px(props, 16.0)
+        color = _first_color(props["color"]) if "color" in props else None
+        background = _first_color(props.get("background-color", []) or props.get("background", []))
+        visibility = _ident(props.get("visibility", []))
+        opacity = _number(props.get("opacity", []))
+        look = look.child(
+            invisible=visibility in ("hidden", "collapse"),
+            font_px=16.0 if size is False else size,
+            opacity=1.0 if opacity is None else opacity,
+            color=color[0] if color else _BLACK, alpha=color[1] if color else 1.0,
+            background=background[0] if background and background[1] > 0.05 else _WHITE,
+        )
+        if look.why is not None:
+            return look.why
+    return None
+
+
+def _end_of_tag(markup: str, pos: int, attrs: dict[str, str] | None) -> int:
+    """Read attributes from ``pos`` to the closing '>' (into ``attrs`` when given); -1 at end of input."""
+    n = len(markup)
+    while True:
+        pos = _ATTR_GAP.match(markup, pos).end()  # type: ignore[union-attr]
+        if pos >= n:
+            return -1
+        if markup[pos] == ">":
+            return pos + 1
+        m = _ATTR_NAME.match(markup, pos)
+        assert m is not None
+        name = m.group().lower()
+        pos = m.end()
+        value = ""
+        eq = _ATTR_EQ.match(markup, pos)
+        if eq:
+            pos = eq.end()
+            if pos >= n:
+                return -1
+            quote = markup[pos]
+            if quote in "\"'":
+                close = markup.find(quote, pos + 1)
+                if close < 0:
+                    return -1
+                value, pos = markup[pos + 1 : close], close + 1
+            else:
+                u = _UNQUOTED.match(markup, pos)
+                assert u is not None
+                value, pos = u.group(), u.end()
+        if attrs is not None and name not in attrs:  # the first of repeated attributes wins, as in browsers
+            attrs[name] = html.unescape(value) if "&" in value else value
+
+
+def read_html(markup: str) -> HtmlReading:
+    """What a person sees of an HTML body, in linear time; hidden text is reported, not read."""
+    markup = markup.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "")
+    reader = _Reader()
+    n = len(markup)
+    pos = 0
+    text_from = 0  # text not yet handed to the reader runs from here (a '<' that opens nothing is text)
+    while True:
+        lt = markup.find("<", pos)
+        if lt < 0:
+            reader.text(markup[text_from:])
+            break
+        pos = lt
+        m = _TAG_OPEN.match(markup, pos)
+        if m is None and not markup.startswith(("<!", "<?", "</"), pos):
+            pos += 1
+            continue
+        reader.text(markup[text_from:pos])
+        text_from = -1  # set again below wherever reading goes on
+        if m is not None:
+            closing, tag = m.group(1), m.group(2).lower()
+            attrs: dict[str, str] | None = None if closing else {}
+            end = _end_of_tag(markup, m.end(), attrs)
+            if end < 0:
+                break  # a tag cut off by the end of the input is dropped, with everything after it
+            pos = text_from = end
+            if closing:
+                reader.end(tag)
+                continue
+            assert attrs is not None
+            reader.start(tag, attrs)
+            if tag == "plaintext":
+                reader.text(markup[pos:], raw=True)
+                break
+            if tag in _RAW:
+                close = re.compile(r"</" + re.escape(tag) + r"[\t\n\f\r />]", re.IGNORECASE).search(markup, pos)
+                body = markup[pos : close.start() if close else n]
+                if tag == "style":
+                    reader.style_sheet(body)
+                elif tag not in _RAW_SILENT:
+                    reader.text(body, raw=tag != "textarea")
+                if close is None:
+                    break
+                end = _end_of_tag(markup, close.end() - 1, None)
+                if end < 0:
+                    break
+                reader.end(tag)
+                pos = text_from = end
+            continue
+        if markup.startswith("<!--", pos):
+            if markup.startswith(">", pos + 4):
+                pos = text_from = pos + 5
+                continue
+            if markup.startswith("->", pos + 4):
+                pos = text_from = pos + 6
+                continue
+            close = _COMMENT_END.search(markup, pos + 4)
+            if close is None:
+                break  # an unterminated comment runs to the end
+            pos = text_from = close.end()
+            continue
+        if markup.startswith("</>", pos):
+            pos = text_from = pos + 3
+            continue
+        if pos + 2 >= n and markup.startswith("</", pos):
+            reader.text(markup[pos:])
+            break
+        close_at = markup.find(">", pos + 2)  # doctype, <![CDATA[ outside SVG, <?...>, </ 1>: a bogus comment
+        if close_at < 0:
+            break
+        pos = text_from = close_at + 1
+    lines = [_LINE_SPACES.sub(" ", line).strip() for line in "".join(reader.pieces).split("\n")]
+    return HtmlReading("\n".join(lines), tuple(reader.hidden), reader.too_complex)
 
 
 def html_to_text(markup: str) -> str:
-    """HTML body -> plain text, good enough to find the documented id lines in it."""
-    parser = _HTMLText()
-    try:
-        parser.feed(markup)
-        parser.close()
-    except Exception:
-        return re.sub(r"<[^>]*>", " ", markup)
-    lines = [re.sub(r"[ \t\xa0]+", " ", line).strip() for line in parser.lines]
-    return "\n".join(lines)
+    """HTML body -> the plain text a person sees, good enough to find the documented id lines in it."""
+    return read_html(markup).text
