@@ -77,6 +77,7 @@ _TABLE_PARTS = frozenset(["td", "th", "tr", "tbody", "thead", "tfoot", "caption"
 _HEADINGS = frozenset(["h1", "h2", "h3", "h4", "h5", "h6"])
 _TABLE_ONLY = frozenset({"table"})
 _PRE = frozenset({"pre", "listing", "textarea", "plaintext"})
+_IMPLIES = _CLOSES_P | _CELL | _HEADINGS | {"tr", "tbody", "thead", "tfoot", "option", "optgroup", "a", "nobr", "button"}
 _IGNORED_TAGS = frozenset({"html", "head", "body", "frameset"})  # never pushed: the root stands for them
 
 _WS = "\t\n\f\r "
@@ -257,9 +258,9 @@ def _hides(props: dict[str, list[object]], font_px: float | None) -> str | None:
             px = _px(vals[0], font_px)
             if px is not None and px <= OFFSCREEN_PX:
                 return f"{prop} off screen"
-    if props.get("clip") and _ident(props["clip"]) not in ("auto", ""):
+    if _values(props.get("clip", [])) and _ident(props["clip"]) != "auto":
         return "clip"
-    if props.get("clip-path") and _ident(props["clip-path"]) != "none":
+    if _values(props.get("clip-path", [])) and _ident(props["clip-path"]) != "none":
         return "clip-path"
     for token in _values(props.get("transform", [])):
         if getattr(token, "type", "") == "function" and token.lower_name.startswith("scale"):  # type: ignore[attr-defined]
@@ -298,21 +299,30 @@ class _Reader:
         self.too_complex = False
         self.css_budget = MAX_CSS_CHARS
         # the stack of open elements: tag, look, and whether the element changed visibility itself
-        self.stack: list[tuple[str, _Look]] = [("#root", _ROOT)]
+        self.stack: list[tuple[str, _Look, dict[str, str]]] = [("#root", _ROOT, {})]
         self.positions: dict[str, list[int]] = {}
         self.scopes: list[int] = [0]  # indexes of scope boundaries (the root is one)
+        # hiding style-sheet rules by the key they need: "#id", ".class", a tag or "*"
+        self.sheet_rules: dict[str, list[tuple[str | None, frozenset[str], str | None, str]]] = {}
+        # styled formatting elements closed out of order, which a browser opens again before the next text
+        self.reopen: list[tuple[str, dict[str, str]]] = []
+        self.all_hidden: str | None = None  # a late <body> hid everything
+        self.looks: dict[tuple[_Look, str, tuple[tuple[str, str], ...]], _Look] = {}  # the same element in the same place looks the same
 
     # ---- output
 
     def text(self, data: str, raw: bool = False) -> None:
         if not data:
             return
+        if self.reopen:
+            self.reconstruct()
         look = self.stack[-1][1]
         if not raw:
             data = html.unescape(data) if "&" in data else data
-        if look.why is not None:
+        why = look.why or self.all_hidden
+        if why is not None:
             if data.strip(_WS + "\xa0"):
-                self.hidden.setdefault(look.why)
+                self.hidden.setdefault(why)
             return
         if look.pre:
             lines = data.split("\n")
@@ -362,12 +372,12 @@ class _Reader:
                 return None
         return index
 
-    def push(self, tag: str, look: _Look) -> None:
+    def push(self, tag: str, look: _Look, attrs: dict[str, str]) -> None:
         if len(self.stack) >= MAX_DEPTH:
             self.too_complex = True
             return
         index = len(self.stack)
-        self.stack.append((tag, look))
+        self.stack.append((tag, look, attrs))
         self.positions.setdefault(tag, []).append(index)
         if tag in _SCOPE:
             self.scopes.append(index)
@@ -381,14 +391,28 @@ class _Reader:
         look, we cannot be sure what follows looks like, so it counts as hidden.
         """
         while len(self.stack) > index:
-            tag, look = self.stack.pop()
+            tag, look, attrs = self.stack.pop()
             self.positions[tag].pop()
             if self.scopes[-1] == len(self.stack):
                 self.scopes.pop()
-            exact = regular_end and len(self.stack) == index
-            parent = self.stack[-1][1]
-            if not exact and (look.why is not None and parent.why is None or tag in _FORMATTING and look is not parent):
+            if regular_end and len(self.stack) == index:
+                continue
+            if look.why is not None and self.stack[-1][1].why is None:
                 self.hidden.setdefault("a hiding element closed out of order")
+            if tag in _FORMATTING and look is not self.stack[-1][1]:
+                # The browser's "reconstruct the active formatting elements": it opens
+                # them again before the next text (a copy, with the same attributes).
+                if sum(1 for entry in self.reopen if entry == (tag, attrs)) >= 3:
+                    continue  # the "Noah's Ark" clause: at most three alike
+                if len(self.reopen) >= 16:
+                    self.too_complex = True
+                else:
+                    self.reopen.insert(0, (tag, attrs))
+
+    def reconstruct(self) -> None:
+        reopen, self.reopen = self.reopen, []
+        for tag, attrs in reopen:
+            self.push(tag, self.look_for(tag, attrs), attrs)
 
     def current(self) -> str:
         return self.stack[-1][0]
@@ -397,6 +421,15 @@ class _Reader:
 
     def look_for(self, tag: str, attrs: dict[str, str]) -> _Look:
         parent = self.stack[-1][1]
+        key = (parent, tag, tuple(attrs.items()))
+        look = self.looks.get(key)
+        if look is None:
+            if len(self.looks) > 4096:
+                self.looks.clear()
+            look = self.looks[key] = self._look_for(parent, tag, attrs)
+        return look
+
+    def _look_for(self, parent: _Look, tag: str, attrs: dict[str, str]) -> _Look:
         changes: dict[str, object] = {}
         gone = _NOT_RENDERED.get(tag)
         if tag in _RAW_HIDDEN:
@@ -415,6 +448,8 @@ class _Reader:
         if "hidden" in attrs and _ident(props.get("display", [])) in ("", "none"):
             gone = gone or "the hidden attribute"
         gone = gone or _hides(props, parent.font_px)
+        if self.sheet_rules and not gone:
+            gone = self.sheet_hides(tag, attrs)
         if gone and not parent.gone:
             changes["gone"] = gone
         if "visibility" in props:
@@ -459,11 +494,17 @@ class _Reader:
                 look = self.look_for("font" if "color" in attrs else tag, attrs)
                 if look is not self.stack[-1][1]:
                     if self.started or len(self.stack) > 1:
+                        # Browsers give a late <body>'s attributes to the one body: they
+                        # apply to the text before it too, which we cannot re-read.
                         self.hidden.setdefault("a <body> that changes how text looks after text was read")
-                    else:
-                        self.stack[0] = ("#root", look)
+                        if look.why is not None:
+                            self.pieces, self.trailing, self.started = [], 0, False
+                            self.all_hidden = look.why
+                    self.stack[0] = ("#root", look, {})
             return
         self._implied_ends(tag)
+        if self.reopen and tag not in _BLOCK and tag not in _CELL and tag not in _TABLE_PARTS:
+            self.reconstruct()
         if tag in _BLOCK:
             self.block_break(tag)
         elif tag in _CELL and self.started and not self.trailing:
@@ -472,12 +513,14 @@ class _Reader:
             self.newline()
         if tag in _VOID:
             return
-        look = self.look_for(tag, attrs) if (attrs or tag in _NOT_RENDERED or tag in _RAW_HIDDEN or tag in _PRE
+        look = self.look_for(tag, attrs) if (attrs or self.sheet_rules or tag in _NOT_RENDERED or tag in _RAW_HIDDEN or tag in _PRE
                                               or tag in ("details", "dialog", "blockquote")) else self.stack[-1][1]
-        self.push(tag, look)
+        self.push(tag, look, attrs)
 
     def _implied_ends(self, tag: str) -> None:
         """The end tags a browser implies before this start tag (the common cases; see pop_to)."""
+        if tag not in _IMPLIES:
+            return
         if tag in _CLOSES_P:
             index = self.in_scope("p", frozenset({"button"}))
             if index is not None:
@@ -511,6 +554,11 @@ class _Reader:
         if tag == "p" and self.in_scope("p", frozenset({"button"})) is None:
             self.block_break(tag)  # a stray </p> makes an empty paragraph
             return
+        if tag in _FORMATTING and self.reopen:
+            for i, (waiting, _) in enumerate(self.reopen):
+                if waiting == tag and self.in_scope(tag) is None:
+                    del self.reopen[i]  # closed before it was opened again
+                    return
         index = self.in_scope(tag, _TABLE_ONLY if tag in _TABLE_PARTS else frozenset())
         if index is None or index == 0:
             return  # an end tag without an open element is ignored
@@ -519,18 +567,56 @@ class _Reader:
             self.block_break(tag)
 
     def style_sheet(self, css: str) -> None:
-        """A <style> element: its selectors are not matched, so one that hides anything counts as hiding."""
+        """A <style> element: what its hiding rules select is hidden, and the sheet itself is reported.
+
+        Selectors are matched loosely, by the last compound only (``.a .x``
+        hides every ``.x``; pseudo-classes and attributes are ignored), so we
+        may hide more than a browser, never less. Text read before the sheet
+        cannot be taken back; the report sends the request to a person anyway.
+        """
         if len(css) > self.css_budget:
             self.too_complex = True
             return
         self.css_budget -= len(css)
-        why = _sheet_hides(css)
-        if why is not None:
+        self.looks.clear()  # new rules: looks computed so far may be wrong from here on
+        for why, selector in _sheet_hides(css):
             self.hidden.setdefault(f"a style sheet that hides text ({why})")
+            for compound in selector.split(","):
+                tag, classes, ident = _compound(compound)
+                key = ("#" + ident) if ident else ("." + min(classes)) if classes else (tag or "*")
+                self.sheet_rules.setdefault(key, []).append((tag, classes, ident, why))
+
+    def sheet_hides(self, tag: str, attrs: dict[str, str]) -> str | None:
+        classes = frozenset(attrs.get("class", "").split()[:32]) if "class" in attrs else frozenset()
+        ident = attrs.get("id", "")
+        keys = ["*", tag, *("." + c for c in classes)] + (["#" + ident] if ident else [])
+        for key in keys:
+            for rule_tag, rule_classes, rule_id, why in self.sheet_rules.get(key, ()):
+                if (rule_tag in (None, tag)) and rule_classes <= classes and rule_id in (None, ident):
+                    return f"a style sheet ({why})"
+        return None
 
 
-def _sheet_hides(css: str) -> str | None:
+_COMPOUND_NOISE = re.compile(r"::?[\w-]+(?:\([^)]*\))?|\[[^\]]*\]")
+_LAST_COMPOUND = re.compile(r"([^\s>+~]*)\s*$")
+
+
+def _compound(selector: str) -> tuple[str | None, frozenset[str], str | None]:
+    """The last compound of a selector as (tag, classes, id); None/empty where it does not say."""
+    m = _LAST_COMPOUND.search(_COMPOUND_NOISE.sub("", selector.strip()))
+    last = m.group(1) if m else ""
+    tag = re.match(r"[A-Za-z][\w-]*", last)
+    return (
+        tag.group().lower() if tag else None,
+        frozenset(re.findall(r"\.([\w-]+)", last)),
+        next(iter(re.findall(r"#([\w-]+)", last)), None),
+    )
+
+
+def _sheet_hides(css: str) -> list[tuple[str, str]]:
+    """(why, selector) for every rule in a style sheet that hides what it selects."""
     rules = list(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True))
+    found: list[tuple[str, str]] = []
     seen = 0
     while rules and seen < 10_000:
         rule = rules.pop()
@@ -543,24 +629,21 @@ def _sheet_hides(css: str) -> str | None:
             continue
         props = {name: list(value) for name, value in _declarations(tinycss2.serialize(rule.content))}  # type: ignore[union-attr]
         why = _hides(props, 16.0)
+        if why is None:
+            size = _font_px(props, 16.0)
+            color = _first_color(props["color"]) if "color" in props else None
+            background = _first_color(props.get("background-color", []) or props.get("background", []))
+            opacity = _number(props.get("opacity", []))
+            why = _ROOT.child(
+                invisible=_ident(props.get("visibility", [])) in ("hidden", "collapse"),
+                font_px=16.0 if size is False else size,
+                opacity=1.0 if opacity is None else opacity,
+                color=color[0] if color else _BLACK, alpha=color[1] if color else 1.0,
+                background=background[0] if background and background[1] > 0.05 else _WHITE,
+            ).why
         if why is not None:
-            return why
-        look = _ROOT
-        size = _font_px(props, 16.0)
-        color = _first_color(props["color"]) if "color" in props else None
-        background = _first_color(props.get("background-color", []) or props.get("background", []))
-        visibility = _ident(props.get("visibility", []))
-        opacity = _number(props.get("opacity", []))
-        look = look.child(
-            invisible=visibility in ("hidden", "collapse"),
-            font_px=16.0 if size is False else size,
-            opacity=1.0 if opacity is None else opacity,
-            color=color[0] if color else _BLACK, alpha=color[1] if color else 1.0,
-            background=background[0] if background and background[1] > 0.05 else _WHITE,
-        )
-        if look.why is not None:
-            return look.why
-    return None
+            found.append((why, tinycss2.serialize(rule.prelude)))  # type: ignore[union-attr]
+    return found
 
 
 def _end_of_tag(markup: str, pos: int, attrs: dict[str, str] | None) -> int:
@@ -618,7 +701,7 @@ def read_html(markup: str) -> HtmlReading:
         if m is not None:
             closing, tag = m.group(1), m.group(2).lower()
             attrs: dict[str, str] | None = None if closing else {}
-            end = _end_of_tag(markup, m.end(), attrs)
+            end = m.end() + 1 if markup.startswith(">", m.end()) else _end_of_tag(markup, m.end(), attrs)
             if end < 0:
                 break  # a tag cut off by the end of the input is dropped, with everything after it
             pos = text_from = end

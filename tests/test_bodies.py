@@ -1,0 +1,391 @@
+"""How bodies are read: HTML in linear time, only what a person sees, alternatives that agree, safe charsets.
+
+Each class of problem has a table of hostile inputs and near misses, and a
+hypothesis property where one can be stated.
+"""
+
+from __future__ import annotations
+
+import codecs
+import time
+from collections.abc import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from erasure.parse import parse_message
+from erasure.parse.htmltext import read_html
+from erasure.parse.mime import ALLOWED_CHARSETS, allowed_charset, ids_disagree
+from erasure.verify import REASONS
+
+
+def mail(body: str | bytes, content_type: str = "text/html; charset=utf-8", headers: str = "") -> bytes:
+    head = (
+        "From: Alice <privacy@acme.example>\nTo: privacy@privacy.example\nSubject: GDPR erasure request\n"
+        f"Message-ID: <m1@acme.example>\nMIME-Version: 1.0\nContent-Type: {content_type}\n{headers}"
+    )
+    return head.encode() + b"\n" + (body.encode() if isinstance(body, str) else body)
+
+
+def codes(raw: bytes) -> set[str]:
+    return {p.code for p in parse_message(raw).problems}
+
+
+# ---------------------------------------------------------------- 1. linear time
+
+PATHOLOGICAL = {
+    "unterminated tags": "<a",
+    "unterminated tags with a space": "<a ",
+    "unterminated comment": "<!--",
+    "CDATA openers": "<![CDATA[",
+    "character reference openers": "&#",
+    "hex references": "&#x9",
+    "deeply nested divs": "<div>",
+    "deeply nested lists": "<li><ul>",
+    "deeply nested tables": "<table><tr><td>",
+    "nested formatting": "<b>",
+    "misnested formatting": "<a><b></a>x",
+    "hiding formatting closed by paragraphs": "<p><font color=white>x</p>",
+    "unterminated script": "<script>",
+    "unterminated quoted attribute": '<a title="',
+    "implied paragraphs": "<p>",
+    "stray end tags": "</x>",
+    "lone angle brackets": "<",
+    "styled spans": '<span style="color:red;font-size:0">x</span>',
+    "style sheets": "<style>.a{display:block}</style>",
+    "hidden spans never closed": '<span style="display:none">x',
+    "body colour changes": "<body bgcolor=red>x",
+}
+
+
+def cpu(fn: Callable[[], object]) -> float:
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+
+@pytest.mark.parametrize("unit", list(PATHOLOGICAL.values()), ids=list(PATHOLOGICAL))
+def test_html_reading_is_linear_on_pathological_input(unit: str) -> None:
+    half = unit * (512 * 1024 // len(unit))
+    full = half + half
+    for _attempt in range(2):  # one retry: the machine is shared, a single sample can be noisy
+        t_half, t_full = cpu(lambda: read_html(half)), cpu(lambda: read_html(full))
+        if t_full < 1.0 and t_full <= 3 * t_half + 0.05:
+            break
+    assert t_full < 1.0, f"{t_full:.2f} s for 1 MB"
+    assert t_full <= 3 * t_half + 0.05, f"doubling the input took {t_full / max(t_half, 1e-6):.1f}x the time"
+
+
+def test_one_huge_attribute_and_one_huge_text_are_linear() -> None:
+    for markup in ("<p title='" + "x" * 1_000_000 + "'>hi", "<p>" + "viewer " * 150_000, "<p style='" + "(" * 1_000_000 + "'>x"):
+        assert cpu(lambda markup=markup: read_html(markup)) < 1.0
+
+
+def test_the_reported_case_through_the_whole_parser() -> None:
+    raw = mail("<p>Please erase.</p><p>Viewer ID: a-1</p>" + "<a" * 50_000)
+    assert cpu(lambda: parse_message(raw)) < 1.0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(["<", ">", "a", "/", "=", '"', "'", "!", "-", "&", "#", ";", "x", " ", "\n", "div", "style",
+                                 "script", "p", "font", "color=white", "display:none", "<!--", "-->", "]]>", "\0", "\r"]),
+                min_size=1, max_size=12))
+def test_any_repeated_fragment_reads_in_linear_time_and_never_raises(parts: list[str]) -> None:
+    unit = "".join(parts)
+    markup = unit * (256 * 1024 // len(unit) + 1)
+    assert cpu(lambda: read_html(markup)) < 0.6
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters="<&", blacklist_categories=("Cs",)), max_size=200))
+def test_text_without_markup_reads_as_itself(text: str) -> None:
+    expected = [" ".join(line.replace("\xa0", " ").split(" ")).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    got = read_html(text).text
+    assert " ".join(got.split()) == " ".join(" ".join(expected).replace("\0", "").split())
+
+
+# ---------------------------------------------------------------- 2. hidden text
+
+HIDING = {
+    "display:none": '<div style="display:none">{}</div>',
+    "display:none !important over a later block": '<div style="display:none !important; display:block">{}</div>',
+    "CSS escape in the property": '<div style="d\\69splay: none">{}</div>',
+    "entity in the style": '<div style="display&#58;none">{}</div>',
+    "visibility:hidden": '<span style="visibility:hidden">{}</span>',
+    "font-size:0": '<span style="font-size:0">{}</span>',
+    "font-size:0px": '<span style="font-size:0px">{}</span>',
+    "font-size:1px": '<span style="font-size:1px">{}</span>',
+    "font shorthand 0/0": '<span style="font:0/0 a">{}</span>',
+    "font-size 0 inherited through em": '<div style="font-size:0"><span style="font-size:2em">{}</span></div>',
+    "max-height:0 + overflow:hidden": '<div style="max-height:0;overflow:hidden">{}</div>',
+    "width:0;height:0;overflow:hidden": '<div style="width:0;height:0;overflow:hidden">{}</div>',
+    "line-height:0 + overflow:hidden": '<div style="line-height:0;overflow:hidden">{}</div>',
+    "opacity:0": '<div style="opacity:0">{}</div>',
+    "opacity multiplies": '<div style="opacity:0.2"><span style="opacity:0.3">{}</span></div>',
+    "mso-hide:all": '<span style="mso-hide:all">{}</span>',
+    "off screen": '<div style="position:absolute;left:-9999px">{}</div>',
+    "text-indent off screen": '<div style="text-indent:-10000px">{}</div>',
+    "clip": '<div style="position:absolute;clip:rect(0 0 0 0)">{}</div>',
+    "transform scale(0)": '<div style="transform:scale(0)">{}</div>',
+    "hidden attribute": "<div hidden>{}</div>",
+    "closed details": "<details><summary>More</summary>{}</details>",
+    "template": "<template>{}</template>",
+    "noscript": "<noscript>{}</noscript>",
+    "svg": "<svg><text>{}</text></svg>",
+    "white on white": '<span style="color:#fff">{}</span>',
+    "white on bgcolor white": '<table bgcolor="white"><tr><td><font color="white">{}</font></td></tr></table>',
+    "named colour": '<span style="color:white">{}</span>',
+    "nearly white": '<span style="color:#fefefe">{}</span>',
+    "rgb on background": '<div style="background:#123456"><span style="color:rgb(18,52,86)">{}</span></div>',
+    "black on black": '<div style="background-color:black;color:#000001">{}</div>',
+    "transparent": '<span style="color:transparent">{}</span>',
+    "webkit fill": '<span style="-webkit-text-fill-color:#fff">{}</span>',
+    "body colours": '<body bgcolor="#000000" text="#000000">{}</body>',
+    "style sheet": "<style>.x{{display:none}}</style><span class=x>{}</span>",
+    "style sheet in a media query": "<style>@media screen{{.x{{font-size:0}}}}</style><span class=x>{}</span>",
+    "hiding formatting reopened by the browser": "<p><font color=white>x</p><p>{}</p>",
+    "hiding div across a table": '<div style="display:none"><table><tr><td></div>{}</td></tr></table>',
+}
+
+VISIBLE = {
+    "plain": "<div>{}</div>",
+    "display:block": '<div style="display:block">{}</div>',
+    "later declaration wins": '<div style="display:none; display:block">{}</div>',
+    "visibility undone by a child": '<div style="visibility:hidden"><span style="visibility:visible">{}</span></div>',
+    "font-size reset by a child": '<div style="font-size:0"><span style="font-size:14px">{}</span></div>',
+    "small but readable": '<span style="font-size:9px">{}</span>',
+    "grey signature": '<span style="color:#888">{}</span>',
+    "white on dark": '<div style="background:#0a0a0a"><span style="color:#fff">{}</span></div>',
+    "max-height:0 without overflow hidden": '<div style="max-height:0">{}</div>',
+    "opacity 0.9": '<div style="opacity:0.9">{}</div>',
+    "aria-hidden (sighted people see it)": '<div aria-hidden="true">{}</div>',
+    "open details": "<details open><summary>More</summary>{}</details>",
+    "hidden attribute overridden": '<div hidden style="display:block">{}</div>',
+    "Outlook style sheet": '<style><!-- p.MsoNormal {{margin:0cm;font-size:11.0pt;color:windowtext}} --></style><p class=MsoNormal>{}</p>',
+    "OWA hidden style element": '<style type="text/css" style="display:none;">P {{margin-top:0;}}</style><div>{}</div>',
+    "text in head": "<html><head><title>Request</title></head><body><p>{}</p></body></html>",
+}
+
+
+@pytest.mark.parametrize("template", list(HIDING.values()), ids=list(HIDING))
+def test_hidden_text_is_not_read_and_is_reported(template: str) -> None:
+    reading = read_html("<p>Please erase.</p>" + template.format("Viewer ID: secret-7"))
+    assert "secret-7" not in reading.text
+    assert reading.hidden
+
+
+@pytest.mark.parametrize("template", list(VISIBLE.values()), ids=list(VISIBLE))
+def test_visible_text_is_read_and_not_reported(template: str) -> None:
+    reading = read_html("<p>Please erase.</p>" + template.format("Viewer ID: shown-7"))
+    assert "Viewer ID: shown-7" in reading.text.splitlines()
+    assert reading.hidden == ()
+
+
+WRAPPERS = ["<b>{}</b>", "<p>{}</p>", "<span>{}</span>", "<table><tr><td>{}</td></tr></table>", "<div><i>{}</i></div>",
+            "<font face=Arial>{}</font>", "<ul><li>{}</li></ul>", "<blockquote>{}</blockquote>", "<a href='x'>{}</a>"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(list(HIDING.values())), st.lists(st.sampled_from(WRAPPERS), max_size=4),
+       st.from_regex(r"[a-z0-9][a-z0-9-]{0,10}", fullmatch=True))
+def test_hidden_stays_hidden_inside_any_wrapping(template: str, wrappers: list[str], viewer: str) -> None:
+    inner = template.format(f"Viewer ID: zz{viewer}")
+    for wrapper in wrappers:
+        inner = wrapper.format(inner)
+    reading = read_html("<p>Please erase.</p>" + inner + "<p>Thanks</p>")
+    assert f"zz{viewer}" not in reading.text
+    assert reading.hidden
+
+
+@pytest.mark.parametrize("name", ["display:none", "white on white", "font-size:0", "style sheet"])
+def test_a_request_with_hidden_text_goes_to_review_without_the_hidden_id(name: str) -> None:
+    html = "<p>Please erase (GDPR).</p><p>Viewer ID: seen-1</p>" + HIDING[name].format("Viewer ID: unseen-2")
+    message = parse_message(mail(html))
+    assert "hidden_text" in {p.code for p in message.problems}
+    assert "unseen-2" not in message.viewer_ids
+
+
+def test_the_html_is_too_deep_to_read() -> None:
+    message = parse_message(mail("<p>Please erase.</p>" + "<div>" * 1000 + "Viewer ID: d-1"))
+    assert "html_too_complex" in {p.code for p in message.problems}
+
+
+def test_new_problem_codes_have_reasons() -> None:
+    for code in ("hidden_text", "alternatives_disagree", "charset_refused", "html_too_complex"):
+        assert REASONS[code]
+
+
+# ---------------------------------------------------------------- alternatives
+
+PLAIN_AND_HTML = 'multipart/alternative; boundary="b"'
+
+
+def alternative(plain: str, html: str) -> bytes:
+    return mail(
+        f"--b\nContent-Type: text/plain; charset=utf-8\n\n{plain}\n--b\nContent-Type: text/html; charset=utf-8\n\n{html}\n--b--\n",
+        PLAIN_AND_HTML,
+    )
+
+
+@pytest.mark.parametrize(
+    "plain, html, disagree",
+    [
+        ("Viewer ID: a-1", "<p>Viewer ID: a-1</p>", False),
+        ("Viewer ID: a-1", "<p>Viewer ID: a-2</p>", True),
+        ("Viewer ID: a-1", "<p>Viewer ID: a-1</p><p>Viewer ID: a-2</p>", True),
+        ("Viewer ID: a-1\nViewer ID: a-2", "<p>Viewer ID: a-2</p><p>Viewer ID: a-1</p>", False),  # order does not matter
+        ("Viewer IDs:\n- a-1\n- a-2", "<div>Viewer IDs:</div><ul><li>a-1</li><li>a-2</li></ul>", False),
+        ("Viewer IDs:\na-1\na-2\n\nThanks", "<p class=MsoNormal>Viewer IDs:</p><p class=MsoNormal>a-1</p><p class=MsoNormal>a-2</p>"
+         "<p class=MsoNormal>&nbsp;</p><p class=MsoNormal>Thanks</p>", False),  # Outlook: a paragraph a line
+        ("Viewer ID: a-1", '<p>Viewer ID: a-1</p><p style="display:none">Viewer ID: a-2</p>', False),  # hidden is not read
+        ("Viewer ID: a-1", "<p>Viewer ID: a&#45;2</p>", True),
+        ("Viewer ID: a-1\n\n> Viewer ID: old", "<p>Viewer ID: a-1</p><blockquote>Viewer ID: older</blockquote>", False),
+        ("Please erase.", "<p>Please erase.</p>", False),
+        ("Please erase.", "<p>Please erase.</p><p>Viewer ID: a-9</p>", True),
+    ],
+)
+def test_ids_disagree(plain: str, html: str, disagree: bool) -> None:
+    assert ids_disagree(plain, read_html(html).text) is disagree
+    assert ids_disagree(read_html(html).text, plain) is disagree
+
+
+def test_alternatives_naming_different_ids_go_to_review() -> None:
+    message = parse_message(alternative("Please erase.\nViewer ID: plain-1\n", "<p>Please erase.</p><p>Viewer ID: html-1</p>"))
+    assert "alternatives_disagree" in {p.code for p in message.problems}
+    assert message.viewer_ids == ("plain-1",)
+
+
+def test_alternatives_that_agree_raise_nothing() -> None:
+    message = parse_message(alternative("Please erase.\nViewer ID: same-1\n", "<p>Please erase.</p><p>Viewer ID: <b>same-1</b></p>"))
+    assert message.problems == () and message.viewer_ids == ("same-1",)
+
+
+def test_plain_text_inside_related_and_mixed_wrappers_is_still_preferred() -> None:
+    body = (
+        "--outer\nContent-Type: multipart/related; boundary=rel\n\n"
+        "--rel\nContent-Type: text/html\n\n<p>Please erase.</p><p>Viewer ID: r-1</p><img src=cid:logo>\n"
+        "--rel\nContent-Type: image/png\nContent-ID: <logo>\n\niVBOR\n--rel--\n"
+        "--outer\nContent-Type: multipart/mixed; boundary=mix\n\n"
+        "--mix\nContent-Type: text/plain\n\nPlease erase.\nViewer ID: r-1\n"
+        "--mix\nContent-Type: text/csv\nContent-Disposition: attachment; filename=ids.csv\n\nviewer_id\nr-2\n--mix--\n"
+        "--outer--\n"
+    )
+    message = parse_message(mail(body, 'multipart/alternative; boundary="outer"'))
+    assert message.viewer_ids == ("r-1", "r-2")  # the plain branch with its file was read
+    assert message.attachments == ("ids.csv",)
+    assert message.problems == ()
+
+
+def test_plain_and_related_html_alternatives_are_compared() -> None:
+    body = (
+        "--outer\nContent-Type: text/plain\n\nPlease erase.\nViewer ID: p-1\n"
+        "--outer\nContent-Type: multipart/related; boundary=rel\n\n"
+        "--rel\nContent-Type: text/html\n\n<p>Please erase.</p><p>Viewer ID: p-2</p>\n"
+        "--rel\nContent-Type: image/png\n\niVBOR\n--rel--\n--outer--\n"
+    )
+    message = parse_message(mail(body, 'multipart/alternative; boundary="outer"'))
+    assert message.viewer_ids == ("p-1",)
+    assert "alternatives_disagree" in {p.code for p in message.problems}
+
+
+# ---------------------------------------------------------------- 3. charsets
+
+ALLOWED = ["utf-8", "UTF-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1", "iso-8859-2", "iso-8859-15", "windows-1250",
+           "windows-1252", "cp1252", "windows-1258", "koi8-r", "koi8-u", "shift_jis", "cp932", "windows-31j", "euc-jp",
+           "gb2312", "gbk", "gb18030", "big5", "big5-hkscs", "euc-kr", "ks_c_5601-1987", "cp949", "windows-874", "tis-620",
+           "utf-16", "utf-16le", "utf-16be", "utf-32", "utf-32le", "utf-32be"]
+REFUSED = ["utf-7", "UTF-7", "unicode-1-1-utf-7", "utf-7-imap", "hz-gb-2312", "hz", "iso-2022-jp", "iso-2022-jp-2",
+           "iso-2022-kr", "iso-2022-cn", "unicode-escape", "raw-unicode-escape", "unicode_internal", "punycode", "idna",
+           "base64", "rot13", "zlib", "hex", "undefined", "utf-8-sig", "shift_jis_2004", "x-no-such-charset", "cp037",
+           "palmos", "mac-roman", "cp850", "", "utf-16-ex"]
+
+
+@pytest.mark.parametrize("name", ALLOWED)
+def test_allowed_charsets(name: str) -> None:
+    assert allowed_charset(name) in ALLOWED_CHARSETS
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_refused_charsets(name: str) -> None:
+    assert allowed_charset(name) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(ALLOWED_CHARSETS)), st.binary(max_size=64).map(lambda b: bytes(c & 0x7F for c in b)))
+def test_in_every_allowed_charset_ascii_reads_as_itself(codec: str, data: bytes) -> None:
+    """The property that makes a charset safe: an id typed in ASCII cannot turn into another id."""
+    text = data.decode("ascii")
+    if codec.startswith(("utf-16", "utf-32")):
+        assert text.encode(codec).decode(codec) == text  # not ASCII-compatible, but no shifting state either
+    else:
+        assert data.decode(codec) == text
+
+
+@pytest.mark.parametrize(
+    "codec, smuggled",
+    [("utf-7", b"viewer+AC0-00002"), ("hz", b"viewer~{!!~}-00002"), ("iso2022_jp", b"viewer\x1b(J\\-00002"),
+     ("unicode-escape", b"viewer\\x2d00002"), ("raw-unicode-escape", b"viewer\\u002d00002"), ("shift_jis_2004", b"viewer\\00002")],
+)
+def test_each_refused_family_really_smuggles(codec: str, smuggled: bytes) -> None:
+    """Why they are refused: these ASCII bytes decode to something other than themselves."""
+    assert smuggled.decode(codec) != smuggled.decode("ascii")
+    assert allowed_charset(codec) is None
+
+
+@pytest.mark.parametrize("charset", REFUSED[:12])
+def test_a_refused_charset_in_a_csv_is_not_read(charset: str) -> None:
+    body = (
+        "--b\nContent-Type: text/plain; charset=utf-8\n\nPlease erase the viewers in the file.\n"
+        f'--b\nContent-Type: text/csv; charset="{charset}"\nContent-Disposition: attachment; filename=ids.csv\n\n'
+        "viewer_id\nviewer+AC0-00002\n--b--\n"
+    )
+    message = parse_message(mail(body, 'multipart/mixed; boundary="b"'))
+    assert "charset_refused" in {p.code for p in message.problems}
+    assert message.viewer_ids == () and message.attachments == ()
+
+
+@pytest.mark.parametrize("charset", ["utf-7", "hz-gb-2312", "iso-2022-jp", "x-made-up", "unicode-escape"])
+def test_a_refused_charset_in_a_body_is_read_as_ascii_only(charset: str) -> None:
+    message = parse_message(mail(b"Please erase.\nViewer ID: viewer+AC0-00002\n", f"text/plain; charset={charset}"))
+    assert "charset_refused" in {p.code for p in message.problems}
+    assert "viewer-00002" not in message.viewer_ids
+    assert message.kind == "erasure"
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "iso-8859-1", "windows-1252", "koi8-r", "shift_jis", "gb18030", "euc-kr"])
+def test_allowed_charsets_read_bodies_and_csvs(charset: str) -> None:
+    body = (
+        "--b\nContent-Type: text/plain; charset=" + charset + "\n\nPlease erase.\nViewer ID: body-1\n"
+        "--b\nContent-Type: text/csv; charset=" + charset + "\nContent-Disposition: attachment; filename=ids.csv\n\n"
+        "viewer_id\ncsv-1\n--b--\n"
+    )
+    message = parse_message(mail(body, 'multipart/mixed; boundary="b"'))
+    assert message.viewer_ids == ("body-1", "csv-1") and message.problems == ()
+
+
+@pytest.mark.parametrize(
+    "charset, data",
+    [
+        ("utf-16", codecs.BOM_UTF16_LE + "viewer_id\nu16-1\n".encode("utf-16-le")),
+        ("utf-16", "viewer_id\nu16-1\n".encode("utf-16-be")),  # no BOM: big-endian (RFC 2781)
+        ("utf-16le", "viewer_id\nu16-1\n".encode("utf-16-le")),
+        ("utf-32", codecs.BOM_UTF32_LE + "viewer_id\nu16-1\n".encode("utf-32-le")),  # not mistaken for UTF-16's BOM
+        ("utf-32be", "viewer_id\nu16-1\n".encode("utf-32-be")),
+    ],
+)
+def test_utf16_and_utf32_csvs_with_and_without_bom(charset: str, data: bytes) -> None:
+    import base64
+
+    body = (
+        b"--b\nContent-Type: text/plain\n\nPlease erase the viewers in the file.\n"
+        b"--b\nContent-Type: text/csv; charset=" + charset.encode() + b"\nContent-Transfer-Encoding: base64\n"
+        b"Content-Disposition: attachment; filename=ids.csv\n\n" + base64.encodebytes(data) + b"--b--\n"
+    )
+    message = parse_message(mail(body, 'multipart/mixed; boundary="b"'))
+    assert message.viewer_ids == ("u16-1",) and message.problems == ()
+
+
+def test_a_refused_charset_beats_a_byte_order_mark() -> None:
+    raw = mail(codecs.BOM_UTF8 + b"Please erase.\nViewer ID: bom-1\n", "text/plain; charset=utf-7")
+    assert "charset_refused" in codes(raw)
