@@ -236,8 +236,8 @@ def alternative(plain: str, html: str) -> bytes:
         ("Viewer ID: a-1", "<p>Viewer ID: a-1</p><p>Viewer ID: a-2</p>", True),
         ("Viewer ID: a-1\nViewer ID: a-2", "<p>Viewer ID: a-2</p><p>Viewer ID: a-1</p>", False),  # order does not matter
         ("Viewer IDs:\n- a-1\n- a-2", "<div>Viewer IDs:</div><ul><li>a-1</li><li>a-2</li></ul>", False),
-        ("Viewer IDs:\na-1\na-2\n\nThanks", "<p class=MsoNormal>Viewer IDs:</p><p class=MsoNormal>a-1</p><p class=MsoNormal>a-2</p>"
-         "<p class=MsoNormal>&nbsp;</p><p class=MsoNormal>Thanks</p>", False),  # Outlook: a paragraph a line
+        ("Viewer IDs:\na-1\na-2\n\nThanks", ("<p class=MsoNormal>Viewer IDs:</p><p class=MsoNormal>a-1</p><p class=MsoNormal>a-2</p>"
+         "<p class=MsoNormal>&nbsp;</p><p class=MsoNormal>Thanks</p>"), False),  # Outlook: a paragraph a line
         ("Viewer ID: a-1", '<p>Viewer ID: a-1</p><p style="display:none">Viewer ID: a-2</p>', False),  # hidden is not read
         ("Viewer ID: a-1", "<p>Viewer ID: a&#45;2</p>", True),
         ("Viewer ID: a-1\n\n> Viewer ID: old", "<p>Viewer ID: a-1</p><blockquote>Viewer ID: older</blockquote>", False),
