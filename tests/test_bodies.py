@@ -105,6 +105,30 @@ def test_text_without_markup_reads_as_itself(text: str) -> None:
     assert " ".join(got.split()) == " ".join(" ".join(expected).replace("\0", "").split())
 
 
+@pytest.mark.parametrize(
+    "markup, lines",
+    [
+        ("<div>Viewer IDs:</div>\n  <div>a-1</div>\n  <div>a-2</div>\n", ["Viewer IDs:", "a-1", "a-2"]),
+        ("<p>Viewer IDs:</p>\n<ul>\n <li>a-1</li>\n <li>a-2</li>\n</ul>", ["Viewer IDs:", "a-1", "a-2"]),
+        ("<p>Viewer ID:\n a-1</p>", ["Viewer ID: a-1"]),  # a line break in the source is a space on screen
+        ("<pre>Viewer IDs:\na-1\na-2</pre>", ["Viewer IDs:", "a-1", "a-2"]),
+        ("Viewer ID: a-1<br>Viewer ID: a-2", ["Viewer ID: a-1", "Viewer ID: a-2"]),
+        ("<table><tr><td>Viewer ID:</td><td>a-1</td></tr></table>", ["Viewer ID: a-1"]),
+        ("<p>one</p><p>two</p>", ["one", "", "two"]),
+        ("<ul><li>a-1</li></ul>Thanks, Alice", ["a-1", "", "Thanks, Alice"]),  # a list ends with a gap
+    ],
+)
+def test_layout_becomes_lines_as_a_reader_sees_them(markup: str, lines: list[str]) -> None:
+    assert read_html(markup).text.split("\n") == lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_read_html_never_raises(markup: str) -> None:
+    reading = read_html(markup)
+    assert isinstance(reading.text, str) and isinstance(reading.hidden, tuple)
+
+
 # ---------------------------------------------------------------- 2. hidden text
 
 HIDING = {

@@ -63,11 +63,12 @@ _RAW_SILENT = frozenset({"script", "style", "title"})  # code and metadata: neve
 _RAW_HIDDEN = frozenset({"noscript", "noembed", "noframes", "iframe", "xmp"})  # fallback text some clients hide
 _RAW = _RAW_SILENT | _RAW_HIDDEN | {"textarea"}
 _NOT_RENDERED = {"template": "<template>", "svg": "SVG", "math": "MathML", "select": "<select>", "datalist": "<datalist>"}
-_PARAGRAPH = frozenset(["p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "listing", "table"])  # a blank line; lists keep to their label
+_PARAGRAPH = frozenset(["p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "listing", "table", "ul", "ol", "dl"])  # a blank line
 _BLOCK = frozenset(
     ["address", "article", "aside", "center", "dd", "details", "dialog", "dir", "div", "dl", "dt", "ul", "ol", "fieldset", "figcaption", "figure", "footer", "form", "header", "hgroup", "hr", "li", "main", "menu", "nav", "section", "summary", "tr", "caption", "legend", "option"]
 ) | _PARAGRAPH
 _CELL = frozenset({"td", "th"})
+_LISTS = frozenset({"ul", "ol", "dl"})
 _CLOSES_P = frozenset(
     ["address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div", "dl", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "main", "menu", "nav", "ol", "p", "pre", "listing", "section", "summary", "ul", "li", "dd", "dt", "plaintext"]
 )  # not "table": in quirks mode (most mail has no doctype) a table does not close a paragraph
@@ -332,8 +333,8 @@ class _Reader:
                 self._put(line, look)
             return
         data = _SPACES.sub(" ", data)
-        if data == " " and (self.trailing or not self.started):
-            return
+        if data == " " and (self.trailing or self.pending or not self.started):
+            return  # white space between blocks is not a line of its own
         self._put(data, look)
 
     def _put(self, data: str, look: _Look) -> None:
@@ -353,8 +354,11 @@ class _Reader:
         self.trailing += 1
         self.started = True
 
-    def block_break(self, tag: str) -> None:
-        self.pending = max(self.pending, 2 if tag in _PARAGRAPH else 1)
+    def block_break(self, tag: str, closing: bool = False) -> None:
+        if tag in _LISTS and not closing:
+            self.pending = min(max(self.pending, 1), 1)  # a list keeps to the label above it, as the reader means it
+        else:
+            self.pending = max(self.pending, 2 if tag in _PARAGRAPH else 1)
 
     # ---- the stack of open elements
 
@@ -564,7 +568,7 @@ class _Reader:
             return  # an end tag without an open element is ignored
         self.pop_to(index, True)
         if tag in _BLOCK:
-            self.block_break(tag)
+            self.block_break(tag, closing=True)
 
     def style_sheet(self, css: str) -> None:
         """A <style> element: what its hiding rules select is hidden, and the sheet itself is reported.
