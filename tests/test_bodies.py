@@ -170,6 +170,21 @@ HIDING = {
     "style sheet in a media query": "<style>@media screen{{.x{{font-size:0}}}}</style><span class=x>{}</span>",
     "hiding formatting reopened by the browser": "<p><font color=white>x</p><p>{}</p>",
     "hiding div across a table": '<div style="display:none"><table><tr><td></div>{}</td></tr></table>',
+    "CSS colour 4 syntax": '<span style="color:rgb(255 255 255)">{}</span>',
+    "oklch white": '<span style="color:oklch(1 0 0)">{}</span>',
+    "hsl white": '<span style="color:hsl(0 0% 100%)">{}</span>',
+    "black on a black gradient": '<div style="background:linear-gradient(#000,#000)"><span style="color:#000">{}</span></div>',
+    "over a background image": '<div style="background-image:url(cid:white.png)">{}</div>',
+    "filter": '<span style="filter:opacity(0)">{}</span>',
+    "translated off screen": '<span style="transform:translateX(-9999px)">{}</span>',
+    "matrix": '<span style="transform:matrix(0,0,0,0,0,0)">{}</span>',
+    "1px box, overflow hidden": '<div style="width:1px;height:1px;overflow:hidden">{}</div>',
+    "overlapping letters": '<span style="letter-spacing:-1em">{}</span>',
+    "bidi override": '<span style="unicode-bidi:bidi-override;direction:rtl">{}</span>',
+    "bdo": '<bdo dir="rtl">{}</bdo>',
+    "style sheet on body": "<style>body{{font-size:0}}</style>{}",
+    "Outlook-only conditional comment": "<!--[if mso]><p>{}</p><![endif]-->",
+    "script": "<script>var id = '{}';</script>",
 }
 
 VISIBLE = {
@@ -189,7 +204,28 @@ VISIBLE = {
     "Outlook style sheet": '<style><!-- p.MsoNormal {{margin:0cm;font-size:11.0pt;color:windowtext}} --></style><p class=MsoNormal>{}</p>',
     "OWA hidden style element": '<style type="text/css" style="display:none;">P {{margin-top:0;}}</style><div>{}</div>',
     "text in head": "<html><head><title>Request</title></head><body><p>{}</p></body></html>",
+    "Outlook conditional XML": '<!--[if gte mso 9]><xml><o:shapedefaults v:ext="edit" spidmax="1026" /></xml><![endif]--><p>{}</p>',
+    "everyone-but-Outlook block": "<!--[if !mso]><!--><p>{}</p><!--<![endif]-->",
+    "rotated a little": '<span style="transform:rotate(2deg)">{}</span>',
+    "white on a dark gradient": '<div style="background:linear-gradient(#000,#333)"><span style="color:#fff">{}</span></div>',
+    "right-to-left paragraph": '<p dir="rtl" style="direction:rtl">{}</p>',
 }
+
+
+@pytest.mark.parametrize(
+    "markup, shown",
+    [
+        ('<p style="text-transform:uppercase">Viewer ID: abc-1</p>', "VIEWER ID: ABC-1"),
+        ('<p style="text-transform:lowercase">Viewer ID: ABC-1</p>', "viewer id: abc-1"),
+        ('<p style="text-transform:none">Viewer ID: AbC-1</p>', "Viewer ID: AbC-1"),
+    ],
+)
+def test_text_is_read_in_the_case_a_person_sees(markup: str, shown: str) -> None:
+    assert read_html(markup).text == shown
+
+
+def test_capitalized_text_is_reported_since_browsers_disagree_on_words() -> None:
+    assert read_html('<p style="text-transform:capitalize">Viewer ID: abc-def</p>').hidden
 
 
 @pytest.mark.parametrize("template", list(HIDING.values()), ids=list(HIDING))

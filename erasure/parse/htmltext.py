@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import tinycss2  # type: ignore[import-untyped]
-import tinycss2.color3  # type: ignore[import-untyped]
+import tinycss2.color4  # type: ignore[import-untyped]
 
 MAX_DEPTH = 256  # open elements; real mail nests a few dozen levels
 MAX_STYLE_CHARS = 4096  # one style attribute; longer ones are not parsed (the element counts as hidden)
@@ -88,42 +88,43 @@ _ATTR_NAME = re.compile(r"=?[^\t\n\f\r />=]*")
 _ATTR_EQ = re.compile(r"[\t\n\f\r ]*=[\t\n\f\r ]*")
 _UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
 _COMMENT_END = re.compile(r"--!?>")
+_TAGS = re.compile(r"<[^>]*>|\[if[^\]]*\]>?|<?!?\[endif\]|<!-*")
+_CONDITIONAL_TEXT = re.compile(r"[^\t\n\f\r \xa0]")
 _SPACES = re.compile(r"[\t\n\f\r ]+")
 _LINE_SPACES = re.compile(r"[ \t\xa0]+")
 
 
 # ---------------------------------------------------------------- colours and the look of an element
 
-RGB = tuple[float, float, float]
-_WHITE: RGB = (1.0, 1.0, 1.0)
-_BLACK: RGB = (0.0, 0.0, 0.0)
+_WHITE = 1.0  # colours are kept as their relative luminance: contrast needs nothing else
+_BLACK = 0.0
 
 
-def _luminance(c: RGB) -> float:
+def _luminance(red: float, green: float, blue: float) -> float:
     def lin(v: float) -> float:
         return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
 
-    return 0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2])
+    return 0.2126 * lin(red) + 0.7152 * lin(green) + 0.0722 * lin(blue)
 
 
-def contrast(a: RGB, b: RGB) -> float:
-    """WCAG 2 contrast ratio, 1 (same colour) .. 21 (black on white)."""
-    la, lb = _luminance(a), _luminance(b)
-    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+def contrast(a: float, b: float) -> float:
+    """WCAG 2 contrast ratio of two luminances, 1 (same colour) .. 21 (black on white)."""
+    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
 
 
 class _Look:
     """How an element's text is drawn, as far as it decides whether a person can see it."""
 
-    __slots__ = ("alpha", "background", "color", "font_px", "gone", "invisible", "opacity", "pre", "quote", "why")
+    __slots__ = ("alpha", "background", "case", "color", "font_px", "gone", "invisible", "opacity", "pre", "quote", "why")
 
-    def __init__(self, gone: str | None, invisible: bool, font_px: float | None, color: RGB, alpha: float,
-                 background: RGB, opacity: float, quote: bool, pre: bool) -> None:
+    def __init__(self, gone: str | None, invisible: bool, font_px: float | None, color: float, alpha: float,
+                 background: float | None, opacity: float, quote: bool, pre: bool, case: str = "") -> None:
         self.gone = gone  # not overridable by descendants (display:none, clipping, ...)
         self.invisible = invisible  # visibility:hidden, which a descendant may undo
         self.font_px = font_px  # None: a size we cannot compute (vw, calc...), taken as readable
         self.color, self.alpha, self.background, self.opacity = color, alpha, background, opacity
         self.quote, self.pre = quote, pre
+        self.case = case  # text-transform: what a person sees is "VIEWER-1", not "viewer-1"
         self.why = self._why()
 
     def _why(self) -> str | None:
@@ -135,42 +136,67 @@ class _Look:
             return "opacity:0"
         if self.font_px is not None and self.font_px < MIN_FONT_PX:
             return "font-size:0"
-        if self.alpha < 0.2 or contrast(self.color, self.background) < MIN_CONTRAST:
+        if self.alpha < 0.2 or contrast(self.color, _WHITE if self.background is None else self.background) < MIN_CONTRAST:
             return "text coloured like its background"
+        if self.background is None:
+            return "text over a background image"
         return None
 
     def child(self, **changes: object) -> _Look:
+        """This look with some properties changed (the same object when nothing changes)."""
+        if all(getattr(self, name) == value for name, value in changes.items()):
+            return self
         values = {name: getattr(self, name) for name in self.__slots__ if name != "why"}
         values.update(changes)
         return _Look(**values)  # type: ignore[arg-type]
 
 
 _ROOT = _Look(None, False, 16.0, _BLACK, 1.0, _WHITE, 1.0, False, False)
+_CASES = {"uppercase": str.upper, "lowercase": str.lower}
 
 
-def _color(value: str | list[object]) -> tuple[RGB, float] | None:
-    """A CSS or legacy (``bgcolor="white"``, ``color="fff"``) colour; None when unknown or currentColor."""
+def _color(value: str | object) -> tuple[float, float] | None:
+    """A CSS or legacy (``bgcolor="white"``, ``color="fff"``) colour as (luminance, alpha); None when unknown."""
     if isinstance(value, str):
         value = value.strip()
         if re.fullmatch(r"[0-9a-fA-F]{3}|[0-9a-fA-F]{6}", value):
             value = "#" + value
     try:
-        parsed = tinycss2.color3.parse_color(value)  # type: ignore[arg-type]
+        parsed = tinycss2.color4.parse_color(value)
+        if parsed is None or isinstance(parsed, str):  # currentcolor: the inherited colour
+            return None
+        space, coords = parsed.space, tuple(c or 0.0 for c in parsed.coordinates)
+        if space in ("hsl", "hwb"):
+            space, coords = "srgb", tuple(parsed.to("srgb").coordinates)
+        if space == "srgb":
+            luminance = _luminance(*(min(1.0, max(0.0, c)) for c in coords))
+        elif space in ("lab", "lch"):
+            luminance = ((coords[0] + 16) / 116) ** 3
+        elif space in ("oklab", "oklch"):
+            luminance = coords[0] ** 3
+        elif space.startswith("xyz"):
+            luminance = coords[1]
+        else:
+            return None
+        return min(1.0, max(0.0, luminance)), float(parsed.alpha)
     except Exception:  # noqa: BLE001  a colour we cannot read is no colour; reading mail never raises
         return None
-    if parsed is None or isinstance(parsed, str):
-        return None
-    return (parsed.red, parsed.green, parsed.blue), parsed.alpha
 
 
-def _first_color(tokens: list[object]) -> tuple[RGB, float] | None:
-    for token in tokens:
-        if getattr(token, "type", "") in ("whitespace", "comment"):
-            continue
-        found = _color(token)  # type: ignore[arg-type]
+def _first_color(tokens: list[object]) -> tuple[float, float] | None:
+    for token in _values(tokens):
+        if getattr(token, "type", "") == "function" and token.lower_name.endswith("gradient"):  # type: ignore[attr-defined]
+            found = _first_color(token.arguments)  # type: ignore[attr-defined]
+        else:
+            found = _color(token)
         if found is not None:
             return found
     return None
+
+
+def _has_image(tokens: list[object]) -> bool:
+    return any(getattr(t, "type", "") == "url" or getattr(t, "type", "") == "function" and t.lower_name in ("url", "image-set")  # type: ignore[attr-defined]
+               for t in tokens)
 
 
 _LENGTH_PX = {"px": 1.0, "pt": 4 / 3, "pc": 16.0, "in": 96.0, "cm": 96 / 2.54, "mm": 96 / 25.4, "q": 96 / 101.6}
@@ -219,7 +245,8 @@ def _number(tokens: list[object]) -> float | None:
 
 
 _RELEVANT = frozenset(
-    ["display", "visibility", "opacity", "font-size", "font", "color", "-webkit-text-fill-color", "background-color", "background", "max-height", "height", "max-width", "width", "line-height", "overflow", "overflow-x", "overflow-y", "text-indent", "position", "left", "top", "margin-left", "margin-top", "clip", "clip-path", "transform", "mso-hide", "zoom", "content-visibility"]
+    ["display", "visibility", "opacity", "font-size", "font", "color", "-webkit-text-fill-color", "background-color", "background", "max-height", "height", "max-width", "width", "line-height", "overflow", "overflow-x", "overflow-y", "text-indent", "position", "left", "top", "margin-left", "margin-top", "clip", "clip-path", "transform", "mso-hide", "zoom", "content-visibility",
+     "filter", "right", "bottom", "unicode-bidi", "text-transform", "letter-spacing", "background-image"]
 )
 
 
@@ -251,9 +278,20 @@ def _hides(props: dict[str, list[object]], font_px: float | None) -> str | None:
     overflow = {_ident(props.get(p, [])) for p in ("overflow", "overflow-x", "overflow-y")}
     if overflow & {"hidden", "clip"}:
         for prop in ("max-height", "height", "max-width", "width", "line-height"):
-            if _is_zero(props.get(prop, [])):
+            vals = _values(props.get(prop, []))
+            px = _px(vals[0], font_px) if len(vals) == 1 else None
+            if px is not None and px < MIN_FONT_PX:
                 return f"{prop}:0 with overflow:hidden"
-    for prop in ("text-indent", "left", "top", "margin-left", "margin-top"):
+    if _ident(props.get("unicode-bidi", [])) in ("bidi-override", "isolate-override"):
+        return "unicode-bidi:bidi-override (text shown in another order)"
+    if _values(props.get("filter", [])) and _ident(props["filter"]) != "none":
+        return "filter"
+    spacing = _values(props.get("letter-spacing", []))
+    if len(spacing) == 1:
+        px = _px(spacing[0], font_px)
+        if px is not None and font_px is not None and px <= -0.3 * font_px:
+            return "letters overlapping (negative letter-spacing)"
+    for prop in ("text-indent", "left", "top", "right", "bottom", "margin-left", "margin-top"):
         vals = _values(props.get(prop, []))
         if len(vals) == 1:
             px = _px(vals[0], font_px)
@@ -264,10 +302,14 @@ def _hides(props: dict[str, list[object]], font_px: float | None) -> str | None:
     if _values(props.get("clip-path", [])) and _ident(props["clip-path"]) != "none":
         return "clip-path"
     for token in _values(props.get("transform", [])):
-        if getattr(token, "type", "") == "function" and token.lower_name.startswith("scale"):  # type: ignore[attr-defined]
-            args = _values(token.arguments)  # type: ignore[attr-defined]
-            if args and getattr(args[0], "type", "") == "number" and abs(float(args[0].value)) < 0.1:  # type: ignore[attr-defined]
-                return "transform:scale(0)"
+        name = getattr(token, "lower_name", "") if getattr(token, "type", "") == "function" else ""
+        args = [a for a in _values(token.arguments) if getattr(a, "type", "") != "literal"] if name else []  # type: ignore[attr-defined]
+        if name.startswith("matrix") or name.startswith("perspective"):
+            return f"transform:{name}"
+        if name.startswith("scale") and any(getattr(a, "type", "") == "number" and abs(float(a.value)) < 0.1 for a in args):  # type: ignore[attr-defined]
+            return "transform:scale(0)"
+        if name.startswith("translate") and any((_px(a, font_px) or 0) <= OFFSCREEN_PX for a in args):
+            return "transform:translate off screen"
     return None
 
 
@@ -332,6 +374,11 @@ class _Reader:
                     self.newline()
                 self._put(line, look)
             return
+        if look.case in _CASES:
+            data = _CASES[look.case](data)
+        elif look.case == "capitalize" and data.strip(_WS):
+            # Browsers differ on where a word starts ("abc-def"): the case a person sees is not certain.
+            self.hidden.setdefault("text-transform:capitalize (letters shown in another case)")
         data = _SPACES.sub(" ", data)
         if data == " " and (self.trailing or self.pending or not self.started):
             return  # white space between blocks is not a line of its own
@@ -423,8 +470,8 @@ class _Reader:
 
     # ---- elements
 
-    def look_for(self, tag: str, attrs: dict[str, str]) -> _Look:
-        parent = self.stack[-1][1]
+    def look_for(self, tag: str, attrs: dict[str, str], parent: _Look | None = None) -> _Look:
+        parent = self.stack[-1][1] if parent is None else parent
         key = (parent, tag, tuple(attrs.items()))
         look = self.looks.get(key)
         if look is None:
@@ -478,13 +525,18 @@ class _Reader:
         if background is None and "bgcolor" in attrs:
             background = _color(attrs["bgcolor"])
         if background is not None and background[1] > 0.05:
-            (r, g, b), a = background
-            pr, pg, pb = parent.background
-            changes["background"] = (r * a + pr * (1 - a), g * a + pg * (1 - a), b * a + pb * (1 - a))
+            luminance, a = background
+            changes["background"] = None if parent.background is None else luminance * a + parent.background * (1 - a)
+        elif _has_image(props.get("background-image", [])) or _has_image(props.get("background", [])) or "background" in attrs:
+            changes["background"] = None  # an image behind the text: what a person sees cannot be told
+        if "text-transform" in props:
+            changes["case"] = _ident(props["text-transform"])
         if tag == "blockquote" or tag == "div" and re.search(r"\b(?:gmail_quote|moz-cite-prefix)\b", attrs.get("class", "")):
             changes["quote"] = True
         if tag in _PRE:
             changes["pre"] = True
+        if tag == "bdo" and not gone and not parent.gone:
+            changes["gone"] = "<bdo> (text shown in another order)"
         return parent.child(**changes) if changes else parent
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
@@ -495,8 +547,8 @@ class _Reader:
             if attrs and tag == "body" and "text" in attrs:
                 attrs = {**attrs, "color": attrs["text"]}
             if attrs and tag in ("html", "body"):
-                look = self.look_for("font" if "color" in attrs else tag, attrs)
-                if look is not self.stack[-1][1]:
+                look = self.look_for("font" if "color" in attrs else tag, attrs, self.stack[0][1])
+                if look is not self.stack[0][1]:
                     if self.started or len(self.stack) > 1:
                         # Browsers give a late <body>'s attributes to the one body: they
                         # apply to the text before it too, which we cannot re-read.
@@ -517,7 +569,7 @@ class _Reader:
             self.newline()
         if tag in _VOID:
             return
-        look = self.look_for(tag, attrs) if (attrs or self.sheet_rules or tag in _NOT_RENDERED or tag in _RAW_HIDDEN or tag in _PRE
+        look = self.look_for(tag, attrs) if (attrs or self.sheet_rules or tag == "bdo" or tag in _NOT_RENDERED or tag in _RAW_HIDDEN or tag in _PRE
                                               or tag in ("details", "dialog", "blockquote")) else self.stack[-1][1]
         self.push(tag, look, attrs)
 
@@ -587,6 +639,9 @@ class _Reader:
             self.hidden.setdefault(f"a style sheet that hides text ({why})")
             for compound in selector.split(","):
                 tag, classes, ident = _compound(compound)
+                if tag in (None, "html", "body") and not classes and not ident:
+                    self.all_hidden = f"a style sheet ({why})"  # the whole page, even what came before the sheet
+                    self.pieces, self.trailing, self.started = [], 0, False
                 key = ("#" + ident) if ident else ("." + min(classes)) if classes else (tag or "*")
                 self.sheet_rules.setdefault(key, []).append((tag, classes, ident, why))
 
@@ -722,6 +777,8 @@ def read_html(markup: str) -> HtmlReading:
                 body = markup[pos : close.start() if close else n]
                 if tag == "style":
                     reader.style_sheet(body)
+                elif tag == "script" and body.strip(_WS):
+                    reader.hidden.setdefault("a <script>, which mail clients neither run nor show")
                 elif tag not in _RAW_SILENT:
                     reader.text(body, raw=tag != "textarea")
                 if close is None:
@@ -742,6 +799,9 @@ def read_html(markup: str) -> HtmlReading:
             close = _COMMENT_END.search(markup, pos + 4)
             if close is None:
                 break  # an unterminated comment runs to the end
+            if markup.startswith("[if", pos + 4) and _CONDITIONAL_TEXT.search(_TAGS.sub("", markup[pos + 4 : close.start()])):
+                # <!--[if mso]>...<![endif]--> is shown by Outlook and hidden by everyone else
+                reader.hidden.setdefault("an Outlook conditional comment with text in it")
             pos = text_from = close.end()
             continue
         if markup.startswith("</>", pos):
