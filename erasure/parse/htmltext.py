@@ -304,7 +304,7 @@ def _hides(props: dict[str, list[object]], font_px: float | None) -> str | None:
     for token in _values(props.get("transform", [])):
         name = getattr(token, "lower_name", "") if getattr(token, "type", "") == "function" else ""
         args = [a for a in _values(token.arguments) if getattr(a, "type", "") != "literal"] if name else []  # type: ignore[attr-defined]
-        if name.startswith("matrix") or name.startswith("perspective"):
+        if name.startswith(("matrix", "perspective")):
             return f"transform:{name}"
         if name.startswith("scale") and any(getattr(a, "type", "") == "number" and abs(float(a.value)) < 0.1 for a in args):  # type: ignore[attr-defined]
             return "transform:scale(0)"
