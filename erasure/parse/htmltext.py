@@ -231,11 +231,6 @@ def _ident(tokens: list[object]) -> str:
     return vals[0].lower_value if len(vals) == 1 and getattr(vals[0], "type", "") == "ident" else ""  # type: ignore[attr-defined]
 
 
-def _is_zero(tokens: list[object]) -> bool:
-    vals = _values(tokens)
-    return len(vals) == 1 and getattr(vals[0], "type", "") in ("number", "dimension", "percentage") and float(vals[0].value) == 0  # type: ignore[attr-defined]
-
-
 def _number(tokens: list[object]) -> float | None:
     vals = _values(tokens)
     if len(vals) == 1 and getattr(vals[0], "type", "") in ("number", "percentage"):
@@ -341,7 +336,7 @@ class _Reader:
         self.hidden: dict[str, None] = {}
         self.too_complex = False
         self.css_budget = MAX_CSS_CHARS
-        # the stack of open elements: tag, look, and whether the element changed visibility itself
+        # the stack of open elements: tag, look and attributes (to reopen misnested formatting)
         self.stack: list[tuple[str, _Look, dict[str, str]]] = [("#root", _ROOT, {})]
         self.positions: dict[str, list[int]] = {}
         self.scopes: list[int] = [0]  # indexes of scope boundaries (the root is one)

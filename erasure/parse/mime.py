@@ -149,7 +149,10 @@ def _alternative_text(part: Message, out: Collector, max_bytes: int) -> str | No
         if node.is_multipart():
             payload = node.get_payload()
             if depth < MAX_MIME_DEPTH and not ctype.startswith("message/") and isinstance(payload, list):
-                stack.extend((c, depth + 1) for c in reversed(payload) if isinstance(c, Message))
+                children = [c for c in payload if isinstance(c, Message)]
+                if ctype == "multipart/alternative" and children:
+                    children = [_preferred_alternative(children)]  # a nested choice is read as a reader gets it
+                stack.extend((c, depth + 1) for c in reversed(children))
             continue
         if ctype in ("text/plain", "text/html") and not _is_attachment(node):
             data = _payload(node, out)
