@@ -82,6 +82,13 @@ def test_one_huge_attribute_and_one_huge_text_are_linear() -> None:
         assert cpu(lambda markup=markup: read_html(markup)) < 1.0
 
 
+def test_a_megabyte_of_distinct_styles_is_bounded_and_reported() -> None:
+    markup = "".join(f'<span style="color:#{i % 4096:03x};margin:{i}px">x</span>' for i in range(25_000))
+    assert len(markup) > 1_000_000
+    assert cpu(lambda: read_html(markup)) < 1.0
+    assert read_html(markup).too_complex
+
+
 def test_the_reported_case_through_the_whole_parser() -> None:
     raw = mail("<p>Please erase.</p><p>Viewer ID: a-1</p>" + "<a" * 50_000)
     assert cpu(lambda: parse_message(raw)) < 1.0
@@ -264,6 +271,12 @@ def test_a_request_with_hidden_text_goes_to_review_without_the_hidden_id(name: s
     message = parse_message(mail(html))
     assert "hidden_text" in {p.code for p in message.problems}
     assert "unseen-2" not in message.viewer_ids
+
+
+def test_a_long_thread_repeating_its_styles_is_not_too_complex() -> None:
+    paragraph = '<p class=MsoNormal style="margin:0cm;font-size:11.0pt;font-family:Calibri,sans-serif;color:#1F497D">line {}</p>'
+    reading = read_html("".join(paragraph.format(i) for i in range(20_000)))
+    assert not reading.too_complex and not reading.hidden
 
 
 def test_the_html_is_too_deep_to_read() -> None:

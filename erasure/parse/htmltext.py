@@ -336,6 +336,7 @@ class _Reader:
         self.hidden: dict[str, None] = {}
         self.too_complex = False
         self.css_budget = MAX_CSS_CHARS
+        self.styles_read: set[str] = set()
         # the stack of open elements: tag, look and attributes (to reopen misnested formatting)
         self.stack: list[tuple[str, _Look, dict[str, str]]] = [("#root", _ROOT, {})]
         self.positions: dict[str, list[int]] = {}
@@ -485,11 +486,13 @@ class _Reader:
         props: dict[str, list[object]] = {}
         style = attrs.get("style")
         if style:
-            if len(style) > MAX_STYLE_CHARS or len(style) > self.css_budget:
+            if len(style) > MAX_STYLE_CHARS or style not in self.styles_read and len(style) > self.css_budget:
                 self.too_complex = True
                 gone = gone or "a style too long to read"
             else:
-                self.css_budget -= len(style)
+                if style not in self.styles_read:  # mail repeats a few styles thousands of times: pay once
+                    self.styles_read.add(style)
+                    self.css_budget -= len(style)
                 props = {name: list(value) for name, value in _declarations(style)}
         if "hidden" in attrs and _ident(props.get("display", [])) in ("", "none"):
             gone = gone or "the hidden attribute"
