@@ -265,6 +265,84 @@ def test_hidden_stays_hidden_inside_any_wrapping(template: str, wrappers: list[s
     assert reading.hidden
 
 
+# Tag soup against a browser-grade tree builder (lexbor): whatever the soup, text a
+# browser puts under a hidden element must never be read without a report, and text
+# it shows must not silently disappear. Our tree is simplified (no insertion modes,
+# no adoption agency), so where it cannot follow, it must say so.
+SOUP = ["<div>", "</div>", "<p>", "</p>", "<b>", "</b>", "<font>", "</font>", "<table>", "</table>", "<tr>", "<td>", "</td>",
+        "<li>", "<ul>", "</ul>", "<span>", "</span>", "<a href=x>", "</a>", "<i>", "</i>", "<template>", "</template>", "<h1>",
+        "</h1>", "<h2>", "</h3>", "<dd>", "<dt>", "<dl>", "<br>", "</br>", "<caption>", "<tbody>", "<th>", "<option>", "<nobr>",
+        "<button>", "</button>", "<em>", "</em>", "<blockquote>", "</blockquote>", "<section>", "</section>", "<select>",
+        "</select>", "<svg>", "</svg>", "<script>", "</script>", "<textarea>", "</textarea>", "<title>", "</title>", "<style>",
+        "</style>", "<noscript>", "</noscript>", "<!-- c -->", "<!-->", "<!--->", "<!-- x --!>", "<!--", "-->", "<xmp>", "</xmp>",
+        "<details>", "</details>", "<details open>", "<object>", "</object>", "<marquee>", "</marquee>", "<form>", "</form>",
+        "<math>", "<div/>", "<a title='>'>", "<image>", "<![CDATA[", "]]>", "<?x>", "</ x>", "<", "&lt;", "<p", '"', "'",
+        "<frameset>", "<col>", "</tr>", "<iframe>", "</iframe>", "<pre>", "</pre>", "<dialog open>", "<body>", "</body>", " "]
+SOUP_HIDERS = ["<div hidden>", "<span hidden>", "<b hidden>", "<font hidden>", "<p hidden>", "<td hidden>", "<table hidden>",
+               "<tr hidden>", "<li hidden>", "<a hidden href=y>", "<i hidden>", "<ul hidden>", "<body hidden>", "<caption hidden>",
+               "<object hidden>", "<marquee hidden>", "<h1 hidden>", "<form hidden>", '<div style="display:none">']
+NOT_SHOWN = {"template", "script", "style", "noscript", "select", "svg", "math", "title", "iframe", "xmp", "details", "dialog"}
+
+
+def browser_shows(markup: str) -> dict[str, bool]:
+    from selectolax.lexbor import LexborHTMLParser
+
+    shown: dict[str, bool] = {}
+    for node in LexborHTMLParser(markup).root.traverse(include_text=True):
+        if node.tag != "-text":
+            continue
+        hidden, parent = False, node.parent
+        while parent is not None:
+            attrs = parent.attributes or {}
+            if (parent.tag in NOT_SHOWN and not (parent.tag in ("details", "dialog") and "open" in attrs)
+                    or "hidden" in attrs or "display:none" in (attrs.get("style") or "")):
+                hidden = True
+            parent = parent.parent
+        for word in (node.text_content or "").split():
+            shown[word] = shown.get(word, False) or not hidden
+    return shown
+
+
+def never_read_silently(markup: str) -> None:
+    shown = browser_shows(markup)
+    reading = read_html(markup)
+    read = set(reading.text.split())
+    for mark in sorted({w for w in markup.replace("<", " ").replace(">", " ").split() if w.startswith("MK")}):
+        if mark in read and not shown.get(mark, False):
+            assert reading.hidden, f"{mark} is hidden by a browser but was read without a report"
+        if shown.get(mark, False) and mark not in read:
+            assert reading.hidden or reading.too_complex, f"{mark} is shown by a browser but was lost without a report"
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.sampled_from(SOUP), st.sampled_from(SOUP_HIDERS), st.just("MARK")), min_size=1, max_size=24))
+def test_never_reads_silently_what_a_browser_hides(parts: list[str]) -> None:
+    marks = 0
+    for i, part in enumerate(parts):
+        if part == "MARK":
+            parts[i], marks = f" MK{marks} ", marks + 1
+    never_read_silently("".join(parts))
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [  # soups that once fooled the reader
+        "<span hidden></table><blockquote></span> MK0 <option>",  # </span> may not close past a special element
+        "<font><em></div><caption><i hidden><tbody><li hidden></i> MK0  MK1 ",  # the adoption agency keeps the <li>
+        "<a href=x> MK0 <font hidden><button><i hidden></button></font> MK1 ",  # a closed <i> is reopened
+        " MK0 <ul hidden><i hidden></td><tr></ul> MK1 ",
+        "<form hidden><!-- MK0 <!--></h1><span hidden></form><b></table> MK1 <pre> MK2 ",  # </form> leaves its insides open
+        "<object hidden><details open><!---><table hidden><td></object> MK2  MK3 &lt;",  # no </object> out of a table cell
+        "<frameset> MK0 </font></font>",
+        " MK0 <object hidden><td hidden><p hidden><select></object> MK1  MK2 <marquee hidden>",
+        "<select hidden></h3><math></blockquote><select hidden> MK0  MK1 <dl><dialog><select hidden><p hidden></select>",
+        "<i> MK0 <math><style></textarea><!-- x --!> MK1  MK2 <caption hidden><nobr></p><i></marquee><td hidden> MK3 </tr>",
+    ],
+)
+def test_soups_that_once_fooled_the_reader(markup: str) -> None:
+    never_read_silently(markup)
+
+
 @pytest.mark.parametrize("name", ["display:none", "white on white", "font-size:0", "style sheet"])
 def test_a_request_with_hidden_text_goes_to_review_without_the_hidden_id(name: str) -> None:
     html = "<p>Please erase (GDPR).</p><p>Viewer ID: seen-1</p>" + HIDING[name].format("Viewer ID: unseen-2")

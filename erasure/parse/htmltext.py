@@ -75,11 +75,19 @@ _CLOSES_P = frozenset(
 _FORMATTING = frozenset(["a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"])
 _SCOPE = frozenset(["applet", "caption", "html", "table", "td", "th", "marquee", "object", "template"])
 _TABLE_PARTS = frozenset(["td", "th", "tr", "tbody", "thead", "tfoot", "caption", "colgroup"])
+_IN_TABLE_SCOPE = _TABLE_PARTS | {"table"}
 _HEADINGS = frozenset(["h1", "h2", "h3", "h4", "h5", "h6"])
-_TABLE_ONLY = frozenset({"table"})
 _PRE = frozenset({"pre", "listing", "textarea", "plaintext"})
 _IMPLIES = _CLOSES_P | _CELL | _HEADINGS | {"tr", "tbody", "thead", "tfoot", "option", "optgroup", "a", "nobr", "button"}
-_IGNORED_TAGS = frozenset({"html", "head", "body", "frameset"})  # never pushed: the root stands for them
+# The HTML standard's "special" elements: an unknown end tag does not close past them.
+_SPECIAL = frozenset(
+    ["address", "applet", "area", "article", "aside", "base", "basefont", "bgsound", "blockquote", "body", "br", "button", "caption", "center", "col", "colgroup", "dd", "details", "dialog", "dir", "div", "dl", "dt", "embed", "fieldset", "figcaption", "figure", "footer", "form", "frame", "frameset", "h1", "h2", "h3", "h4", "h5", "h6", "head", "header", "hgroup", "hr", "html", "iframe", "img", "input", "keygen", "li", "link", "listing", "main", "marquee", "menu", "meta", "nav", "noembed", "noframes", "noscript", "object", "ol", "p", "param", "plaintext", "pre", "script", "search", "section", "select", "source", "style", "summary", "table", "tbody", "td", "template", "textarea", "tfoot", "th", "thead", "title", "tr", "track", "ul", "wbr", "xmp", "svg", "math"]
+)
+# End tags that close their element whenever it is in scope (the rest follow "any other end tag").
+_SCOPED_END = frozenset(
+    ["address", "article", "aside", "blockquote", "button", "center", "details", "dialog", "dir", "div", "dl", "fieldset", "figcaption", "figure", "footer", "header", "hgroup", "listing", "main", "menu", "nav", "ol", "pre", "search", "section", "summary", "ul", "form", "p", "li", "dd", "dt", "applet", "marquee", "object", "template", "table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption", "colgroup", "select", "textarea", "script", "style", "title", "noscript", "iframe", "noembed", "noframes", "xmp", "svg", "math"]
+)
+_IGNORED_TAGS = frozenset({"html", "head", "body"})  # never pushed: the root stands for them
 
 _WS = "\t\n\f\r "
 _TAG_OPEN = re.compile(r"<(/?)([A-Za-z][^\t\n\f\r />]*)")
@@ -341,6 +349,8 @@ class _Reader:
         self.stack: list[tuple[str, _Look, dict[str, str]]] = [("#root", _ROOT, {})]
         self.positions: dict[str, list[int]] = {}
         self.scopes: list[int] = [0]  # indexes of scope boundaries (the root is one)
+        self.table_scopes: list[int] = [0]  # indexes of table-scope boundaries (table, template)
+        self.specials: list[int] = [0]  # indexes of the HTML standard's "special" elements (the root is one)
         # hiding style-sheet rules by the key they need: "#id", ".class", a tag or "*"
         self.sheet_rules: dict[str, list[tuple[str | None, frozenset[str], str | None, str]]] = {}
         # styled formatting elements closed out of order, which a browser opens again before the next text
@@ -406,12 +416,16 @@ class _Reader:
     # ---- the stack of open elements
 
     def in_scope(self, tag: str, extra: frozenset[str] = frozenset()) -> int | None:
-        """Index of the innermost open ``tag`` if no scope boundary (or ``extra`` element) lies above it."""
+        """Index of the innermost open ``tag`` if no scope boundary (or ``extra`` element) lies above it.
+
+        Cells, rows and row groups are looked up in "table scope", whose only
+        boundaries are tables (and templates), as the standard does.
+        """
         found = self.positions.get(tag)
         if not found:
             return None
         index = found[-1]
-        if index < self.scopes[-1] and tag not in _SCOPE:
+        if index < (self.table_scopes if tag in _IN_TABLE_SCOPE else self.scopes)[-1]:
             return None
         for other in extra:
             others = self.positions.get(other)
@@ -428,6 +442,10 @@ class _Reader:
         self.positions.setdefault(tag, []).append(index)
         if tag in _SCOPE:
             self.scopes.append(index)
+        if tag in ("table", "template"):
+            self.table_scopes.append(index)
+        if tag in _SPECIAL:
+            self.specials.append(index)
 
     def pop_to(self, index: int, regular_end: bool) -> None:
         """Close the element at ``index`` and everything opened inside it.
@@ -442,11 +460,15 @@ class _Reader:
             self.positions[tag].pop()
             if self.scopes[-1] == len(self.stack):
                 self.scopes.pop()
+            if self.table_scopes[-1] == len(self.stack):
+                self.table_scopes.pop()
+            if self.specials[-1] == len(self.stack):
+                self.specials.pop()
             if regular_end and len(self.stack) == index:
                 continue
             if look.why is not None and self.stack[-1][1].why is None:
                 self.hidden.setdefault("a hiding element closed out of order")
-            if tag in _FORMATTING and look is not self.stack[-1][1]:
+            if tag in _FORMATTING and attrs:  # attributes are what could hide text; a bare <b> changes nothing we track
                 # The browser's "reconstruct the active formatting elements": it opens
                 # them again before the next text (a copy, with the same attributes).
                 if sum(1 for entry in self.reopen if entry == (tag, attrs)) >= 3:
@@ -556,6 +578,18 @@ class _Reader:
                             self.all_hidden = look.why
                     self.stack[0] = ("#root", look, {})
             return
+        if tag in _TABLE_PARTS and not self.positions.get("table"):
+            return  # a cell or row outside any table is ignored by browsers
+
+        if tag == "frameset":  # a frameset page shows frames, not its text (and we cannot tell when it takes effect)
+            self.all_hidden = "<frameset>"
+            self.hidden.setdefault("<frameset>")
+            return
+        if tag in ("svg", "math", "select"):
+            # Foreign content has its own parsing rules (CDATA, no raw-text elements,
+            # elements that break out of it), and what a <select> may hold is being
+            # redefined by browsers: we follow neither, so either counts as hiding.
+            self.hidden.setdefault(_NOT_RENDERED[tag])
         self._implied_ends(tag)
         if self.reopen and tag not in _BLOCK and tag not in _CELL and tag not in _TABLE_PARTS:
             self.reconstruct()
@@ -585,11 +619,11 @@ class _Reader:
         elif tag in ("dd", "dt"):
             found = [self.in_scope("dd", frozenset({"dl"})), self.in_scope("dt", frozenset({"dl"}))]
         elif tag in _CELL:
-            found = [self.in_scope("td", _TABLE_ONLY), self.in_scope("th", _TABLE_ONLY)]
+            found = [self.in_scope("td"), self.in_scope("th")]
         elif tag == "tr":
-            found = [self.in_scope("tr", _TABLE_ONLY)]
+            found = [self.in_scope("tr")]
         elif tag in ("tbody", "thead", "tfoot"):
-            found = [self.in_scope(t, _TABLE_ONLY) for t in ("tbody", "thead", "tfoot")]
+            found = [self.in_scope(t) for t in ("tbody", "thead", "tfoot")]
         elif tag in _HEADINGS or tag in ("option", "optgroup"):
             if self.current() in (_HEADINGS if tag in _HEADINGS else {"option"}):
                 found = [len(self.stack) - 1]
@@ -613,9 +647,27 @@ class _Reader:
                 if waiting == tag and self.in_scope(tag) is None:
                     del self.reopen[i]  # closed before it was opened again
                     return
-        index = self.in_scope(tag, _TABLE_ONLY if tag in _TABLE_PARTS else frozenset())
+        if tag == "form" and self.current() != "form":
+            return  # a browser takes the form out of the stack but leaves what is open inside it open, and inside it
+        if tag in _HEADINGS:  # </h2> closes an open <h1>: any heading ends any heading
+            found = [i for i in (self.in_scope(h) for h in _HEADINGS) if i is not None]
+            index: int | None = max(found) if found else None
+        elif tag in _SCOPED_END or tag in _FORMATTING:
+            index = self.in_scope(tag)
+        else:
+            # "Any other end tag": it closes its element only if no special element
+            # (div, p, li, table...) is open inside it; otherwise a browser ignores it.
+            open_ = self.positions.get(tag)
+            index = open_[-1] if open_ and open_[-1] > self.specials[-1] else None
         if index is None or index == 0:
             return  # an end tag without an open element is ignored
+        # The adoption agency: a browser moves the block opened inside the formatting
+        # element out of it and goes on inside that block. Where anything in that
+        # range changes how text looks, we cannot follow it.
+        if tag in _FORMATTING and self.specials[-1] > index and any(
+                look.why is not None or look is not self.stack[i - 1][1]
+                for i, (_, look, _) in enumerate(self.stack[index:], start=index)):
+            self.hidden.setdefault("a hiding element closed out of order")
         self.pop_to(index, True)
         if tag in _BLOCK:
             self.block_break(tag, closing=True)
