@@ -109,7 +109,7 @@ def test_any_repeated_fragment_reads_in_linear_time_and_never_raises(parts: list
 def test_text_without_markup_reads_as_itself(text: str) -> None:
     expected = [" ".join(line.replace("\xa0", " ").split(" ")).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     got = read_html(text).text
-    assert " ".join(got.split()) == " ".join(" ".join(expected).replace("\0", "").split())
+    assert " ".join(got.split()) == " ".join(" ".join(expected).replace("\0", "\ufffd").split())
 
 
 @pytest.mark.parametrize(
@@ -341,6 +341,12 @@ def test_never_reads_silently_what_a_browser_hides(parts: list[str]) -> None:
 )
 def test_soups_that_once_fooled_the_reader(markup: str) -> None:
     never_read_silently(markup)
+
+
+def test_a_nul_ends_no_raw_text_element() -> None:
+    """Browsers read NUL in a tag name as U+FFFD, so "</sty\\0le>" does not end the style sheet."""
+    for markup in ("<style>p{}</sty\0le>Viewer ID: x-1</style>", "<script>1</scr\0ipt>Viewer ID: x-1</script>"):
+        assert "x-1" not in read_html(markup).text
 
 
 @pytest.mark.parametrize("name", ["display:none", "white on white", "font-size:0", "style sheet"])

@@ -790,7 +790,9 @@ def _end_of_tag(markup: str, pos: int, attrs: dict[str, str] | None) -> int:
 
 def read_html(markup: str) -> HtmlReading:
     """What a person sees of an HTML body, in linear time; hidden text is reported, not read."""
-    markup = markup.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "")
+    # NUL is U+FFFD in names and values, as browsers read it ("</sty\0le>" ends nothing); in
+    # text a browser drops it, but an id that held one goes to review rather than read as another
+    markup = markup.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "\ufffd")
     reader = _Reader()
     n = len(markup)
     pos = 0
