@@ -108,6 +108,11 @@ REASONS: dict[str, str] = {
     "ambiguous_wording": "The text says not to delete something; a person must read it.",
     "also_access_request": "The request also asks for access to or a copy of data.",
     "regulation_ambiguous": "The request names both GDPR and CCPA.",
+    # reading bodies (branch parse-html)
+    "hidden_text": "The HTML hides text from the reader (display:none, tiny or invisible text...); hidden text is not read, and hiding it is suspicious.",
+    "alternatives_disagree": "The plain-text and HTML versions of the message name different viewer ids.",
+    "html_too_complex": "The HTML is nested or styled beyond what is read safely.",
+    "charset_refused": "A body part or attachment declares a charset that can disguise characters (UTF-7, HZ, ISO-2022...) or that we do not read; ask for UTF-8.",
     # automatic-mail details (ParsedMessage.automatic)
     "auto_submitted": "The message is marked as automatically submitted.",
     "bulk_mail": "The message is marked as bulk, junk or list mail.",

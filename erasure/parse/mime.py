@@ -8,8 +8,10 @@ import re
 from email.message import Message
 
 from erasure.parse.headers import UNREAD_PART_TYPE
-from erasure.parse.htmltext import html_to_text
+from erasure.parse.htmltext import read_html
+from erasure.parse.ids import IdCollector, ids_from_text
 from erasure.parse.problems import Collector, safe_name
+from erasure.parse.quotes import unquoted
 
 MAX_MIME_PARTS = 200
 MAX_MIME_DEPTH = 20
@@ -62,15 +64,132 @@ def _content_type(part: Message) -> str:
 
 
 def _preferred_alternative(children: list[Message]) -> Message:
-    """text/plain when offered (what the sender typed), else the first HTML, else the first part."""
+    """text/plain when offered (what the sender typed), else HTML, else the first part.
+
+    A child offers what its main text is: a multipart/related stands for its
+    root (HTML with inline pictures), a multipart/mixed for its first part (a
+    text with files attached), a nested multipart/alternative for its own
+    choice; so plain text inside a wrapper still wins over bare HTML.
+    """
+    offers = [_offers(child) for child in children]
     for wanted in ("text/plain", "text/html"):
-        for child in children:
-            if _content_type(child) == wanted and not _is_attachment(child):
+        for child, offered in zip(children, offers):
+            if offered == wanted:
                 return child
     for child in children:
         if child.is_multipart():
             return child
     return children[0]
+
+
+def _offers(part: Message, depth: int = 0) -> str | None:
+    """The content type of the text a part stands for, or None (a file, or no text)."""
+    ctype = _content_type(part)
+    if not part.is_multipart():
+        return None if _is_attachment(part) else ctype
+    if ctype.startswith("message/") or depth > 3:
+        return None
+    payload = part.get_payload()
+    children = [c for c in payload if isinstance(c, Message)] if isinstance(payload, list) else []
+    if not children:
+        return None
+    if ctype == "multipart/alternative":
+        offers = {_offers(c, depth + 1) for c in children[:MAX_MIME_PARTS]}
+        return next((t for t in ("text/plain", "text/html") if t in offers), None)
+    return _offers(children[0], depth + 1)
+
+
+_COMPARE_MAX_IDS = 100_000  # beyond any policy.max_viewer_ids an operator sets: the sets compared are whole
+_COMPARE_MAX_ID_LENGTH = 4096
+
+
+def ids_disagree(first: str, second: str) -> bool:
+    """Do two alternatives of one message name different viewer ids?
+
+    A person sees one alternative (most clients show the HTML) while we read
+    the other (the plain text), so ids must agree between them. Each is read
+    as a request is read (quotes cut, the documented grammar); they disagree
+    only if the id sets differ both as laid out and with blank lines dropped,
+    because an HTML rendering puts paragraph gaps where the plain text has none
+    (Outlook writes every line as a paragraph) and a gap ends an id list.
+    """
+
+    def id_set(text: str) -> set[str]:
+        # A scratch collector: its problems are the main reading's to report.
+        sink = IdCollector(Collector(), max_len=_COMPARE_MAX_ID_LENGTH, max_ids=_COMPARE_MAX_IDS)
+        ids_from_text(unquoted(text), sink)
+        return set(sink.ids)
+
+    def packed(text: str) -> str:
+        return "\n".join(line for line in text.split("\n") if line.strip())
+
+    return id_set(first) != id_set(second) and id_set(packed(first)) != id_set(packed(second))
+
+
+def _check_alternatives(msg: Message, out: Collector, max_bytes: int) -> None:
+    """Every multipart/alternative that is read: its other text alternatives must name the same ids."""
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    seen = 0
+    while stack:
+        part, depth = stack.pop()
+        seen += 1
+        if seen > MAX_MIME_PARTS or depth > MAX_MIME_DEPTH:
+            return  # read_parts has said so already
+        ctype = _content_type(part)
+        if not part.is_multipart() or ctype.startswith("message/"):
+            continue
+        payload = part.get_payload()
+        children = [c for c in payload if isinstance(c, Message)] if isinstance(payload, list) else []
+        if ctype != "multipart/alternative" or not children:
+            stack.extend((c, depth + 1) for c in children)
+            continue
+        chosen = _preferred_alternative(children)
+        stack.append((chosen, depth + 1))
+        chosen_text = _alternative_text(chosen, out, max_bytes)
+        for other in children:
+            if other is chosen:
+                continue
+            other_text = _alternative_text(other, out, max_bytes)
+            if chosen_text is not None and other_text is not None and ids_disagree(chosen_text, other_text):
+                out.add("alternatives_disagree", "the plain-text and HTML versions of the message name different viewer ids")
+
+
+def _alternative_text(part: Message, out: Collector, max_bytes: int) -> str | None:
+    """The body text in one alternative (its text/plain and text/html parts, not its files); None if it has none."""
+    texts: list[str] = []
+    stack: list[tuple[Message, int]] = [(part, 0)]
+    seen = 0
+    while stack and seen < MAX_MIME_PARTS:
+        node, depth = stack.pop()
+        seen += 1
+        ctype = _content_type(node)
+        if node.is_multipart():
+            payload = node.get_payload()
+            if depth < MAX_MIME_DEPTH and not ctype.startswith("message/") and isinstance(payload, list):
+                children = [c for c in payload if isinstance(c, Message)]
+                if ctype == "multipart/alternative" and children:
+                    children = [_preferred_alternative(children)]  # a nested choice is read as a reader gets it
+                stack.extend((c, depth + 1) for c in reversed(children))
+            continue
+        if ctype in ("text/plain", "text/html") and not _is_attachment(node):
+            data = _payload(node, out)
+            if len(data) > max_bytes:
+                out.add("body_too_large", f"a {ctype} body part is larger than {max_bytes} bytes and was not read")
+                return None
+            texts.append(_body_text(_decode_text(data, _charset(node), out), ctype, out))
+    return "\n".join(texts) if texts else None
+
+
+def _body_text(text: str, ctype: str, out: Collector) -> str:
+    """Decoded body text -> what a person reads in it; HTML hiding text, or too tangled to tell, goes to review."""
+    if ctype != "text/html":
+        return text
+    reading = read_html(text)
+    if reading.hidden:
+        out.add("hidden_text", "the HTML hides text from the reader (" + "; ".join(reading.hidden)[:200] + "); hidden text is not read")
+    if reading.too_complex:
+        out.add("html_too_complex", "the HTML is nested or styled beyond what is read safely; a person must look at it")
+    return reading.text
 
 
 def _filename(part: Message) -> str | None:
@@ -103,38 +222,82 @@ def _payload(part: Message, out: Collector) -> bytes:
     return data if isinstance(data, bytes) else b""
 
 
+# Charsets a body or file may declare. Each maps every byte string made of ASCII
+# to the same ASCII text (tests/test_parse.py proves it), so an id typed in ASCII
+# reads as itself. Refused: anything that shifts state with ASCII bytes (UTF-7's
+# "+AC0-" is "-", HZ's "~{", ISO-2022's escapes), Python's non-charset codecs
+# (unicode-escape, punycode, idna...), Shift_JIS-2004 (0x5C is the yen sign),
+# and every name we do not know.
+ALLOWED_CHARSETS = frozenset(
+    {"utf-8", "ascii", "cp874", "tis-620", "koi8-r", "koi8-u", "koi8-t"}
+    | {f"iso8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)}
+    | {f"cp{n}" for n in range(1250, 1259)}
+    | {"shift_jis", "cp932", "euc_jp", "gb2312", "gbk", "gb18030", "big5", "big5hkscs", "euc_kr", "cp949"}
+    | {"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"}
+)
+# Names mail clients use that Python does not know (WHATWG Encoding Standard labels).
+_CHARSET_ALIASES = {"windows-874": "cp874", "windows-31j": "cp932", "iso-8859-8-i": "iso8859-8", "x-sjis": "shift_jis",
+                    "x-euc-jp": "euc_jp", "x-gbk": "gbk"}
+# Without a byte-order mark, UTF-16 and UTF-32 are big-endian (RFC 2781 section 4.3).
+_NO_BOM = {"utf-16": "utf-16-be", "utf-32": "utf-32-be"}
+
+
+def allowed_charset(name: str) -> str | None:
+    """The Python codec for a declared charset on the allow-list, or None: the charset is refused."""
+    label = name.strip().lower()
+    try:
+        codec = codecs.lookup(_CHARSET_ALIASES.get(label, label)).name
+    except (LookupError, ValueError, TypeError):
+        return None
+    return codec if codec in ALLOWED_CHARSETS else None
+
+
 def _charset(part: Message) -> str | None:
+    """The declared charset as written (None when none is declared)."""
     try:
         name = part.get_content_charset()
     except Exception:
+        return "(unreadable)"
+    return str(name) if name else None
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16's: FF FE 00 00 starts with FF FE
+    (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _encodings(data: bytes, declared: str | None) -> tuple[str, ...] | None:
+    """The encodings to try, in order; None when the declared charset is refused."""
+    codec = allowed_charset(declared) if declared is not None else "utf-8"
+    if codec is None:
         return None
-    if not name:
-        return None
-    try:
-        encoding = codecs.lookup(name).name
-        b"a".decode(encoding, "replace")  # rejects codecs that are not text encodings (base64, zlib...)
-    except (LookupError, ValueError):
-        return None
-    return encoding
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return (encoding,)
+    return (_NO_BOM.get(codec, codec), "utf-8")
+
+
+def _refused(declared: str) -> str:
+    return f"declares the charset {safe_name(declared)!r}, which is not on the list of charsets we read (it can disguise characters)"
 
 
 def _decode_text(data: bytes, declared: str | None, out: Collector) -> str:
-    """Bytes -> text, tolerating wrong and unknown charsets; undecodable bytes become U+FFFD."""
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-        if data.startswith(bom):
-            return data.decode("utf-8-sig" if encoding == "utf-8" else encoding, "replace")
-    candidates = [declared] if declared else []
-    candidates.append("utf-8")
-    for encoding in candidates:
+    """Bytes -> text, tolerating wrong charsets (undecodable bytes become U+FFFD), refusing dangerous ones."""
+    encodings = _encodings(data, declared)
+    if encodings is None:
+        assert declared is not None
+        out.add("charset_refused", f"a body part {_refused(declared)}; it was read as ASCII only")
+        # Read as the bytes show, never through the refused codec: "viewer+AC0-1" stays
+        # just that, and the words still tell the officer what the mail is about.
+        return data.decode("ascii", "replace")
+    for encoding in encodings:
         try:
             return data.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
+        except UnicodeDecodeError:
             continue
     out.defect([_UndecodableTextDefect()])
-    try:
-        return data.decode(declared or "utf-8", "replace")
-    except LookupError:
-        return data.decode("utf-8", "replace")
+    return data.decode(encodings[0], "replace")
 
 
 class _UndecodableTextDefect(Exception):
@@ -163,8 +326,7 @@ def read_parts(msg: Message, out: Collector, max_attachment: int) -> tuple[list[
             if len(data) > max_attachment:
                 out.add("body_too_large", f"a {ctype} body part is larger than {max_attachment} bytes and was not read")
                 continue
-            text = _decode_text(data, _charset(part), out)
-            texts.append(html_to_text(text) if ctype == "text/html" else text)
+            texts.append(_body_text(_decode_text(data, _charset(part), out), ctype, out))
             continue
         # Anything else is a file: read when it is CSV or plain text, otherwise a person looks.
         kind = _attachment_kind(ctype, name)
@@ -179,6 +341,7 @@ def read_parts(msg: Message, out: Collector, max_attachment: int) -> tuple[list[
         content = _decode_attachment(data, _charset(part), shown, out)
         if content is not None:
             attachments.append((shown, kind, content))
+    _check_alternatives(msg, out, max_attachment)
     return texts, attachments
 
 
@@ -205,17 +368,15 @@ def _attachment_kind(ctype: str, name: str | None) -> str | None:
 
 def _decode_attachment(data: bytes, declared: str | None, shown: str, out: Collector) -> str | None:
     """Attachments are decoded strictly: a wrongly decoded id would erase the wrong viewer (or none)."""
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-        if data.startswith(bom):
-            try:
-                return data.decode(encoding)
-            except UnicodeDecodeError:
-                break
-    else:
-        for encoding in ([declared] if declared else []) + ["utf-8"]:
-            try:
-                return data.decode(encoding)
-            except (UnicodeDecodeError, LookupError):
-                continue
+    encodings = _encodings(data, declared)
+    if encodings is None:
+        assert declared is not None
+        out.add("charset_refused", f"the attachment {shown} {_refused(declared)}; it was not read")
+        return None
+    for encoding in encodings:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
     out.add("attachment_undecodable", f"the attachment {shown} is neither UTF-8 nor UTF-16 (nor its declared charset) and was not read")
     return None
