@@ -211,6 +211,11 @@ def extension_allowed(deadlines: Deadlines, today: date) -> bool:
     return deadlines.extended_to is None and today <= deadlines.respond_by
 
 
+def effective_due(due_on: date, extended_to: date | None) -> date:
+    """The date a request must be answered by: the extended date once an extension was given, else the original one."""
+    return extended_to or due_on
+
+
 # ---------------------------------------------------------------- calendar arithmetic
 
 
