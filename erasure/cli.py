@@ -837,14 +837,14 @@ def status_command(
 
     Example: erasure status || mail -s "erasure needs attention" privacy-officer@example.com
     """
-    from erasure import report
     from erasure.deadlines import received_date
+    from erasure.status import status
 
     with errors():
         desk = _desk(ctx)
         now = desk.now()
         with desk.state.session() as session:
-            result = report.status(session, today=received_date(now, desk.config.policy), config=desk.config, now=now)
+            result = status(session, today=received_date(now, desk.config.policy), config=desk.config, now=now)
     if as_json:
         _print_json(result.to_json())
     else:
@@ -869,21 +869,22 @@ def report_command(
 
     Example: erasure report --year 2026 --html privacy-metrics-2026.html
     """
-    from erasure import report
     from erasure.deadlines import received_date
     from erasure.files import write_private
+    from erasure.metrics import yearly_metrics
+    from erasure.report import render_html
 
     with errors():
         desk = _desk(ctx)
         now = desk.now()
         today = received_date(now, desk.config.policy)
         with desk.state.session() as session:
-            metrics = report.yearly_metrics(session, today.year if year is None else year,
-                                            time_zone=desk.config.policy.time_zone, today=today)
+            metrics = yearly_metrics(session, today.year if year is None else year,
+                                     time_zone=desk.config.policy.time_zone, today=today)
         if html is not None:
             try:
-                write_private(html, report.render_html(metrics, generated_at=now,
-                                                       organisation=desk.config.controller.name))
+                write_private(html, render_html(metrics, generated_at=now,
+                                                organisation=desk.config.controller.name))
             except OSError as exc:
                 raise ConfigError(f"--html {html}: cannot write the report: {exc.strerror}") from exc
     if as_json:

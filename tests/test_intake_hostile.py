@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
-from erasure import audit, report
+from erasure import audit
 from erasure.config import config_from_dict
 from erasure.models import (
     AuditEvent,
@@ -41,6 +41,7 @@ from erasure.parse.headers import (
     valid_message_id,
 )
 from erasure.state import open_state
+from erasure.status import status
 from erasure.verify import Decision
 from erasure.viewschema import create_demo_schema, fill_synthetic_views
 from erasure.workflow import Desk
@@ -129,7 +130,7 @@ def chain_ok(w: World) -> bool:
 
 def status_text(w: World) -> str:
     with w.state.session() as session:
-        return report.status(session, today=NOW.date(), config=w.config, now=NOW).text()
+        return status(session, today=NOW.date(), config=w.config, now=NOW).text()
 
 
 # ---------------------------------------------------------------- the msg-id validator (pure)

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from erasure import audit
+from erasure.charts import nice_ticks
 from erasure.config import config_from_dict
 from erasure.errors import ConfigError
-from erasure.models import ErasureRequest, MailboxCursor, OutboxMessage, RequestStatus
-from erasure.report import (
+from erasure.metrics import (
     DayBin,
     RequestRow,
     backlog_at_month_ends,
@@ -31,17 +31,17 @@ from erasure.report import (
     days_to_respond,
     load_rows,
     month_ends,
-    nice_ticks,
     outcome_of,
-    render_html,
-    status,
     summarize,
     yearly_metrics,
 )
+from erasure.models import ErasureRequest, MailboxCursor, OutboxMessage, RequestStatus
+from erasure.report import render_html
 from erasure.state import open_state
+from erasure.status import status
 from tests.services import missing_service
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 BERLIN = "Europe/Berlin"
 D = dt.date
 
