@@ -1,0 +1,181 @@
+"""The morning screen: what needs the officer today, and the exit code an alert fires on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from erasure import audit
+from erasure.config import config_from_dict
+from erasure.models import ErasureRequest, MailboxCursor, OutboxMessage, RequestStatus
+from erasure.state import open_state
+from erasure.status import status
+from tests import desk
+from tests.desk import BERLIN, UTC, D, at, make_request, needs_desk_commands, run_cli
+
+state = desk.state
+register = desk.register
+config_file = desk.config_file
+
+
+# ---------------------------------------------------------------- status
+
+
+TODAY = D(2026, 11, 29)
+NOW = at("2026-11-29T07:00")
+CONFIG = config_from_dict({"policy": {"time_zone": BERLIN}})
+
+
+def desk_request(name, status_, due_on, extended_to=None, regulation="gdpr", **extra) -> ErasureRequest:
+    closed = status_ in RequestStatus.CLOSED
+    return make_request(name, regulation, "erasure", {"completed": "completed"}.get(status_, status_),
+                        "2026-10-20T08:00", "2026-10-25T08:00" if closed else None, due_on, extended_to, **extra)
+
+
+def add_poll(session, last_success: dt.datetime | None, source="maildir:/srv/privacy") -> None:
+    session.add(MailboxCursor(source=source, last_poll_at=NOW - dt.timedelta(minutes=2), last_success_at=last_success))
+
+
+def test_status_lists_what_needs_the_officer_today(state):
+    with state.session() as session:
+        late = desk_request("LATE", "needs_review", D(2026, 11, 20))
+        session.add_all([
+            late,
+            desk_request("TODAY", "erasing", D(2026, 11, 29)),
+            desk_request("SOON", "awaiting_approval", D(2026, 12, 5), regulation="ccpa"),
+            desk_request("LATER", "erasing", D(2026, 12, 6)),  # 7 days left: not "this week"
+            desk_request("EXT", "needs_review", D(2026, 11, 25), extended_to=D(2027, 1, 25)),
+            desk_request("DONE", "completed", D(2026, 11, 1)),  # closed: never overdue
+        ])
+        session.flush()
+        session.add(OutboxMessage(request_id=late.id, kind="needs_information", message_id="<m1@x>",
+                                  recipient="privacy@acme.example", raw=b"...", status="parked", attempts=5,
+                                  last_error="550 mailbox unavailable", created_at=NOW))
+        add_poll(session, NOW - dt.timedelta(minutes=2))
+        audit.record(session, "received", request=late, now=NOW)
+    with state.session() as session:
+        report = status(session, today=TODAY, config=CONFIG, now=NOW)
+    assert set(report.counts) == set(RequestStatus.ALL)  # every state, 0 when none
+    assert {s: n for s, n in report.counts.items() if n} == {"needs_review": 2, "awaiting_approval": 1, "erasing": 2,
+                                                             "completed": 1}
+    assert [(i.reference, i.days_left) for i in report.overdue] == [("ER-TEST-LATE", -9)]
+    assert [(i.reference, i.days_left) for i in report.due_soon] == [("ER-TEST-TODAY", 0), ("ER-TEST-SOON", 6)]
+    assert [(p.reference, p.problem) for p in report.parked] == [("ER-TEST-LATE", "550 mailbox unavailable")]
+    assert not report.poll_stale and report.audit.ok
+    assert report.needs_attention
+    assert report.problems == [
+        "1 request(s) overdue", "2 request(s) need review", "1 request(s) await approval",
+        "1 reply(ies) parked; see `erasure outbox list --status parked`",
+    ]
+    data = json.loads(json.dumps(report.to_json()))
+    assert data["open"] == 5 and data["needs_attention"] is True
+    assert data["overdue"][0] == {"reference": "ER-TEST-LATE", "tenant": "acme", "regulation": "gdpr",
+                                  "status": "needs_review", "due": "2026-11-20", "days_left": -9, "extended": False}
+    assert data["parked_replies"][0]["to"] == "privacy@acme.example"
+    assert data["audit"]["events"] == 1 and data["last_success_at"] == "2026-11-29T06:58:00+00:00"
+    text = report.text()
+    assert "ER-TEST-LATE  acme  GDPR  needs_review  due 2026-11-20  9 day(s) late" in text
+    assert "ER-TEST-TODAY" in text and "due today" in text and "ER-TEST-EXT" not in text
+    assert "needs attention: 1 request(s) overdue" in text
+
+
+def test_a_quiet_morning_needs_no_attention(state):
+    with state.session() as session:
+        session.add_all([desk_request("DONE", "completed", D(2026, 11, 1)),
+                         desk_request("LATER", "erasing", D(2026, 12, 20))])
+        add_poll(session, NOW - dt.timedelta(hours=23))
+    with state.session() as session:
+        report = status(session, today=TODAY, config=CONFIG, now=NOW)
+    assert report.problems == [] and not report.needs_attention
+    assert report.text().endswith("needs attention: nothing")
+    assert report.to_json()["audit"] == {"ok": True, "events": 0, "head": None, "first_bad_seq": None, "problem": None}
+
+
+def test_an_empty_state_database_has_never_polled(state):
+    with state.session() as session:
+        report = status(session, today=TODAY, config=CONFIG, now=NOW)
+    assert sum(report.counts.values()) == 0
+    assert report.poll_stale and report.problems == ["no successful poll yet; run `erasure poll` and check cron"]
+    assert "last successful poll: never (STALE)" in report.text()
+
+
+def test_a_poll_that_keeps_failing_needs_attention(state):
+    with state.session() as session:
+        add_poll(session, NOW - dt.timedelta(hours=25), source="imap:a")
+        add_poll(session, None, source="imap:b")
+    with state.session() as session:
+        report = status(session, today=TODAY, config=CONFIG, now=NOW)
+    assert report.last_success_at == NOW - dt.timedelta(hours=25)
+    assert report.problems == ["no successful poll since 2026-11-28 06:00 UTC; run `erasure poll` to see why"]
+
+
+def test_a_broken_audit_chain_needs_attention(state):
+    with state.session() as session:
+        add_poll(session, NOW)
+        for i in range(3):
+            audit.record(session, "received", reason=f"event {i}", now=NOW)
+    with state.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE audit_events SET reason = 'edited' WHERE seq = 2")
+    with state.session() as session:
+        report = status(session, today=TODAY, config=CONFIG, now=NOW)
+    assert report.needs_attention and not report.audit.ok
+    assert report.problems == ["audit trail broken at event 2: event 2 was altered (its hash does not match its content)"]
+    assert report.to_json()["audit"]["first_bad_seq"] == 2
+
+
+def test_ccpa_requests_without_a_reply_past_their_acknowledgement_date_need_attention(state):
+    ack = D(2026, 11, 27)
+    with state.session() as session:
+        silent = desk_request("SILENT", "needs_review", D(2026, 12, 20), regulation="ccpa",
+                              acknowledge_by=ack, reply_allowed=True)
+        answered = desk_request("ANSWERED", "awaiting_approval", D(2026, 12, 20), regulation="ccpa",
+                                acknowledge_by=ack, reply_allowed=True)
+        queued = desk_request("QUEUED", "awaiting_approval", D(2026, 12, 20), regulation="ccpa",
+                              acknowledge_by=ack, reply_allowed=True)
+        session.add_all([
+            silent, answered, queued,
+            desk_request("UNVERIFIED", "needs_review", D(2026, 12, 20), regulation="ccpa",
+                         acknowledge_by=ack, reply_allowed=False),
+            desk_request("NOT-YET", "erasing", D(2026, 12, 20), regulation="ccpa",
+                         acknowledge_by=TODAY, reply_allowed=True),
+            desk_request("GDPR", "erasing", D(2026, 12, 20), reply_allowed=True),
+        ])
+        session.flush()
+        for request, state_ in ((answered, "sent"), (queued, "queued")):
+            session.add(OutboxMessage(request_id=request.id, kind="acknowledgement", message_id=f"<{request.id}@x>",
+                                      recipient="privacy@acme.example", raw=b"...", status=state_, attempts=1,
+                                      created_at=NOW))
+        add_poll(session, NOW)
+    with state.session() as session:
+        report = status(session, today=TODAY, config=CONFIG, now=NOW)
+    assert [(i.reference, i.due, i.days_left) for i in report.unacknowledged] == [
+        ("ER-TEST-SILENT", ack, -2), ("ER-TEST-QUEUED", ack, -2),
+    ]
+    assert "2 CCPA request(s) past their acknowledgement date with no reply sent" in report.problems
+    assert [i["reference"] for i in report.to_json()["unacknowledged"]] == ["ER-TEST-SILENT", "ER-TEST-QUEUED"]
+    assert "not acknowledged in time (CCPA 7021(a)): 2" in report.text()
+
+
+
+@needs_desk_commands
+def test_status_exits_1_and_says_why_when_something_needs_attention(config_file):
+    result = run_cli("--config", config_file, "status")
+    assert result.exit_code == 1, result.output
+    assert "needs attention:" in result.output and "no successful poll yet" in result.output
+    data = json.loads(run_cli("--config", config_file, "status", "--json").output)
+    assert data["needs_attention"] is True and data["counts"]["needs_review"] == 1
+
+
+@needs_desk_commands
+def test_status_exits_0_on_a_quiet_morning(tmp_path):
+    config = tmp_path / "erasure.toml"
+    config.write_text(f'[state]\nurl = "sqlite:///{tmp_path / "quiet.db"}"\n')
+    s = open_state(f"sqlite:///{tmp_path / 'quiet.db'}")
+    with s.session() as session:
+        add_poll(session, dt.datetime.now(UTC))
+    s.close()
+    result = run_cli("--config", config, "status")
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith("needs attention: nothing")
+
+
