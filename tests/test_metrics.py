@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from erasure import deadlines
 from erasure.errors import ConfigError
 from erasure.metrics import (
     DayBin,
@@ -146,3 +147,21 @@ def test_an_unknown_time_zone_is_a_config_error(state):
     with state.session() as session, pytest.raises(ConfigError, match="policy.time_zone"):
         yearly_metrics(session, 2026, time_zone="Mars/Olympus")
 
+
+
+@pytest.mark.parametrize(("due_on", "extended_to", "closed", "late"), [
+    (D(2026, 4, 1), None, "2026-04-01T08:00", 0),              # answered on the due date: on time
+    (D(2026, 4, 1), None, "2026-04-02T08:00", 1),              # the day after: late
+    (D(2026, 4, 1), None, "2026-04-01T22:30", 1),              # 00:30 on 2 April in Berlin: late
+    (D(2026, 4, 1), D(2026, 6, 1), "2026-04-20T08:00", 0),     # after the original date, within the extension
+    (D(2026, 4, 1), D(2026, 6, 1), "2026-06-01T08:00", 0),     # on the extended date
+    (D(2026, 4, 1), D(2026, 6, 1), "2026-06-02T08:00", 1),     # after the extended date
+])
+def test_late_means_answered_after_the_date_that_counts(state, due_on, extended_to, closed, late):
+    with state.session() as session:
+        session.add(make_request("L", "gdpr", "erasure", "completed", "2026-03-01T08:00", closed, due_on, extended_to))
+    with state.session() as session:
+        (row,) = load_rows(session, time_zone=BERLIN)
+        m = yearly_metrics(session, 2026, time_zone=BERLIN, today=AS_OF)
+    assert row.due == deadlines.effective_due(due_on, extended_to)
+    assert m.total.late == late == int(deadlines.is_overdue(row.due, row.closed_on))

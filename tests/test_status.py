@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from erasure import audit
+import pytest
+
+from erasure import audit, deadlines
 from erasure.config import config_from_dict
 from erasure.models import ErasureRequest, MailboxCursor, OutboxMessage, RequestStatus
 from erasure.state import open_state
@@ -179,3 +181,49 @@ def test_status_exits_0_on_a_quiet_morning(tmp_path):
     assert result.output.rstrip().endswith("needs attention: nothing")
 
 
+
+
+# ---------------------------------------------------------------- the date that counts, around the edges
+
+
+@pytest.mark.parametrize(("due_on", "extended_to", "due", "days_left", "overdue", "soon"), [
+    (D(2026, 11, 28), None, D(2026, 11, 28), -1, True, False),          # a day late
+    (D(2026, 11, 29), None, D(2026, 11, 29), 0, False, True),           # due today is on time
+    (D(2026, 12, 5), None, D(2026, 12, 5), 6, False, True),             # last day of "this week"
+    (D(2026, 12, 6), None, D(2026, 12, 6), 7, False, False),            # a week away: neither
+    (D(2026, 11, 20), D(2026, 12, 1), D(2026, 12, 1), 2, False, True),  # original date passed, extension counts
+    (D(2026, 10, 29), D(2026, 11, 28), D(2026, 11, 28), -1, True, False),  # extended date passed
+    (D(2026, 10, 29), D(2026, 11, 29), D(2026, 11, 29), 0, False, True),   # extended date is today
+])
+def test_status_judges_each_request_by_the_date_that_counts(state, due_on, extended_to, due, days_left, overdue, soon):
+    with state.session() as session:
+        session.add(desk_request("EDGE", "erasing", due_on, extended_to))
+        add_poll(session, NOW)
+    with state.session() as session:
+        report = status(session, today=TODAY, config=CONFIG, now=NOW)
+    listed = [*report.overdue, *report.due_soon]
+    assert [(i.due, i.days_left, i.extended) for i in listed] == (
+        [(due, days_left, extended_to is not None)] if overdue or soon else []
+    )
+    assert (bool(report.overdue), bool(report.due_soon)) == (overdue, soon)
+    # The same answers as the one set of rules in deadlines.py.
+    assert due == deadlines.effective_due(due_on, extended_to)
+    assert days_left == deadlines.days_left(due, TODAY) and overdue == deadlines.is_overdue(due, TODAY)
+
+
+@pytest.mark.parametrize(("acknowledge_by", "listed"), [
+    (D(2026, 11, 28), True),   # yesterday: missed
+    (D(2026, 11, 29), False),  # today: still in time
+    (D(2026, 11, 30), False),
+])
+def test_a_ccpa_acknowledgement_is_missed_from_the_day_after_its_date(state, acknowledge_by, listed):
+    with state.session() as session:
+        session.add(desk_request("ACK", "needs_review", D(2026, 12, 20), regulation="ccpa",
+                                 acknowledge_by=acknowledge_by, reply_allowed=True))
+        add_poll(session, NOW)
+    with state.session() as session:
+        report = status(session, today=TODAY, config=CONFIG, now=NOW)
+    assert [(i.due, i.days_left) for i in report.unacknowledged] == (
+        [(acknowledge_by, deadlines.days_left(acknowledge_by, TODAY))] if listed else []
+    )
+    assert listed == deadlines.is_overdue(acknowledge_by, TODAY)
