@@ -104,6 +104,7 @@ REASONS: dict[str, str] = {
     "viewer_id_trailing_punctuation": "A viewer id in the text ends in sentence punctuation, which may belong to the id or to the sentence.",
     "viewer_id_reserved_example": "A viewer id is one of the examples printed in our own letters, so the message echoes them.",
     "attachment_header_unclear": "The first line of a one-column attachment looks like a heading but is not viewer_id.",
+    "auto_response_suppressed": "The sender asked for no automatic answer (X-Auto-Response-Suppress): an auto-reply, or a request from a helpdesk; a person decides.",
     "echoes_our_reply": "The message repeats the text of one of our own letters (e.g. a helpdesk's automatic acknowledgement).",
     "ambiguous_wording": "The text says not to delete something; a person must read it.",
     "also_access_request": "The request also asks for access to or a copy of data.",
@@ -246,6 +247,13 @@ def cross_tenant_hint(message: ParsedMessage, tenant: Tenant, tenants: tuple[Ten
     return None
 
 
+#: Problems after which nothing is sent automatically, even to an authenticated
+#: tenant: the message echoes our own letter (a helpdesk's auto-acknowledgement,
+#: which would acknowledge our acknowledgement), or its sender asked for no
+#: automatic answer. A person reads it and answers, or approves, by hand.
+NEVER_ANSWERED = frozenset({"echoes_our_reply", "auto_response_suppressed"})
+
+
 def decide(message: ParsedMessage, config: Config) -> Decision:
     """The one decision for one email; see the module docstring for the order of the rules."""
     policy = config.policy
@@ -288,8 +296,11 @@ def decide(message: ParsedMessage, config: Config) -> Decision:
 
     def answerable(outcome: Outcome, code: str, detail: str | None = None) -> Decision:
         # From here on the sender is known and authenticated (or the operator switched
-        # authentication off and trusts From as written), so the workflow may answer.
-        return result(outcome, code, detail, tenant=tenant.name, reply_to=address, authenticated=authenticated)
+        # authentication off and trusts From as written), so the workflow may answer,
+        # unless what was read says a machine would be answering a machine.
+        machine = any(p.code in NEVER_ANSWERED for p in problems)
+        return result(outcome, code, detail, tenant=tenant.name, reply_to=None if machine else address,
+                      authenticated=authenticated)
 
     if message.kind == "access":
         return answerable("review", "access_request")

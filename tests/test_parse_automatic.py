@@ -86,3 +86,20 @@ def test_people_writing_about_auto_replies_are_not_automatic(subject: str, heade
     message = parse_message(mail(subject=subject, headers=headers))
     assert message.automatic is None
     assert message.viewer_ids == ("v-1",)
+
+
+@pytest.mark.parametrize(("value", "asks_no_answer"), [
+    ("All", True),
+    ("all", True),
+    ("OOF", True),
+    ("AutoReply", True),
+    ("DR, OOF, AutoReply", True),
+    ("DR, RN, NRN", False),  # receipts and bounces only: says nothing about answers
+    ("NDR", False),
+    ("None", False),
+    ("", False),
+])
+def test_x_auto_response_suppress_is_honoured_by_never_answering_not_by_ignoring(value, asks_no_answer):
+    parsed = parse_message(mail(headers=f"X-Auto-Response-Suppress: {value}\n"))
+    assert parsed.automatic is None  # read and kept for a person, never closed as automatic
+    assert ("auto_response_suppressed" in {p.code for p in parsed.problems}) is asks_no_answer

@@ -126,6 +126,8 @@ PROBES = {
                                     subject="Automatic reply: Erasure request"),
     "X-Auto-Response-Suppress": mail(ACME, "Out of office until Monday.\nViewer ID: viewer-00007\n",
                                      headers={"X-Auto-Response-Suppress": "All"}, subject="Out of Office: Erasure"),
+    "X-Auto-Response-Suppress alone": mail(ACME, "Please erase.\nViewer ID: viewer-00007\n",
+                                           headers={"X-Auto-Response-Suppress": "OOF, AutoReply"}),
 }
 
 
@@ -148,6 +150,7 @@ EXPECTED_STATUS = {
     "Precedence: auto_reply": "ignored",
     "Automatic reply subject": "ignored",
     "X-Auto-Response-Suppress": "ignored",
+    "X-Auto-Response-Suppress alone": "needs_review",  # maybe a helpdesk's request: a person, and no automatic answer
 }
 
 
@@ -173,13 +176,15 @@ def test_a_probe_neither_blocks_intake_nor_erases_a_bystander(world, name):
 
 
 def test_probes_that_must_never_be_answered_are_not(world):
-    for name in ("8-bit Message-ID", "NUL in Message-ID", "emoji subject", "Precedence: auto_reply",
-                 "Automatic reply subject", "X-Auto-Response-Suppress", "echo of needs_information"):
-        world.deliver(PROBES[name], name=f"probe-{len(name)}-{name[:3]}")
+    names = ("8-bit Message-ID", "NUL in Message-ID", "emoji subject", "Precedence: auto_reply",
+             "Automatic reply subject", "X-Auto-Response-Suppress", "X-Auto-Response-Suppress alone",
+             "echo of needs_information")
+    for i, name in enumerate(names):
+        world.deliver(PROBES[name], name=f"probe-{i}")
     world.poll()
     with world.state.session() as session:
         kinds = session.scalars(sa.select(OutboxMessage.kind)).all()
-    assert "completed" not in kinds and "no_data_found" not in kinds
+    assert kinds == [], "not even an acknowledgement: a machine must not be answered"
 
 
 def test_an_encoded_word_message_id_cannot_inject_headers_into_our_reply(world):

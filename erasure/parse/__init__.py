@@ -41,7 +41,7 @@ from email.parser import BytesParser
 from typing import Iterable, Literal
 
 from erasure.parse.addresses import from_address_of, return_path_of, strict_address
-from erasure.parse.automatic import automatic_reason
+from erasure.parse.automatic import auto_response_suppressed, automatic_reason
 from erasure.parse.headers import (
     MAX_HEADER_FIELD_BYTES,
     MAX_HEADER_FIELDS,
@@ -188,6 +188,10 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
     if echoes_our_letters(request_text):
         out.add("echoes_our_reply", "the message repeats the text of one of our own letters (an automatic "
                 "acknowledgement or a copy of our reply); ids in it are not acted on")
+    # After the echo check, so the more telling reason comes first.
+    suppressed = auto_response_suppressed(msg)
+    if suppressed is not None:
+        out.add(suppressed.code, suppressed.text)
     sink = IdCollector(out, max_len, max_ids)
     ids_from_text(request_text, sink)
     for name, kind_of_file, content in attachments:

@@ -47,15 +47,29 @@ _AUTO_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 
-# X-Auto-Response-Suppress is deliberately NOT a marker. It is a request from the
-# sender to the recipient's auto-responders ("do not send me an OOF / a delivery
-# report", MS-OXCMAIL 2.2.3.2.20), not a statement that the message itself is
-# automatic. Outlook's own auto-replies carry it (so that two OOFs do not answer each
-# other), but they also carry Auto-Submitted and an "Automatic reply:" subject, which
-# are recognised above. Exchange and ticketing systems (Zendesk, Jira, ServiceNow) put
-# it on mail people write, including a tenant's genuine requests sent from its
-# helpdesk: treating it as automatic would silently ignore those. What it asks (no
-# automatic answer) is honoured where it matters: automatic mail is never answered.
+# X-Auto-Response-Suppress is deliberately NOT a marker of automatic mail. It is
+# a request from the sender to the recipient's auto-responders ("do not send me
+# an OOF / a delivery report", MS-OXCMAIL 2.2.3.2.20), not a statement that the
+# message itself is automatic. Outlook's own auto-replies carry it (so that two
+# OOFs do not answer each other), and so do Exchange system mail and ticketing
+# systems (Zendesk, Jira, ServiceNow), including a tenant's genuine requests sent
+# from its helpdesk: ignoring it as automatic would silently close those. So it
+# is honoured for what it asks, and no more: such a message is read, never
+# answered automatically, and goes to a person (``auto_response_suppressed``),
+# who decides whether it is an auto-reply or a request to approve.
+_SUPPRESSES_ANSWERS = {"all", "oof", "autoreply"}  # DR, NDR, RN, NRN only concern receipts and bounces
+
+
+def auto_response_suppressed(msg: Message) -> Problem | None:
+    """The Problem for a message whose sender asks for no automatic answer, or None."""
+    for value in raw_values(msg, "X-Auto-Response-Suppress"):
+        tokens = {t.strip().lower() for t in unfold(value).split(",")}
+        if tokens & _SUPPRESSES_ANSWERS:
+            return Problem("auto_response_suppressed",
+                           f"the sender asks for no automatic answer (X-Auto-Response-Suppress: "
+                           f"{single_line(unfold(value), 60)}); it may be an auto-reply or a helpdesk's request")
+    return None
+
 
 # Only the RFC 5321 system mailboxes. "noreply@" is deliberately not here: a
 # tenant's ticketing system may send genuine requests from such an address.
