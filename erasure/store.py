@@ -48,7 +48,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from erasure.config import Config, StoreSettings, StoreTable, read_secret
-from erasure.errors import ErasureError, StoreError, StoreUnavailableError
+from erasure.errors import ErasureError, StoreError, StoreUnavailableError, StoreVerificationError
 
 __all__ = [
     "ErasureResult",
@@ -58,10 +58,6 @@ __all__ = [
     "batches",
     "unique_in_order",
 ]
-
-
-class StoreVerificationError(StoreError):
-    """Rows still matched after deleting; the transaction was rolled back and the request needs review."""
 
 
 @dataclass(frozen=True)
