@@ -693,23 +693,22 @@ class ViewStore:
             counts = self._count_in(conn, plan, envs, ids)
         return ErasureResult(key=target.key, counts=counts, dry_run=True)
 
-    def erase(self, target: Target, *, dry_run: bool = False) -> ErasureResult:
+    def erase(self, target: Target) -> ErasureResult:
         """Delete every row of ``target`` in one transaction; the counts are the evidence.
 
         Raises StoreVerificationError if rows still match after deleting (rolled
         back: send the request to review) and StoreUnavailableError when a lock
         or the server was not available in time (rolled back: retry later).
-        Running it again after a crash deletes whatever is left.
+        Running it again after a crash deletes whatever is left. A dry run
+        calls :meth:`count` instead.
         """
-        if dry_run:
-            return self.count(target)
         envs, ids = _validated(target)
         plan = self._plan()
         with self._transaction(write=True) as conn:
             counts = self._erase_in(conn, plan, target.key, envs, ids)
         return ErasureResult(key=target.key, counts=counts, dry_run=False)
 
-    def erase_many(self, targets: Sequence[Target], *, dry_run: bool = False) -> list[ErasureResult | ErasureError]:
+    def erase_many(self, targets: Sequence[Target]) -> list[ErasureResult | ErasureError]:
         """Erase several requests in one transaction (group commit), falling back to one at a time.
 
         Committing once for many small requests saves a disk flush each. If
@@ -719,7 +718,7 @@ class ViewStore:
         """
         if not targets:
             return []
-        if len(targets) > 1 and not dry_run:
+        if len(targets) > 1:
             try:
                 checked = [(t, *_validated(t)) for t in targets]
                 plan = self._plan()
@@ -734,7 +733,7 @@ class ViewStore:
         out: list[ErasureResult | ErasureError] = []
         for target in targets:
             try:
-                out.append(self.erase(target, dry_run=dry_run))
+                out.append(self.erase(target))
             except ErasureError as exc:
                 out.append(exc)
         return out

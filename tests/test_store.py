@@ -126,17 +126,16 @@ def test_ids_match_exactly_never_as_patterns_or_variants(store: ViewStore, engin
     assert left == {"Abc", " abc", "a%c", "ß"}
 
 
-def test_dry_run_and_count_report_the_same_numbers_and_delete_nothing(store: ViewStore, engine: sa.Engine) -> None:
+def test_count_reports_what_erase_then_deletes_and_deletes_nothing(store: ViewStore, engine: sa.Engine) -> None:
     add_views(engine, [("v1", ACME[0], "alice"), ("v2", ACME[1], "alice"), ("v3", GLOBEX[0], "alice")], events_per_view=3)
     before = counts(engine)
     target = Target("REQ-1", ACME, ("alice", "nobody"))
 
-    dry = store.erase(target, dry_run=True)
     counted = store.count(target)
 
-    assert dry == counted == ErasureResult("REQ-1", {"views": 2, "view_events": 6}, dry_run=True)
+    assert counted == ErasureResult("REQ-1", {"views": 2, "view_events": 6}, dry_run=True)
     assert counts(engine) == before
-    assert store.erase(target).counts == dry.counts
+    assert store.erase(target).counts == counted.counts
 
 
 def test_no_match_reports_zero_for_every_table(store: ViewStore, engine: sa.Engine) -> None:
@@ -271,14 +270,6 @@ def test_a_failing_target_rolls_back_the_group_and_each_is_retried_alone(store_u
         assert [r.counts for r in (results[0], results[2]) if isinstance(r, ErasureResult)] == [{"views": 1, "view_events": 2}] * 2
         assert remaining_views(engine) == {("v2", GLOBEX[0], "bob")}
         assert remaining_event_views(engine) == {"v2"}
-
-
-def test_group_dry_run_counts_each_target_and_deletes_nothing(store: ViewStore, engine: sa.Engine) -> None:
-    add_views(engine, [("v1", ACME[0], "alice"), ("v2", GLOBEX[0], "bob")])
-    results = store.erase_many([Target("R1", ACME, ("alice",)), Target("R2", GLOBEX, ("bob", "alice"))], dry_run=True)
-    assert results == [ErasureResult("R1", {"views": 1, "view_events": 2}, dry_run=True),
-                       ErasureResult("R2", {"views": 1, "view_events": 2}, dry_run=True)]
-    assert counts(engine) == {"views": 2, "view_events": 4}
 
 
 def test_an_invalid_target_does_not_stop_the_others(store: ViewStore, engine: sa.Engine) -> None:
