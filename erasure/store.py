@@ -585,7 +585,8 @@ class ViewStore:
         tables = self.settings.tables
         if not tables:
             raise StoreError("no [[store.tables]] configured; describe at least the table holding views (see config.example.toml)")
-        _check_tree(tables)
+        # The tree itself (names once, parents with keys, no loops) was checked
+        # when the configuration was loaded, where the key path is known.
         self._check_sqlite_file()
         notes: list[str] = []
         with self._transaction(write=False) as conn:
@@ -935,31 +936,6 @@ def _is_below(node: _Node, ancestor: _Node) -> bool:
             return True
         n = n.parent
     return False
-
-
-def _check_tree(tables: Sequence[StoreTable]) -> None:
-    """Parents must exist, have a key, and never loop back (a loop has no deepest child to start from)."""
-    by_name: dict[str, StoreTable] = {}
-    for i, t in enumerate(tables):
-        if t.name in by_name:
-            raise StoreError(f"store.tables[{i}].name = {t.name!r} is configured twice; list each table once")
-        by_name[t.name] = t
-    for i, t in enumerate(tables):
-        seen = {t.name}
-        p = t.parent
-        while p is not None:
-            if p not in by_name:
-                raise StoreError(f"store.tables[{i}].parent = {p!r} is not a configured table")
-            if not by_name[p].key:
-                raise StoreError(f"store table {p!r} needs `key` because a child table names it as parent")
-            if p in seen:
-                raise StoreError(f"store.tables[{i}]: parent chain of {t.name!r} loops back to {p!r}; fix the parent keys")
-            seen.add(p)
-            p = by_name[p].parent
-        if t.parent is None and not (t.viewer_column and t.tenant_column):
-            raise StoreError(f"store.tables[{i}] needs viewer_column and tenant_column (or parent and parent_key)")
-        if t.parent is not None and not t.parent_key:
-            raise StoreError(f"store.tables[{i}].parent_key is required for a child table")
 
 
 def _table_indexes(insp: Any, name: str) -> tuple[list[list[str | None]], list[list[str | None]]]:

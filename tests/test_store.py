@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
-from erasure.config import StoreSettings, StoreTable
-from erasure.errors import StoreError, StoreUnavailableError
+from erasure.config import StoreSettings, StoreTable, config_from_dict
+from erasure.errors import ConfigError, StoreError, StoreUnavailableError
 from erasure.store import (
     ErasureResult,
     StoreVerificationError,
@@ -308,6 +310,59 @@ def test_rows_that_reappear_before_commit_fail_verification_and_roll_back(store_
             s.erase(Target("REQ-1", ACME, ("alice",)))
 
     assert counts(engine) == {"views": 1, "view_events": 2}
+
+
+# ---------------------------------------------------------------- the table tree (checked once, at config load)
+
+ROOT = {"name": "views", "viewer_column": "viewer_id", "tenant_column": "environment_id", "key": "view_id"}
+EVENTS = {"name": "view_events", "parent": "views", "parent_key": "view_id", "key": "event_id"}
+
+
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [
+        ([ROOT, ROOT], "store.tables[1].name = 'views' is configured twice (also store.tables[0])"),
+        ([ROOT, {**EVENTS, "parent": "veiws"}], "store.tables[1].parent = 'veiws' is not a configured table"),
+        ([ROOT, {**EVENTS, "parent_key": None}], "store.tables[1].parent_key is required for a child table"),
+        ([{**ROOT, "key": None}, EVENTS], "store table 'views' needs `key` (store.tables[0].key) because 'view_events' names it as parent"),
+        ([{**ROOT, "tenant_column": None}], "store.tables[0] needs viewer_column and tenant_column"),
+        ([{**ROOT, "viewer_column": None}, EVENTS], "store.tables[0] needs viewer_column and tenant_column"),
+        ([ROOT, {**EVENTS, "parent": "view_events"}], "store.tables[1].parent: the parent chain view_events -> view_events loops"),
+        ([ROOT, {**EVENTS, "parent": "notes"}, {"name": "notes", "parent": "view_events", "parent_key": "event_id", "key": "n"}],
+         "store.tables[1].parent: the parent chain view_events -> notes -> view_events loops"),
+        ([{"name": "notes", "parent": "view_events", "parent_key": "event_id"}, ROOT, {**EVENTS, "parent": "view_events"}],
+         "store.tables[0].parent: the parent chain notes -> view_events -> view_events loops"),
+    ],
+)
+def test_a_wrong_table_tree_is_refused_at_config_load_naming_the_key(tables: list[dict], message: str) -> None:
+    clean = [{k: v for k, v in t.items() if v is not None} for t in tables]
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"store": {"tables": clean}})
+    assert message in str(err.value)
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(0, 5)), min_size=1, max_size=6))
+def test_a_tree_is_accepted_exactly_when_every_parent_chain_reaches_a_viewer_table(parents: list[int | None]) -> None:
+    """Random parent links among tables t0..tn (an index past the end names a missing table)."""
+    tables = [
+        {"name": f"t{i}", "key": "id", **({"viewer_column": "v", "tenant_column": "e"} if p is None else {"parent": f"t{p}", "parent_key": "pid"})}
+        for i, p in enumerate(parents)
+    ]
+
+    def reaches_a_root(i: int) -> bool:
+        seen = set()
+        while parents[i] is not None:
+            if i in seen or parents[i] >= len(parents):  # type: ignore[operator]
+                return False
+            seen.add(i)
+            i = parents[i]  # type: ignore[assignment]
+        return True
+
+    if all(reaches_a_root(i) for i in range(len(parents))):
+        assert config_from_dict({"store": {"tables": tables}}).store.tables[0].name == "t0"
+    else:
+        with pytest.raises(ConfigError, match=r"store\.tables\[\d\]\.parent"):
+            config_from_dict({"store": {"tables": tables}})
 
 
 # ---------------------------------------------------------------- schema check
