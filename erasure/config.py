@@ -411,19 +411,7 @@ def _check(config: Config, source: str) -> None:
         if tenant.contact is not None and not _plain_address(tenant.contact):
             raise ConfigError(f"{source}: tenants[{i}].contact = {tenant.contact!r} is not one plain address; "
                               "write it like privacy@acme.example")
-    by_name = {table.name: table for table in config.store.tables}
-    for i, table in enumerate(config.store.tables):
-        key = f"store.tables[{i}]"
-        if table.parent is not None:
-            if table.parent not in by_name:
-                raise ConfigError(f"{source}: {key}.parent = {table.parent!r} is not a configured table")
-            if not table.parent_key:
-                raise ConfigError(f"{source}: {key}.parent_key is required for a child table")
-            if not by_name[table.parent].key:
-                raise ConfigError(f"{source}: store table {table.parent!r} needs `key` because {table.name!r} names it as parent")
-        else:
-            if not (table.viewer_column and table.tenant_column):
-                raise ConfigError(f"{source}: {key} needs viewer_column and tenant_column (or parent and parent_key for a child table)")
+    _check_store_tables(config.store.tables, source)
     from erasure.state import resolve_sqlite_url
 
     if (config.state.url.startswith("sqlite") and
@@ -451,6 +439,44 @@ def _check(config: Config, source: str) -> None:
     # Checked at load rather than at the first request that needs them.
     parse_holidays(config.policy.holidays)
     office_zone(config.policy.time_zone)
+
+
+def _check_store_tables(tables: tuple[StoreTable, ...], source: str) -> None:
+    """The table tree: names once, parents that exist and have a key, and every chain ending at a viewer table.
+
+    The only check of the tree (the view store relies on it): made here, where
+    the key path is known, so a wrong tree is a usage error at load time. A
+    loop matters most: its tables hang off no viewer table, so no erasure would
+    ever reach them.
+    """
+    index: dict[str, int] = {}
+    for i, table in enumerate(tables):
+        if table.name in index:
+            raise ConfigError(f"{source}: store.tables[{i}].name = {table.name!r} is configured twice "
+                              f"(also store.tables[{index[table.name]}]); list each table once")
+        index[table.name] = i
+    for i, table in enumerate(tables):
+        key = f"store.tables[{i}]"
+        if table.parent is not None:
+            if table.parent not in index:
+                raise ConfigError(f"{source}: {key}.parent = {table.parent!r} is not a configured table")
+            if not table.parent_key:
+                raise ConfigError(f"{source}: {key}.parent_key is required for a child table")
+            if not tables[index[table.parent]].key:
+                raise ConfigError(f"{source}: store table {table.parent!r} needs `key` (store.tables[{index[table.parent]}].key) "
+                                  f"because {table.name!r} names it as parent")
+        else:
+            if not (table.viewer_column and table.tenant_column):
+                raise ConfigError(f"{source}: {key} needs viewer_column and tenant_column (or parent and parent_key for a child table)")
+    for i, table in enumerate(tables):
+        chain = [table.name]
+        parent = table.parent
+        while parent is not None:
+            if parent in chain:
+                raise ConfigError(f"{source}: store.tables[{i}].parent: the parent chain {' -> '.join([*chain, parent])} loops "
+                                  "and never reaches a table with viewer_column and tenant_column; fix the parent keys")
+            chain.append(parent)
+            parent = tables[index[parent]].parent
 
 
 def settings_reference() -> list[tuple[str, str, str]]:

@@ -42,7 +42,13 @@ from pathlib import Path
 from typing import NoReturn, Protocol, TextIO
 
 from erasure.config import DeliverySettings, is_loopback_host, read_secret
-from erasure.errors import ConfigError, DeliveryError, TemporaryError
+from erasure.errors import (  # the Delivery*Error classes are re-exported: callers import them from here
+    ConfigError,
+    DeliveryError,
+    DeliveryPermanentError,
+    DeliveryTemporaryError,
+    DeliveryUnavailableError,
+)
 from erasure.files import make_private_dirs
 
 __all__ = [
@@ -66,18 +72,6 @@ __all__ = [
     "retry_delay",
     "serialize",
 ]
-
-
-class DeliveryTemporaryError(DeliveryError):
-    """The message was not accepted this time (4xx, dropped connection, timeout); retry later."""
-
-
-class DeliveryUnavailableError(DeliveryTemporaryError, TemporaryError):
-    """The delivery server cannot be used right now (unreachable, TLS or login failed); stop this run, retry later."""
-
-
-class DeliveryPermanentError(DeliveryError):
-    """The message will never be accepted as it is (5xx, or it failed our checks); park it for the officer."""
 
 
 class Transport(Protocol):

@@ -64,6 +64,17 @@ class StoreUnavailableError(StoreError, TemporaryError):
     """The view store could not be reached, or a lock could not be taken in time."""
 
 
+class StoreVerificationError(StoreError):
+    """Rows still matched after deleting; the transaction was rolled back and the request needs review.
+
+    Unlike the rest of its family this is not a setup problem: the configuration
+    is fine and retrying blindly could race the same writer again, so a person
+    looks at the request (exit 1, attention).
+    """
+
+    exit_code = EXIT_ATTENTION
+
+
 class StateError(ErasureError):
     """The state database is unreachable or not at the expected schema."""
 
@@ -98,6 +109,23 @@ class TemplateError(ErasureError):
 
 class DeliveryError(ErasureError):
     """A reply could not be handed to the delivery backend."""
+
+
+class DeliveryTemporaryError(DeliveryError):
+    """The message was not accepted this time (4xx, dropped connection, timeout); retry later.
+
+    This message only: the outbox keeps sending the others and retries this one
+    on its schedule, so it is deliberately not a ``TemporaryError`` (which stops
+    a run). Should it ever reach the CLI it needs attention (exit 1).
+    """
+
+
+class DeliveryUnavailableError(DeliveryTemporaryError, TemporaryError):
+    """The delivery server cannot be used right now (unreachable, TLS or login failed); stop this run, retry later (exit 75)."""
+
+
+class DeliveryPermanentError(DeliveryError):
+    """The message will never be accepted as it is (5xx, or it failed our checks); park it for the officer (exit 1, attention)."""
 
 
 class AuditError(ErasureError):

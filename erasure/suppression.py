@@ -216,7 +216,7 @@ def _sweep_tenant(
     try:
         for batch in batches(found, batch_size):
             target = Target(key=f"suppression:{tenant.name}", environments=tenant.environments, viewer_ids=tuple(batch))
-            result = store.erase(target, dry_run=dry_run)
+            result = store.count(target) if dry_run else store.erase(target)
             for name, n in result.counts.items():
                 counts[name] += n
             if progress is not None:

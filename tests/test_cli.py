@@ -237,3 +237,9 @@ def test_every_error_class_carries_its_exit_code():
             assert code in (1, 2), cls
     assert errors.exit_code_for(errors.MailboxLoginError("x")) == 2
     assert errors.exit_code_for(errors.StoreUnavailableError("x")) == 75
+    # Rows left after deleting need a person (1), not a config fix (2) like the rest of StoreError;
+    # a refused reply needs the officer (1); an unusable mail server is retried by cron (75).
+    assert errors.exit_code_for(errors.StoreVerificationError("x")) == 1
+    assert errors.exit_code_for(errors.DeliveryPermanentError("x")) == 1
+    assert errors.exit_code_for(errors.DeliveryTemporaryError("x")) == 1
+    assert errors.exit_code_for(errors.DeliveryUnavailableError("x")) == 75

@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
-from erasure.config import StoreSettings, StoreTable
-from erasure.errors import StoreError, StoreUnavailableError
+from erasure.config import StoreSettings, StoreTable, config_from_dict
+from erasure.errors import ConfigError, StoreError, StoreUnavailableError
 from erasure.store import (
     ErasureResult,
     StoreVerificationError,
@@ -68,6 +70,28 @@ def remaining_event_views(engine: sa.Engine) -> set[str]:
 def counts(engine: sa.Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in (views, view_events)}
+
+
+# ---------------------------------------------------------------- the package
+
+
+def test_every_store_module_says_why_it_exists_and_old_imports_still_work() -> None:
+    import importlib
+    import pkgutil
+
+    import erasure.delivery
+    import erasure.errors
+    import erasure.store
+
+    modules = [m.name for m in pkgutil.iter_modules(erasure.store.__path__)]
+    assert {"sqlite", "postgresql", "mysql", "plan", "schema", "engine"} <= set(modules)
+    for name in modules:
+        doc = importlib.import_module(f"erasure.store.{name}").__doc__
+        assert doc and len(doc.split()) > 20, name
+    # The error classes live in errors.py; the names callers used before still reach the same classes.
+    assert erasure.store.StoreVerificationError is erasure.errors.StoreVerificationError
+    for name in ("DeliveryTemporaryError", "DeliveryUnavailableError", "DeliveryPermanentError"):
+        assert getattr(erasure.delivery, name) is getattr(erasure.errors, name)
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -126,17 +150,16 @@ def test_ids_match_exactly_never_as_patterns_or_variants(store: ViewStore, engin
     assert left == {"Abc", " abc", "a%c", "ß"}
 
 
-def test_dry_run_and_count_report_the_same_numbers_and_delete_nothing(store: ViewStore, engine: sa.Engine) -> None:
+def test_count_reports_what_erase_then_deletes_and_deletes_nothing(store: ViewStore, engine: sa.Engine) -> None:
     add_views(engine, [("v1", ACME[0], "alice"), ("v2", ACME[1], "alice"), ("v3", GLOBEX[0], "alice")], events_per_view=3)
     before = counts(engine)
     target = Target("REQ-1", ACME, ("alice", "nobody"))
 
-    dry = store.erase(target, dry_run=True)
     counted = store.count(target)
 
-    assert dry == counted == ErasureResult("REQ-1", {"views": 2, "view_events": 6}, dry_run=True)
+    assert counted == ErasureResult("REQ-1", {"views": 2, "view_events": 6}, dry_run=True)
     assert counts(engine) == before
-    assert store.erase(target).counts == dry.counts
+    assert store.erase(target).counts == counted.counts
 
 
 def test_no_match_reports_zero_for_every_table(store: ViewStore, engine: sa.Engine) -> None:
@@ -273,14 +296,6 @@ def test_a_failing_target_rolls_back_the_group_and_each_is_retried_alone(store_u
         assert remaining_event_views(engine) == {"v2"}
 
 
-def test_group_dry_run_counts_each_target_and_deletes_nothing(store: ViewStore, engine: sa.Engine) -> None:
-    add_views(engine, [("v1", ACME[0], "alice"), ("v2", GLOBEX[0], "bob")])
-    results = store.erase_many([Target("R1", ACME, ("alice",)), Target("R2", GLOBEX, ("bob", "alice"))], dry_run=True)
-    assert results == [ErasureResult("R1", {"views": 1, "view_events": 2}, dry_run=True),
-                       ErasureResult("R2", {"views": 1, "view_events": 2}, dry_run=True)]
-    assert counts(engine) == {"views": 2, "view_events": 4}
-
-
 def test_an_invalid_target_does_not_stop_the_others(store: ViewStore, engine: sa.Engine) -> None:
     add_views(engine, [("v1", ACME[0], "alice")])
     results = store.erase_many([Target("R1", (), ("alice",)), Target("R2", ACME, ("alice",))])
@@ -317,6 +332,59 @@ def test_rows_that_reappear_before_commit_fail_verification_and_roll_back(store_
             s.erase(Target("REQ-1", ACME, ("alice",)))
 
     assert counts(engine) == {"views": 1, "view_events": 2}
+
+
+# ---------------------------------------------------------------- the table tree (checked once, at config load)
+
+ROOT = {"name": "views", "viewer_column": "viewer_id", "tenant_column": "environment_id", "key": "view_id"}
+EVENTS = {"name": "view_events", "parent": "views", "parent_key": "view_id", "key": "event_id"}
+
+
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [
+        ([ROOT, ROOT], "store.tables[1].name = 'views' is configured twice (also store.tables[0])"),
+        ([ROOT, {**EVENTS, "parent": "veiws"}], "store.tables[1].parent = 'veiws' is not a configured table"),
+        ([ROOT, {**EVENTS, "parent_key": None}], "store.tables[1].parent_key is required for a child table"),
+        ([{**ROOT, "key": None}, EVENTS], "store table 'views' needs `key` (store.tables[0].key) because 'view_events' names it as parent"),
+        ([{**ROOT, "tenant_column": None}], "store.tables[0] needs viewer_column and tenant_column"),
+        ([{**ROOT, "viewer_column": None}, EVENTS], "store.tables[0] needs viewer_column and tenant_column"),
+        ([ROOT, {**EVENTS, "parent": "view_events"}], "store.tables[1].parent: the parent chain view_events -> view_events loops"),
+        ([ROOT, {**EVENTS, "parent": "notes"}, {"name": "notes", "parent": "view_events", "parent_key": "event_id", "key": "n"}],
+         "store.tables[1].parent: the parent chain view_events -> notes -> view_events loops"),
+        ([{"name": "notes", "parent": "view_events", "parent_key": "event_id"}, ROOT, {**EVENTS, "parent": "view_events"}],
+         "store.tables[0].parent: the parent chain notes -> view_events -> view_events loops"),
+    ],
+)
+def test_a_wrong_table_tree_is_refused_at_config_load_naming_the_key(tables: list[dict], message: str) -> None:
+    clean = [{k: v for k, v in t.items() if v is not None} for t in tables]
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"store": {"tables": clean}})
+    assert message in str(err.value)
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(0, 5)), min_size=1, max_size=6))
+def test_a_tree_is_accepted_exactly_when_every_parent_chain_reaches_a_viewer_table(parents: list[int | None]) -> None:
+    """Random parent links among tables t0..tn (an index past the end names a missing table)."""
+    tables = [
+        {"name": f"t{i}", "key": "id", **({"viewer_column": "v", "tenant_column": "e"} if p is None else {"parent": f"t{p}", "parent_key": "pid"})}
+        for i, p in enumerate(parents)
+    ]
+
+    def reaches_a_root(i: int) -> bool:
+        seen = set()
+        while parents[i] is not None:
+            if i in seen or parents[i] >= len(parents):  # type: ignore[operator]
+                return False
+            seen.add(i)
+            i = parents[i]  # type: ignore[assignment]
+        return True
+
+    if all(reaches_a_root(i) for i in range(len(parents))):
+        assert config_from_dict({"store": {"tables": tables}}).store.tables[0].name == "t0"
+    else:
+        with pytest.raises(ConfigError, match=r"store\.tables\[\d\]\.parent"):
+            config_from_dict({"store": {"tables": tables}})
 
 
 # ---------------------------------------------------------------- schema check
