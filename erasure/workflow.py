@@ -25,13 +25,16 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from erasure import audit
+from erasure import audit, transitions
 from erasure.config import Config, Tenant
 from erasure.deadlines import (
+    Deadlines,
     add_months,
     deadlines_for,
+    extension_allowed,
     format_date,
     number_in_words,
+    receipt_time,
     received_date,
 )
 from erasure.errors import (
@@ -267,15 +270,6 @@ class Desk:
         ids = [s.viewer_id for s in request.subjects if s.viewer_id is not None]
         return audit.without_viewer_ids(text, [*ids, *more])
 
-    def _close(self, request: ErasureRequest, status: str, response: str) -> None:
-        """Close a request and drop its raw viewer ids: only their HMACs outlive it."""
-        request.status = status
-        request.response = response
-        request.closed_at = self.now()
-        request.updated_at = request.closed_at
-        for subject in request.subjects:
-            subject.viewer_id = None
-
     def _new_request(
         self,
         session: Session,
@@ -421,7 +415,7 @@ class Desk:
                     decision, reason_code="reply_to_our_reply",
                     reason="A reply to one of our own messages, naming no viewer id; a person reads it.", reply_to=None,
                 )
-            received_at = ref.internal_date or self.now()
+            received_at = receipt_time(ref.internal_date, self.now())
             request = self._new_request(
                 session,
                 channel="email",
@@ -487,14 +481,12 @@ class Desk:
         now = self.now()
         request.updated_at = now
         if request.planned == "ignore":
-            self._close(request, S.IGNORED, "ignored")
-            audit.record(session, "ignored", request=request, reason=request.reason,
-                         data={"reason_code": request.reason_code}, now=now)
+            transitions.move(session, request, "ignore", reason=request.reason,
+                             data={"reason_code": request.reason_code}, now=now)
             return
         if request.planned == "review":
-            request.status = S.NEEDS_REVIEW
-            audit.record(session, "needs_review", request=request, reason=request.reason,
-                         data={"reason_code": request.reason_code}, now=now)
+            transitions.move(session, request, "review", reason=request.reason,
+                             data={"reason_code": request.reason_code}, now=now)
             if reply_after("needs_review", reason_code=request.reason_code):
                 self._reply(session, request, "needs_information", missing=self._without_ids(request, request.reason or ""))
             return
@@ -515,11 +507,10 @@ class Desk:
         count = counted.total
         request.match_count = count
         if not policy.auto_approve or views > policy.auto_approve_max_views:
-            request.status = S.AWAITING_APPROVAL
             why = ("policy.auto_approve is off" if not policy.auto_approve
                    else f"{views} views match, over policy.auto_approve_max_views = {policy.auto_approve_max_views}")
-            audit.record(session, "awaiting_approval", request=request, reason=why,
-                         data={"match_count": count, "views": views}, now=self.now())
+            transitions.move(session, request, "hold", reason=why,
+                             data={"match_count": count, "views": views}, now=self.now())
         else:
             self._start_erasing(session, request, counted)
 
@@ -532,9 +523,9 @@ class Desk:
         count the requester would be told no data was found.
         """
         request.match_count = counted.total
-        request.status = S.ERASING
-        request.updated_at = self.now()
-        audit.record(session, "erasing", request=request, data={"match_count": counted.total}, now=self.now())
+        # From `received` on its own; from review or approval only by an officer's approval.
+        step = "start_erasing" if request.status == S.RECEIVED else "approve"
+        transitions.move(session, request, step, data={"match_count": counted.total}, now=self.now())
 
     def _erase_group(self, request_ids: Sequence[int]) -> dict[int, ErasureError]:
         """Erase `erasing` requests, several per store transaction (group commit).
@@ -573,12 +564,10 @@ class Desk:
             request = self._locked(session, request_id, S.ERASING)
             if request is None:
                 return
-            request.status = S.NEEDS_REVIEW
             request.reason_code = "erasure_not_verified"
             request.reason = self._without_ids(request, str(exc))
-            request.updated_at = self.now()
-            audit.record(session, "needs_review", request=request, reason=request.reason,
-                         data={"reason_code": "erasure_not_verified"}, now=self.now())
+            transitions.move(session, request, "not_verified", reason=request.reason,
+                             data={"reason_code": "erasure_not_verified"}, now=self.now())
 
     def _complete(self, request_id: int, result: ErasureResult) -> None:
         with self.state.session() as session:
@@ -599,11 +588,12 @@ class Desk:
                 counts = {"views counted at verification": request.match_count} if resumed else dict(result.counts)
                 self._reply(session, request, reply_after("completed"), counts=counts, total_rows=request.rows_erased,
                             total_rows_words=number_in_words(request.rows_erased))
-                self._close(request, S.COMPLETED, "completed")
+                response = "completed"
             else:
                 self._reply(session, request, reply_after("no_data_found"))
-                self._close(request, S.COMPLETED, "no_data_found")
-            audit.record(session, "completed", request=request, data={"response": request.response}, now=self.now())
+                response = "no_data_found"
+            transitions.move(session, request, "complete", response=response, data={"response": response},
+                             now=self.now())
 
     def _erased_after_completion(self, session: Session, request_id: int, result: ErasureResult) -> None:
         """Two runs erased one request at once (an officer's approve and a poll) and the
@@ -720,7 +710,7 @@ class Desk:
             with self.state.session() as session:
                 request = self._new_request(
                     session, channel="email", decision=decision, kind="other",
-                    received_at=ref.internal_date or self.now(), requester=None,
+                    received_at=receipt_time(ref.internal_date, self.now()), requester=None,
                     audit_data={"source": source_name, "message_key": ref.key, "size": ref.size,
                                 "body_sha256": body_sha, "error": error},
                 )
@@ -923,10 +913,7 @@ class Desk:
         explicit override with a reason, and the letters then go to the new
         tenant's own contact, never to the other tenant's requester.
         """
-        if request.status not in (S.AWAITING_APPROVAL, S.NEEDS_REVIEW):
-            raise InvalidTransitionError(
-                f"{request.reference} is {request.status}; only requests awaiting approval or in review can be approved"
-            )
+        transitions.check(request, "approve")
         if override_tenant and tenant is None:
             raise InvalidTransitionError("--override-tenant needs --tenant NAME: the tenant to approve the request for")
         change = TenantChange(from_tenant=request.tenant, to_tenant=request.tenant)
@@ -1013,13 +1000,11 @@ class Desk:
         actor = actor or default_actor()
         with self.state.session() as session:
             request = self._get(session, reference)
-            if not request.is_open:
-                raise InvalidTransitionError(f"{request.reference} is already {request.status}")
+            transitions.check(request, "reject")
             reason = self._without_ids(request, reason)
             self._reply(session, request, reply_after("rejected"), reasons=reason)
-            self._close(request, S.REJECTED, "rejected")
             request.reason = reason
-            audit.record(session, "rejected", actor=actor, request=request, reason=reason, now=self.now())
+            transitions.move(session, request, "reject", actor=actor, reason=reason, now=self.now())
             return self.outcome(request)
 
     def cancel(self, reference: str, *, reason: str, actor: str | None = None) -> RequestOutcome:
@@ -1029,14 +1014,10 @@ class Desk:
         actor = actor or default_actor()
         with self.state.session() as session:
             request = self._get(session, reference)
-            if request.status not in (S.RECEIVED, S.NEEDS_REVIEW, S.AWAITING_APPROVAL):
-                raise InvalidTransitionError(
-                    f"{request.reference} is {request.status}; only requests not yet erasing can be cancelled"
-                )
+            transitions.check(request, "cancel")
             reason = self._without_ids(request, reason)
-            self._close(request, S.CANCELLED, "cancelled")
             request.reason = reason
-            audit.record(session, "cancelled", actor=actor, request=request, reason=reason, now=self.now())
+            transitions.move(session, request, "cancel", actor=actor, reason=reason, now=self.now())
             return self.outcome(request)
 
     def extend(self, reference: str, *, reason: str, actor: str | None = None) -> RequestOutcome:
@@ -1046,20 +1027,20 @@ class Desk:
         actor = actor or default_actor()
         with self.state.session() as session:
             request = self._get(session, reference)
-            if not request.is_open:
-                raise InvalidTransitionError(f"{request.reference} is already {request.status}")
-            if request.extended_to is not None:
-                raise InvalidTransitionError(f"{request.reference} was already extended to {request.extended_to}")
-            today = self.today()
-            if today > request.due_on:
+            transitions.check(request, "extend")
+            granted = Deadlines(received_on=received_date(request.received_at, self.config.policy),
+                                acknowledge_by=request.acknowledge_by, respond_by=request.due_on,
+                                extended_to=request.extended_to)
+            if not extension_allowed(granted, self.today()):
+                if request.extended_to is not None:
+                    raise InvalidTransitionError(f"{request.reference} was already extended to {request.extended_to}")
                 raise InvalidTransitionError(
                     f"{request.reference} was due on {request.due_on}; an extension must be given before the deadline"
                 )
             reason = self._without_ids(request, reason)
             extended = deadlines_for(request.regulation, request.received_at, self.config.policy, extended=True)  # type: ignore[arg-type]
             request.extended_to = extended.extended_to
-            request.updated_at = self.now()
-            audit.record(session, "extended", actor=actor, request=request, reason=reason, now=self.now(),
-                         data={"due": request.due_on.isoformat(), "extended_to": str(request.extended_to)})
+            transitions.move(session, request, "extend", actor=actor, reason=reason, now=self.now(),
+                             data={"due": request.due_on.isoformat(), "extended_to": str(request.extended_to)})
             self._reply(session, request, reply_after("extended"), reasons=reason, new_due_date=format_date(request.due))
             return self.outcome(request)
