@@ -30,6 +30,12 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from erasure.parse.headers import storable
+# The vocabularies live in erasure.vocabulary (no SQLAlchemy there); re-exported
+# here, where callers have always imported them from.
+from erasure.vocabulary import OUTBOX_STATES as OUTBOX_STATES
+from erasure.vocabulary import OutboxState as OutboxState
+from erasure.vocabulary import Regulation as Regulation
+from erasure.vocabulary import RequestStatus as RequestStatus
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -98,27 +104,6 @@ HEADER_LEN = 255
 
 class Base(DeclarativeBase):
     pass
-
-
-class RequestStatus:
-    """The request states (DESIGN.md), plus ``ignored`` for automatic mail and
-    ``cancelled`` for requests withdrawn before erasure began."""
-
-    RECEIVED = "received"
-    NEEDS_REVIEW = "needs_review"
-    AWAITING_APPROVAL = "awaiting_approval"
-    ERASING = "erasing"
-    COMPLETED = "completed"
-    REJECTED = "rejected"
-    IGNORED = "ignored"
-    CANCELLED = "cancelled"
-
-    OPEN = (RECEIVED, NEEDS_REVIEW, AWAITING_APPROVAL, ERASING)
-    CLOSED = (COMPLETED, REJECTED, IGNORED, CANCELLED)
-    ALL = OPEN + CLOSED
-
-
-OUTBOX_STATES = ("queued", "sent", "parked")  # waiting to be sent (or retried), handed over, held for a person
 
 
 class ErasureRequest(Base):

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from erasure import audit
 from erasure.errors import InvalidTransitionError
-from erasure.models import ErasureRequest, RequestStatus
+from erasure.models import ErasureRequest
+from erasure.vocabulary import RequestStatus
 
 S = RequestStatus
 
@@ -37,7 +38,7 @@ class Transition:
     when the step is refused, so the officer learns what would have been allowed.
     """
 
-    sources: frozenset[str]
+    sources: frozenset[RequestStatus]
     to: RequestStatus | None
     event: str
     allowed: str
