@@ -32,10 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from erasure.parse.headers import storable
 # The vocabularies live in erasure.vocabulary (no SQLAlchemy there); re-exported
 # here, where callers have always imported them from.
-from erasure.vocabulary import OUTBOX_STATES as OUTBOX_STATES
-from erasure.vocabulary import OutboxState as OutboxState
-from erasure.vocabulary import Regulation as Regulation
-from erasure.vocabulary import RequestStatus as RequestStatus
+from erasure.vocabulary import OUTBOX_STATES, OutboxState, Regulation, RequestStatus  # noqa: F401 (re-exported)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
