@@ -30,9 +30,10 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from erasure.parse.headers import storable
-# The vocabularies live in erasure.vocabulary (no SQLAlchemy there); re-exported
-# here, where callers have always imported them from.
 from erasure.vocabulary import OUTBOX_STATES, OutboxState, Regulation, RequestStatus  # noqa: F401 (re-exported)
+
+# The vocabularies live in erasure.vocabulary (no SQLAlchemy there); they are
+# re-exported here, where callers have always imported them from.
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
