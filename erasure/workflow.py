@@ -21,15 +21,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from erasure import audit, transitions
+from erasure import audit, ledger, retention, transitions
 from erasure.config import Config, Tenant
 from erasure.deadlines import (
     Deadlines,
-    add_months,
     deadlines_for,
     extension_allowed,
     format_date,
@@ -46,13 +45,12 @@ from erasure.errors import (
     TemporaryError,
     TenantOverrideRequiredError,
 )
+from erasure.ledger import ledger_key
 from erasure.mailbox import IncomingMessage, MailSource, MessageRef
 from erasure.models import (
     ADDRESS_LEN,
     HEADER_LEN,
     ErasureRequest,
-    MailboxCursor,
-    MailboxMessage,
     OutboxMessage,
     RequestStatus,
     Subject,
@@ -69,11 +67,6 @@ from erasure.verify import Decision, decide
 log = logging.getLogger("erasure.workflow")
 
 S = RequestStatus
-
-
-def ledger_key(ref: MessageRef) -> str:
-    """The key a message is recorded under (bounded to the column's length)."""
-    return ref.key[:255]
 
 
 def utcnow() -> dt.datetime:
@@ -393,20 +386,10 @@ class Desk:
         ref = incoming.ref
         body_sha = hashlib.sha256(incoming.raw).hexdigest() if incoming.raw is not None else None
         with self.state.session() as session:
-            known = session.scalar(
-                select(MailboxMessage).where(MailboxMessage.source == source_name, MailboxMessage.message_key == ledger_key(ref))
-            )
-            if known is not None:
-                return known.request_id, known.destination, True
-            if body_sha is not None:
-                same = session.scalar(select(MailboxMessage).where(MailboxMessage.body_sha256 == body_sha).limit(1))
-                if same is not None:
-                    session.add(MailboxMessage(
-                        source=source_name, message_key=ledger_key(ref), message_id=same.message_id,
-                        body_sha256=body_sha, size=ref.size, request_id=same.request_id,
-                        destination=same.destination, moved=False, created_at=self.now(),
-                    ))
-                    return same.request_id, same.destination, True
+            taken = ledger.already_taken(session, source_name, ref, body_sha, self.now())
+            if taken is not None:
+                request_id, destination = taken
+                return request_id, destination, True
             decision, parsed = self._decision_for(incoming)
             if parsed is not None and decision.reason_code == "no_viewer_id" and self._answers_our_reply(session, parsed):
                 # A reply to our reply that names no ids is conversation, not a new
@@ -434,21 +417,10 @@ class Desk:
             # Logs carry references and reason codes, never viewer ids or message text.
             log.info("intake %s: %s from %s as %s (%s)", ref.key, request.reference, request.requester or "-",
                      request.planned, request.reason_code)
-            session.add(MailboxMessage(
-                source=source_name, message_key=ledger_key(ref),
-                message_id=valid_message_id(parsed.message_id) if parsed else None,
-                body_sha256=body_sha, size=ref.size, request_id=request.id,
-                destination=destination, moved=False, created_at=self.now(),
-            ))
+            ledger.record(session, source_name, ref,
+                          message_id=valid_message_id(parsed.message_id) if parsed else None,
+                          body_sha=body_sha, request_id=request.id, destination=destination, now=self.now())
             return request.id, destination, False
-
-    def _mark_moved(self, source_name: str, key: str) -> None:
-        with self.state.session() as session:
-            row = session.scalar(
-                select(MailboxMessage).where(MailboxMessage.source == source_name, MailboxMessage.message_key == key)
-            )
-            if row is not None:
-                row.moved = True
 
     # ------------------------------------------------------------ advancing
 
@@ -632,23 +604,23 @@ class Desk:
             self._poll(source, result)
         except Exception as exc:
             # Whatever stopped the pass, `erasure status` says so (and when), not only "never".
-            self._note_poll(source.name, success=False,
-                            problems=result.problems + [f"the poll stopped: {type(exc).__name__}: {exc}"])
+            ledger.note_poll(self.state, source.name, success=False, now=self.now(),
+                             problems=result.problems + [f"the poll stopped: {type(exc).__name__}: {exc}"])
             raise
-        self._note_poll(source.name, success=True, problems=result.problems)
+        ledger.note_poll(self.state, source.name, success=True, problems=result.problems, now=self.now())
         return result
 
     def _poll(self, source: MailSource, result: PollResult) -> None:
         refs = source.pending()
-        self._note_uidvalidity(source.name, refs)
-        ledger = self._recorded(source.name, refs)
+        ledger.note_uidvalidity(self.state, source.name, refs, self.now())
+        known = ledger.recorded(self.state, source.name, refs)
         # Recorded but not yet moved (a crash between commit and move): only move.
         for ref in refs:
-            row = ledger.get(ledger_key(ref))
+            row = known.get(ledger_key(ref))
             if row is not None:
                 result.duplicates += 1
                 self._move(source, ref, row.destination, result)
-        new_refs = [r for r in refs if ledger_key(r) not in ledger]
+        new_refs = [r for r in refs if ledger_key(r) not in known]
         touched: list[int] = []
         for incoming in source.fetch(new_refs):
             result.fetched += 1
@@ -714,10 +686,8 @@ class Desk:
                     audit_data={"source": source_name, "message_key": ref.key, "size": ref.size,
                                 "body_sha256": body_sha, "error": error},
                 )
-                session.add(MailboxMessage(
-                    source=source_name, message_key=ledger_key(ref), message_id=None, body_sha256=body_sha,
-                    size=ref.size, request_id=request.id, destination="review", moved=False, created_at=self.now(),
-                ))
+                ledger.record(session, source_name, ref, message_id=None, body_sha=body_sha,
+                              request_id=request.id, destination="review", now=self.now())
                 result.problems.append(f"message {storable(ref.key, HEADER_LEN)}: could not be recorded ({error}); "
                                        f"filed for review as {request.reference}")
                 return request.id
@@ -740,22 +710,10 @@ class Desk:
         except ErasureError as exc:
             result.problems.append(f"message {ref.key}: recorded, but could not be moved to {destination}: {exc}")
             return
-        self._mark_moved(source.name, ledger_key(ref))
-
-    def _recorded(self, source_name: str, refs: Sequence[MessageRef]) -> dict[str, MailboxMessage]:
-        """Ledger rows for the refs already taken from this source, by key (looked up in chunks)."""
-        keys = [ledger_key(r) for r in refs]
-        found: dict[str, MailboxMessage] = {}
-        with self.state.session() as session:
-            for i in range(0, len(keys), 500):
-                for row in session.scalars(select(MailboxMessage).where(
-                    MailboxMessage.source == source_name, MailboxMessage.message_key.in_(keys[i:i + 500]),
-                )):
-                    found[row.message_key] = row
-        return found
+        ledger.mark_moved(self.state, source.name, ledger_key(ref))
 
     def _dry_run(self, source: MailSource, refs: list[MessageRef], result: PollResult) -> PollResult:
-        known = self._recorded(source.name, refs)
+        known = ledger.recorded(self.state, source.name, refs)
         for incoming in source.fetch([r for r in refs if ledger_key(r) not in known]):
             result.fetched += 1
             decision, _parsed = self._decision_for(incoming)
@@ -777,72 +735,11 @@ class Desk:
             ))
         return result
 
-    def _cursor(self, session: Session, source_name: str) -> MailboxCursor:
-        cursor = session.get(MailboxCursor, source_name)
-        if cursor is None:
-            cursor = MailboxCursor(source=source_name)
-            session.add(cursor)
-        return cursor
-
-    def _note_uidvalidity(self, source_name: str, refs: Sequence[MessageRef]) -> None:
-        values = {r.uidvalidity for r in refs if r.uidvalidity is not None}
-        if not values:
-            return
-        current = max(values)
-        with self.state.session() as session:
-            cursor = self._cursor(session, source_name)
-            if cursor.uidvalidity is not None and cursor.uidvalidity != current:
-                audit.record(session, "mailbox_uidvalidity_changed", now=self.now(),
-                             data={"source": source_name, "old": cursor.uidvalidity, "new": current},
-                             reason="the folder was recreated; messages already recorded are recognised by their bytes")
-            cursor.uidvalidity = current
-
-    def _note_poll(self, source_name: str, *, success: bool, problems: Sequence[str] = ()) -> None:
-        """When the pass ran, whether it finished, and its problems (kept until a later pass has some)."""
-        try:
-            with self.state.session() as session:
-                cursor = self._cursor(session, source_name)
-                cursor.last_poll_at = self.now()
-                if success:
-                    cursor.last_success_at = cursor.last_poll_at
-                if problems:
-                    cursor.last_problem = "; ".join(problems)
-                    cursor.last_problem_at = cursor.last_poll_at
-        except Exception:
-            if success:
-                raise
-            # Noting a failed pass must not hide why it failed.
-            log.error("could not note the failed poll of %s in the state database", source_name)
-
     # ------------------------------------------------------------ the register's retention
 
     def prune_records(self, *, dry_run: bool = False) -> list[str]:
-        """Delete request records closed more than ``policy.record_retention_months`` ago (11 CCR 7101).
-
-        The audit events stay (the chain must not change; they hold no raw ids),
-        and one ``records_pruned`` event lists what went.
-        """
-        cutoff_day = add_months(received_date(self.now(), self.config.policy), -self.config.policy.record_retention_months)
-        cutoff = dt.datetime.combine(cutoff_day, dt.time(), tzinfo=dt.timezone.utc)
-        with self.state.session() as session:
-            rows = session.execute(
-                select(ErasureRequest.id, ErasureRequest.reference)
-                .where(ErasureRequest.status.in_(list(S.CLOSED)), ErasureRequest.closed_at < cutoff)
-                .order_by(ErasureRequest.id)
-            ).all()
-            ids = [r.id for r in rows]
-            refs = [r.reference or str(r.id) for r in rows]
-            if dry_run or not ids:
-                return refs
-            for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
-                session.execute(delete(OutboxMessage).where(OutboxMessage.request_id.in_(chunk)))
-                session.execute(delete(Subject).where(Subject.request_id.in_(chunk)))
-                session.execute(update(MailboxMessage).where(MailboxMessage.request_id.in_(chunk)).values(request_id=None))
-                session.execute(delete(ErasureRequest).where(ErasureRequest.id.in_(chunk)))
-            audit.record(session, "records_pruned", now=self.now(),
-                         reason=f"closed before {cutoff_day}, past policy.record_retention_months",
-                         data={"count": len(refs), "references": refs})
-        return refs
+        """The register's retention on this desk's clock; see ``retention.prune_records``."""
+        return retention.prune_records(self.state, self.config.policy, now=self.now(), dry_run=dry_run)
 
     # ------------------------------------------------------------ officer decisions
 
