@@ -31,7 +31,7 @@ from erasure.models import ErasureRequest, OutboxMessage, OutboxState, Regulatio
 from erasure.parse.headers import valid_message_id
 
 KINDS = ("acknowledgement", "completed", "no_data_found", "needs_information", "rejected", "extended")
-REGULATION_NAMES = {Regulation.GDPR: "GDPR", Regulation.CCPA: "CCPA"}
+REGULATION_NAMES: dict[str, str] = {Regulation.GDPR: "GDPR", Regulation.CCPA: "CCPA"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 

@@ -1,8 +1,9 @@
-"""The request state machine: the only place that moves a request forward.
+"""The privacy desk: decides when a request moves forward, and takes the step.
 
-    received -> needs_review | awaiting_approval | erasing -> completed
-    received -> ignored (automatic mail)        any open state -> rejected
-    received | needs_review | awaiting_approval -> cancelled (by an officer)
+Which steps exist, where each may start and where it ends is the table in
+``erasure.transitions`` (the only code that changes a request's status);
+what was taken from which mailbox is ``erasure.ledger``'s; pruning old
+records is ``erasure.retention``'s.
 
 Every arrow is one state-database transaction that also appends its audit
 event and queues its reply, so a crash anywhere leaves the request in a state
