@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from erasure.errors import ConfigError
+from erasure.vocabulary import Regulation
 
 if TYPE_CHECKING:
     from erasure.config import PolicySettings
@@ -182,7 +183,7 @@ def deadlines_for(
     ``policy.ccpa_extension_days`` counted from the original due date.
     """
     received_on = received_date(received_at, policy)
-    if regulation == "gdpr":
+    if regulation == Regulation.GDPR:
         respond_by = add_months(received_on, GDPR_MONTHS)
         return Deadlines(
             received_on=received_on,
@@ -190,7 +191,7 @@ def deadlines_for(
             respond_by=respond_by,
             extended_to=add_months(respond_by, policy.gdpr_extension_months) if extended else None,
         )
-    if regulation == "ccpa":
+    if regulation == Regulation.CCPA:
         respond_by = received_on + timedelta(days=policy.ccpa_days)
         return Deadlines(
             received_on=received_on,

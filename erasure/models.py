@@ -30,6 +30,10 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from erasure.parse.headers import storable
+from erasure.vocabulary import OUTBOX_STATES, OutboxState, Regulation, RequestStatus  # noqa: F401 (re-exported)
+
+# The vocabularies live in erasure.vocabulary (no SQLAlchemy there); they are
+# re-exported here, where callers have always imported them from.
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -98,27 +102,6 @@ HEADER_LEN = 255
 
 class Base(DeclarativeBase):
     pass
-
-
-class RequestStatus:
-    """The request states (DESIGN.md), plus ``ignored`` for automatic mail and
-    ``cancelled`` for requests withdrawn before erasure began."""
-
-    RECEIVED = "received"
-    NEEDS_REVIEW = "needs_review"
-    AWAITING_APPROVAL = "awaiting_approval"
-    ERASING = "erasing"
-    COMPLETED = "completed"
-    REJECTED = "rejected"
-    IGNORED = "ignored"
-    CANCELLED = "cancelled"
-
-    OPEN = (RECEIVED, NEEDS_REVIEW, AWAITING_APPROVAL, ERASING)
-    CLOSED = (COMPLETED, REJECTED, IGNORED, CANCELLED)
-    ALL = OPEN + CLOSED
-
-
-OUTBOX_STATES = ("queued", "sent", "parked")  # waiting to be sent (or retried), handed over, held for a person
 
 
 class ErasureRequest(Base):

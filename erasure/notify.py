@@ -27,11 +27,11 @@ from erasure import audit
 from erasure.config import Config
 from erasure.delivery import CLAIM_LEASE, claim_token, recipient_key
 from erasure.errors import TemplateError
-from erasure.models import ErasureRequest, OutboxMessage
+from erasure.models import ErasureRequest, OutboxMessage, OutboxState, Regulation
 from erasure.parse.headers import valid_message_id
 
 KINDS = ("acknowledgement", "completed", "no_data_found", "needs_information", "rejected", "extended")
-REGULATION_NAMES = {"gdpr": "GDPR", "ccpa": "CCPA"}
+REGULATION_NAMES: dict[str, str] = {Regulation.GDPR: "GDPR", Regulation.CCPA: "CCPA"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -270,7 +270,7 @@ def queue_reply(session: Session, config: Config, request: ErasureRequest, spec:
         recipient=request.requester,
         recipient_key=recipient_key(request.requester),
         raw=raw,
-        status="parked" if held else "queued",
+        status=OutboxState.PARKED if held else OutboxState.QUEUED,
         attempts=0,
         last_error=(
             f"held: {recent} replies to this address in 24 hours (delivery.max_per_recipient_per_day); "
@@ -299,7 +299,7 @@ def due_outbox(session: Session, now: dt.datetime) -> list[int]:
     """Replies that are queued, due, and not claimed by a deliverer that is still within its lease."""
     return list(session.scalars(
         select(OutboxMessage.id)
-        .where(OutboxMessage.status == "queued")
+        .where(OutboxMessage.status == OutboxState.QUEUED)
         .where(or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
         .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now))
         .order_by(OutboxMessage.id)
@@ -315,14 +315,14 @@ def requeue(state: Any, ids: Sequence[int] | None = None) -> int:
     it finishes, or its lease runs out.
     """
     with state.session() as session:
-        stmt = select(OutboxMessage.id).where(OutboxMessage.status.in_(["parked", "queued"]))
+        stmt = select(OutboxMessage.id).where(OutboxMessage.status.in_([OutboxState.PARKED, OutboxState.QUEUED]))
         if ids:
             stmt = stmt.where(OutboxMessage.id.in_(list(ids)))
         n = 0
         for outbox_id in list(session.scalars(stmt.order_by(OutboxMessage.id))):
             row = session.get(OutboxMessage, outbox_id, with_for_update=True)
-            if row is not None and row.status in ("parked", "queued"):
-                row.status, row.next_attempt_at = "queued", None
+            if row is not None and row.status in (OutboxState.PARKED, OutboxState.QUEUED):
+                row.status, row.next_attempt_at = OutboxState.QUEUED, None
                 n += 1
         return n
 
@@ -377,7 +377,7 @@ def _claim(state: Any, outbox_id: int, worker: str, at: dt.datetime, lease: dt.t
     """
     with state.session() as session:
         row = session.get(OutboxMessage, outbox_id, with_for_update=True)
-        if (row is None or row.status != "queued"
+        if (row is None or row.status != OutboxState.QUEUED
                 or (row.next_attempt_at is not None and row.next_attempt_at > at)
                 or (row.claimed_until is not None and row.claimed_until > at)):
             return None
@@ -435,7 +435,7 @@ def _deliver_one(state: Any, transport: Any, outbox_id: int, report: DeliveryRep
                 f"{row.request.reference} {row.kind}: the claim ran out while sending (lease {lease}); "
                 "it may go out twice, with the same Message-ID"
             )
-            if failure is not None or row.status == "sent":
+            if failure is not None or row.status == OutboxState.SENT:
                 return
         row.claimed_by = None
         row.claimed_until = None
@@ -448,14 +448,14 @@ def _deliver_one(state: Any, transport: Any, outbox_id: int, report: DeliveryRep
             audit.record(session, "reply_deferred", request=row.request, reason=str(failure),
                          data={"kind": row.kind, "message_id": row.message_id, "attempts": row.attempts}, now=at)
         elif failure is not None:
-            row.status = "parked"
+            row.status = OutboxState.PARKED
             row.last_error = str(failure)
             report.parked += 1
             report.problems.append(f"{row.request.reference} {row.kind}: parked: {failure}")
             audit.record(session, "reply_parked", request=row.request, reason=str(failure),
                          data={"kind": row.kind, "message_id": row.message_id}, now=at)
         else:
-            row.status = "sent"
+            row.status = OutboxState.SENT
             row.sent_at = at
             row.receipt = receipt
             row.last_error = None

@@ -1,19 +1,37 @@
-"""The retention purge: views are kept at most ``policy.retention_days`` (100 by default).
+"""Retention: views are kept at most ``policy.retention_days`` (100 by default),
+and closed request records at most ``policy.record_retention_months``.
 
 The privacy FAQ promises that view data is deleted after 100 days. This
 module turns "N days" into a cutoff and asks the view store to delete, chunk
 by chunk, every row older than it; ``cli.py``'s ``erasure retention purge``
 prints the progress and the :class:`PurgeResult`, and the workflow records it
 in the audit trail. The purge is independent of tenants: age alone decides.
+
+The register itself (requests, their subjects and replies) is pruned by
+:func:`prune_records` once a request has been closed for the retention
+period (11 CCR 7101); its audit events stay.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
+from sqlalchemy import delete, select, update
+
+from erasure import audit
+from erasure.config import PolicySettings
+from erasure.deadlines import add_months, received_date
 from erasure.errors import ConfigError
+from erasure.models import (
+    ErasureRequest,
+    MailboxMessage,
+    OutboxMessage,
+    RequestStatus,
+    Subject,
+)
+from erasure.state import State
 from erasure.store import ViewStore
 
 
@@ -56,3 +74,33 @@ def purge(
     cutoff = retention_cutoff(now or datetime.now(UTC), days)
     counts = store.purge_older_than(cutoff, chunk_size=chunk_size, dry_run=dry_run, progress=progress)
     return PurgeResult(cutoff=cutoff, counts=counts, dry_run=dry_run)
+
+
+def prune_records(state: State, policy: PolicySettings, *, now: datetime, dry_run: bool = False) -> list[str]:
+    """Delete request records closed more than ``policy.record_retention_months`` ago (11 CCR 7101).
+
+    The audit events stay (the chain must not change; they hold no raw ids),
+    and one ``records_pruned`` event lists what went. Returns the references
+    pruned (or, on a dry run, that would be).
+    """
+    cutoff_day = add_months(received_date(now, policy), -policy.record_retention_months)
+    cutoff = datetime.combine(cutoff_day, time(), tzinfo=UTC)
+    with state.session() as session:
+        rows = session.execute(
+            select(ErasureRequest.id, ErasureRequest.reference)
+            .where(ErasureRequest.status.in_(list(RequestStatus.CLOSED)), ErasureRequest.closed_at < cutoff)
+            .order_by(ErasureRequest.id)
+        ).all()
+        ids = [r.id for r in rows]
+        refs = [r.reference or str(r.id) for r in rows]
+        if dry_run or not ids:
+            return refs
+        for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
+            session.execute(delete(OutboxMessage).where(OutboxMessage.request_id.in_(chunk)))
+            session.execute(delete(Subject).where(Subject.request_id.in_(chunk)))
+            session.execute(update(MailboxMessage).where(MailboxMessage.request_id.in_(chunk)).values(request_id=None))
+            session.execute(delete(ErasureRequest).where(ErasureRequest.id.in_(chunk)))
+        audit.record(session, "records_pruned", now=now,
+                     reason=f"closed before {cutoff_day}, past policy.record_retention_months",
+                     data={"count": len(refs), "references": refs})
+    return refs

@@ -1,8 +1,9 @@
-"""The request state machine: the only place that moves a request forward.
+"""The privacy desk: decides when a request moves forward, and takes the step.
 
-    received -> needs_review | awaiting_approval | erasing -> completed
-    received -> ignored (automatic mail)        any open state -> rejected
-    received | needs_review | awaiting_approval -> cancelled (by an officer)
+Which steps exist, where each may start and where it ends is the table in
+``erasure.transitions`` (the only code that changes a request's status);
+what was taken from which mailbox is ``erasure.ledger``'s; pruning old
+records is ``erasure.retention``'s.
 
 Every arrow is one state-database transaction that also appends its audit
 event and queues its reply, so a crash anywhere leaves the request in a state
@@ -21,17 +22,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from erasure import audit
+from erasure import audit, ledger, retention, transitions
 from erasure.config import Config, Tenant
 from erasure.deadlines import (
-    add_months,
+    Deadlines,
     deadlines_for,
+    extension_allowed,
     format_date,
     number_in_words,
+    receipt_time,
     received_date,
 )
 from erasure.errors import (
@@ -43,13 +46,12 @@ from erasure.errors import (
     TemporaryError,
     TenantOverrideRequiredError,
 )
+from erasure.ledger import ledger_key
 from erasure.mailbox import IncomingMessage, MailSource, MessageRef
 from erasure.models import (
     ADDRESS_LEN,
     HEADER_LEN,
     ErasureRequest,
-    MailboxCursor,
-    MailboxMessage,
     OutboxMessage,
     RequestStatus,
     Subject,
@@ -66,11 +68,6 @@ from erasure.verify import Decision, decide
 log = logging.getLogger("erasure.workflow")
 
 S = RequestStatus
-
-
-def ledger_key(ref: MessageRef) -> str:
-    """The key a message is recorded under (bounded to the column's length)."""
-    return ref.key[:255]
 
 
 def utcnow() -> dt.datetime:
@@ -267,15 +264,6 @@ class Desk:
         ids = [s.viewer_id for s in request.subjects if s.viewer_id is not None]
         return audit.without_viewer_ids(text, [*ids, *more])
 
-    def _close(self, request: ErasureRequest, status: str, response: str) -> None:
-        """Close a request and drop its raw viewer ids: only their HMACs outlive it."""
-        request.status = status
-        request.response = response
-        request.closed_at = self.now()
-        request.updated_at = request.closed_at
-        for subject in request.subjects:
-            subject.viewer_id = None
-
     def _new_request(
         self,
         session: Session,
@@ -399,20 +387,10 @@ class Desk:
         ref = incoming.ref
         body_sha = hashlib.sha256(incoming.raw).hexdigest() if incoming.raw is not None else None
         with self.state.session() as session:
-            known = session.scalar(
-                select(MailboxMessage).where(MailboxMessage.source == source_name, MailboxMessage.message_key == ledger_key(ref))
-            )
-            if known is not None:
-                return known.request_id, known.destination, True
-            if body_sha is not None:
-                same = session.scalar(select(MailboxMessage).where(MailboxMessage.body_sha256 == body_sha).limit(1))
-                if same is not None:
-                    session.add(MailboxMessage(
-                        source=source_name, message_key=ledger_key(ref), message_id=same.message_id,
-                        body_sha256=body_sha, size=ref.size, request_id=same.request_id,
-                        destination=same.destination, moved=False, created_at=self.now(),
-                    ))
-                    return same.request_id, same.destination, True
+            taken = ledger.already_taken(session, source_name, ref, body_sha, self.now())
+            if taken is not None:
+                request_id, destination = taken
+                return request_id, destination, True
             decision, parsed = self._decision_for(incoming)
             if parsed is not None and decision.reason_code == "no_viewer_id" and self._answers_our_reply(session, parsed):
                 # A reply to our reply that names no ids is conversation, not a new
@@ -421,7 +399,7 @@ class Desk:
                     decision, reason_code="reply_to_our_reply",
                     reason="A reply to one of our own messages, naming no viewer id; a person reads it.", reply_to=None,
                 )
-            received_at = ref.internal_date or self.now()
+            received_at = receipt_time(ref.internal_date, self.now())
             request = self._new_request(
                 session,
                 channel="email",
@@ -440,21 +418,10 @@ class Desk:
             # Logs carry references and reason codes, never viewer ids or message text.
             log.info("intake %s: %s from %s as %s (%s)", ref.key, request.reference, request.requester or "-",
                      request.planned, request.reason_code)
-            session.add(MailboxMessage(
-                source=source_name, message_key=ledger_key(ref),
-                message_id=valid_message_id(parsed.message_id) if parsed else None,
-                body_sha256=body_sha, size=ref.size, request_id=request.id,
-                destination=destination, moved=False, created_at=self.now(),
-            ))
+            ledger.record(session, source_name, ref,
+                          message_id=valid_message_id(parsed.message_id) if parsed else None,
+                          body_sha=body_sha, request_id=request.id, destination=destination, now=self.now())
             return request.id, destination, False
-
-    def _mark_moved(self, source_name: str, key: str) -> None:
-        with self.state.session() as session:
-            row = session.scalar(
-                select(MailboxMessage).where(MailboxMessage.source == source_name, MailboxMessage.message_key == key)
-            )
-            if row is not None:
-                row.moved = True
 
     # ------------------------------------------------------------ advancing
 
@@ -487,14 +454,12 @@ class Desk:
         now = self.now()
         request.updated_at = now
         if request.planned == "ignore":
-            self._close(request, S.IGNORED, "ignored")
-            audit.record(session, "ignored", request=request, reason=request.reason,
-                         data={"reason_code": request.reason_code}, now=now)
+            transitions.move(session, request, "ignore", reason=request.reason,
+                             data={"reason_code": request.reason_code}, now=now)
             return
         if request.planned == "review":
-            request.status = S.NEEDS_REVIEW
-            audit.record(session, "needs_review", request=request, reason=request.reason,
-                         data={"reason_code": request.reason_code}, now=now)
+            transitions.move(session, request, "review", reason=request.reason,
+                             data={"reason_code": request.reason_code}, now=now)
             if reply_after("needs_review", reason_code=request.reason_code):
                 self._reply(session, request, "needs_information", missing=self._without_ids(request, request.reason or ""))
             return
@@ -515,11 +480,10 @@ class Desk:
         count = counted.total
         request.match_count = count
         if not policy.auto_approve or views > policy.auto_approve_max_views:
-            request.status = S.AWAITING_APPROVAL
             why = ("policy.auto_approve is off" if not policy.auto_approve
                    else f"{views} views match, over policy.auto_approve_max_views = {policy.auto_approve_max_views}")
-            audit.record(session, "awaiting_approval", request=request, reason=why,
-                         data={"match_count": count, "views": views}, now=self.now())
+            transitions.move(session, request, "hold", reason=why,
+                             data={"match_count": count, "views": views}, now=self.now())
         else:
             self._start_erasing(session, request, counted)
 
@@ -532,9 +496,9 @@ class Desk:
         count the requester would be told no data was found.
         """
         request.match_count = counted.total
-        request.status = S.ERASING
-        request.updated_at = self.now()
-        audit.record(session, "erasing", request=request, data={"match_count": counted.total}, now=self.now())
+        # From `received` on its own; from review or approval only by an officer's approval.
+        step = "start_erasing" if request.status == S.RECEIVED else "approve"
+        transitions.move(session, request, step, data={"match_count": counted.total}, now=self.now())
 
     def _erase_group(self, request_ids: Sequence[int]) -> dict[int, ErasureError]:
         """Erase `erasing` requests, several per store transaction (group commit).
@@ -573,12 +537,10 @@ class Desk:
             request = self._locked(session, request_id, S.ERASING)
             if request is None:
                 return
-            request.status = S.NEEDS_REVIEW
             request.reason_code = "erasure_not_verified"
             request.reason = self._without_ids(request, str(exc))
-            request.updated_at = self.now()
-            audit.record(session, "needs_review", request=request, reason=request.reason,
-                         data={"reason_code": "erasure_not_verified"}, now=self.now())
+            transitions.move(session, request, "not_verified", reason=request.reason,
+                             data={"reason_code": "erasure_not_verified"}, now=self.now())
 
     def _complete(self, request_id: int, result: ErasureResult) -> None:
         with self.state.session() as session:
@@ -599,11 +561,12 @@ class Desk:
                 counts = {"views counted at verification": request.match_count} if resumed else dict(result.counts)
                 self._reply(session, request, reply_after("completed"), counts=counts, total_rows=request.rows_erased,
                             total_rows_words=number_in_words(request.rows_erased))
-                self._close(request, S.COMPLETED, "completed")
+                response = "completed"
             else:
                 self._reply(session, request, reply_after("no_data_found"))
-                self._close(request, S.COMPLETED, "no_data_found")
-            audit.record(session, "completed", request=request, data={"response": request.response}, now=self.now())
+                response = "no_data_found"
+            transitions.move(session, request, "complete", response=response, data={"response": response},
+                             now=self.now())
 
     def _erased_after_completion(self, session: Session, request_id: int, result: ErasureResult) -> None:
         """Two runs erased one request at once (an officer's approve and a poll) and the
@@ -642,23 +605,23 @@ class Desk:
             self._poll(source, result)
         except Exception as exc:
             # Whatever stopped the pass, `erasure status` says so (and when), not only "never".
-            self._note_poll(source.name, success=False,
-                            problems=result.problems + [f"the poll stopped: {type(exc).__name__}: {exc}"])
+            ledger.note_poll(self.state, source.name, success=False, now=self.now(),
+                             problems=result.problems + [f"the poll stopped: {type(exc).__name__}: {exc}"])
             raise
-        self._note_poll(source.name, success=True, problems=result.problems)
+        ledger.note_poll(self.state, source.name, success=True, problems=result.problems, now=self.now())
         return result
 
     def _poll(self, source: MailSource, result: PollResult) -> None:
         refs = source.pending()
-        self._note_uidvalidity(source.name, refs)
-        ledger = self._recorded(source.name, refs)
+        ledger.note_uidvalidity(self.state, source.name, refs, self.now())
+        known = ledger.recorded(self.state, source.name, refs)
         # Recorded but not yet moved (a crash between commit and move): only move.
         for ref in refs:
-            row = ledger.get(ledger_key(ref))
+            row = known.get(ledger_key(ref))
             if row is not None:
                 result.duplicates += 1
                 self._move(source, ref, row.destination, result)
-        new_refs = [r for r in refs if ledger_key(r) not in ledger]
+        new_refs = [r for r in refs if ledger_key(r) not in known]
         touched: list[int] = []
         for incoming in source.fetch(new_refs):
             result.fetched += 1
@@ -720,14 +683,12 @@ class Desk:
             with self.state.session() as session:
                 request = self._new_request(
                     session, channel="email", decision=decision, kind="other",
-                    received_at=ref.internal_date or self.now(), requester=None,
+                    received_at=receipt_time(ref.internal_date, self.now()), requester=None,
                     audit_data={"source": source_name, "message_key": ref.key, "size": ref.size,
                                 "body_sha256": body_sha, "error": error},
                 )
-                session.add(MailboxMessage(
-                    source=source_name, message_key=ledger_key(ref), message_id=None, body_sha256=body_sha,
-                    size=ref.size, request_id=request.id, destination="review", moved=False, created_at=self.now(),
-                ))
+                ledger.record(session, source_name, ref, message_id=None, body_sha=body_sha,
+                              request_id=request.id, destination="review", now=self.now())
                 result.problems.append(f"message {storable(ref.key, HEADER_LEN)}: could not be recorded ({error}); "
                                        f"filed for review as {request.reference}")
                 return request.id
@@ -750,22 +711,10 @@ class Desk:
         except ErasureError as exc:
             result.problems.append(f"message {ref.key}: recorded, but could not be moved to {destination}: {exc}")
             return
-        self._mark_moved(source.name, ledger_key(ref))
-
-    def _recorded(self, source_name: str, refs: Sequence[MessageRef]) -> dict[str, MailboxMessage]:
-        """Ledger rows for the refs already taken from this source, by key (looked up in chunks)."""
-        keys = [ledger_key(r) for r in refs]
-        found: dict[str, MailboxMessage] = {}
-        with self.state.session() as session:
-            for i in range(0, len(keys), 500):
-                for row in session.scalars(select(MailboxMessage).where(
-                    MailboxMessage.source == source_name, MailboxMessage.message_key.in_(keys[i:i + 500]),
-                )):
-                    found[row.message_key] = row
-        return found
+        ledger.mark_moved(self.state, source.name, ledger_key(ref))
 
     def _dry_run(self, source: MailSource, refs: list[MessageRef], result: PollResult) -> PollResult:
-        known = self._recorded(source.name, refs)
+        known = ledger.recorded(self.state, source.name, refs)
         for incoming in source.fetch([r for r in refs if ledger_key(r) not in known]):
             result.fetched += 1
             decision, _parsed = self._decision_for(incoming)
@@ -787,72 +736,11 @@ class Desk:
             ))
         return result
 
-    def _cursor(self, session: Session, source_name: str) -> MailboxCursor:
-        cursor = session.get(MailboxCursor, source_name)
-        if cursor is None:
-            cursor = MailboxCursor(source=source_name)
-            session.add(cursor)
-        return cursor
-
-    def _note_uidvalidity(self, source_name: str, refs: Sequence[MessageRef]) -> None:
-        values = {r.uidvalidity for r in refs if r.uidvalidity is not None}
-        if not values:
-            return
-        current = max(values)
-        with self.state.session() as session:
-            cursor = self._cursor(session, source_name)
-            if cursor.uidvalidity is not None and cursor.uidvalidity != current:
-                audit.record(session, "mailbox_uidvalidity_changed", now=self.now(),
-                             data={"source": source_name, "old": cursor.uidvalidity, "new": current},
-                             reason="the folder was recreated; messages already recorded are recognised by their bytes")
-            cursor.uidvalidity = current
-
-    def _note_poll(self, source_name: str, *, success: bool, problems: Sequence[str] = ()) -> None:
-        """When the pass ran, whether it finished, and its problems (kept until a later pass has some)."""
-        try:
-            with self.state.session() as session:
-                cursor = self._cursor(session, source_name)
-                cursor.last_poll_at = self.now()
-                if success:
-                    cursor.last_success_at = cursor.last_poll_at
-                if problems:
-                    cursor.last_problem = "; ".join(problems)
-                    cursor.last_problem_at = cursor.last_poll_at
-        except Exception:
-            if success:
-                raise
-            # Noting a failed pass must not hide why it failed.
-            log.error("could not note the failed poll of %s in the state database", source_name)
-
     # ------------------------------------------------------------ the register's retention
 
     def prune_records(self, *, dry_run: bool = False) -> list[str]:
-        """Delete request records closed more than ``policy.record_retention_months`` ago (11 CCR 7101).
-
-        The audit events stay (the chain must not change; they hold no raw ids),
-        and one ``records_pruned`` event lists what went.
-        """
-        cutoff_day = add_months(received_date(self.now(), self.config.policy), -self.config.policy.record_retention_months)
-        cutoff = dt.datetime.combine(cutoff_day, dt.time(), tzinfo=dt.timezone.utc)
-        with self.state.session() as session:
-            rows = session.execute(
-                select(ErasureRequest.id, ErasureRequest.reference)
-                .where(ErasureRequest.status.in_(list(S.CLOSED)), ErasureRequest.closed_at < cutoff)
-                .order_by(ErasureRequest.id)
-            ).all()
-            ids = [r.id for r in rows]
-            refs = [r.reference or str(r.id) for r in rows]
-            if dry_run or not ids:
-                return refs
-            for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
-                session.execute(delete(OutboxMessage).where(OutboxMessage.request_id.in_(chunk)))
-                session.execute(delete(Subject).where(Subject.request_id.in_(chunk)))
-                session.execute(update(MailboxMessage).where(MailboxMessage.request_id.in_(chunk)).values(request_id=None))
-                session.execute(delete(ErasureRequest).where(ErasureRequest.id.in_(chunk)))
-            audit.record(session, "records_pruned", now=self.now(),
-                         reason=f"closed before {cutoff_day}, past policy.record_retention_months",
-                         data={"count": len(refs), "references": refs})
-        return refs
+        """The register's retention on this desk's clock; see ``retention.prune_records``."""
+        return retention.prune_records(self.state, self.config.policy, now=self.now(), dry_run=dry_run)
 
     # ------------------------------------------------------------ officer decisions
 
@@ -923,10 +811,7 @@ class Desk:
         explicit override with a reason, and the letters then go to the new
         tenant's own contact, never to the other tenant's requester.
         """
-        if request.status not in (S.AWAITING_APPROVAL, S.NEEDS_REVIEW):
-            raise InvalidTransitionError(
-                f"{request.reference} is {request.status}; only requests awaiting approval or in review can be approved"
-            )
+        transitions.check(request, "approve")
         if override_tenant and tenant is None:
             raise InvalidTransitionError("--override-tenant needs --tenant NAME: the tenant to approve the request for")
         change = TenantChange(from_tenant=request.tenant, to_tenant=request.tenant)
@@ -1013,13 +898,11 @@ class Desk:
         actor = actor or default_actor()
         with self.state.session() as session:
             request = self._get(session, reference)
-            if not request.is_open:
-                raise InvalidTransitionError(f"{request.reference} is already {request.status}")
+            transitions.check(request, "reject")
             reason = self._without_ids(request, reason)
             self._reply(session, request, reply_after("rejected"), reasons=reason)
-            self._close(request, S.REJECTED, "rejected")
             request.reason = reason
-            audit.record(session, "rejected", actor=actor, request=request, reason=reason, now=self.now())
+            transitions.move(session, request, "reject", actor=actor, reason=reason, now=self.now())
             return self.outcome(request)
 
     def cancel(self, reference: str, *, reason: str, actor: str | None = None) -> RequestOutcome:
@@ -1029,14 +912,10 @@ class Desk:
         actor = actor or default_actor()
         with self.state.session() as session:
             request = self._get(session, reference)
-            if request.status not in (S.RECEIVED, S.NEEDS_REVIEW, S.AWAITING_APPROVAL):
-                raise InvalidTransitionError(
-                    f"{request.reference} is {request.status}; only requests not yet erasing can be cancelled"
-                )
+            transitions.check(request, "cancel")
             reason = self._without_ids(request, reason)
-            self._close(request, S.CANCELLED, "cancelled")
             request.reason = reason
-            audit.record(session, "cancelled", actor=actor, request=request, reason=reason, now=self.now())
+            transitions.move(session, request, "cancel", actor=actor, reason=reason, now=self.now())
             return self.outcome(request)
 
     def extend(self, reference: str, *, reason: str, actor: str | None = None) -> RequestOutcome:
@@ -1046,20 +925,20 @@ class Desk:
         actor = actor or default_actor()
         with self.state.session() as session:
             request = self._get(session, reference)
-            if not request.is_open:
-                raise InvalidTransitionError(f"{request.reference} is already {request.status}")
-            if request.extended_to is not None:
-                raise InvalidTransitionError(f"{request.reference} was already extended to {request.extended_to}")
-            today = self.today()
-            if today > request.due_on:
+            transitions.check(request, "extend")
+            granted = Deadlines(received_on=received_date(request.received_at, self.config.policy),
+                                acknowledge_by=request.acknowledge_by, respond_by=request.due_on,
+                                extended_to=request.extended_to)
+            if not extension_allowed(granted, self.today()):
+                if request.extended_to is not None:
+                    raise InvalidTransitionError(f"{request.reference} was already extended to {request.extended_to}")
                 raise InvalidTransitionError(
                     f"{request.reference} was due on {request.due_on}; an extension must be given before the deadline"
                 )
             reason = self._without_ids(request, reason)
             extended = deadlines_for(request.regulation, request.received_at, self.config.policy, extended=True)  # type: ignore[arg-type]
             request.extended_to = extended.extended_to
-            request.updated_at = self.now()
-            audit.record(session, "extended", actor=actor, request=request, reason=reason, now=self.now(),
-                         data={"due": request.due_on.isoformat(), "extended_to": str(request.extended_to)})
+            transitions.move(session, request, "extend", actor=actor, reason=reason, now=self.now(),
+                             data={"due": request.due_on.isoformat(), "extended_to": str(request.extended_to)})
             self._reply(session, request, reply_after("extended"), reasons=reason, new_due_date=format_date(request.due))
             return self.outcome(request)

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import ast
+import datetime as dt
 import email
 import email.policy
+import pathlib
 import sqlite3
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from erasure import audit
+import erasure
+from erasure import audit, transitions
+from erasure.deadlines import deadlines_for
 from erasure.errors import InvalidTransitionError
-from erasure.models import ErasureRequest, MailboxMessage, OutboxMessage
-from tests.world import make_world, mail
+from erasure.mailbox import IncomingMessage, MessageRef
+from erasure.models import AuditEvent, ErasureRequest, MailboxMessage, OutboxMessage, Subject
+from erasure.models import RequestStatus as S
+from erasure.transitions import TRANSITIONS
+from tests.world import NOW, make_world, mail
 
 
 def requests(w):
@@ -241,7 +249,6 @@ def test_the_outbox_holds_rendered_bytes_once(world):
 
 
 def test_request_records_are_pruned_after_the_retention_period(world, monkeypatch):
-    import datetime as dt
 
     world.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00001\n"))
     world.deliver(mail("someone@unknown.example", "Viewer ID: viewer-00002\n"))  # stays open
@@ -355,3 +362,112 @@ def test_with_auto_approve_off_every_erasure_waits_for_an_officer(tmp_path, monk
 def _events(w):
     with w.state.session() as session:
         return list(audit.iter_events(session))
+
+
+# ---------------------------------------------------------------- the transition table (house-workflow)
+
+
+def _request_in(session, status, n):
+    """A bare request row in ``status``, holding one raw viewer id."""
+    r = ErasureRequest(
+        reference=f"ER-T-{n:04d}", channel="manual", status=status, planned="erase", kind="erasure",
+        regulation="gdpr", tenant="acme", received_at=NOW, due_on=NOW.date(), created_at=NOW, updated_at=NOW,
+    )
+    r.subjects.append(Subject(position=0, viewer_id="viewer-00001", viewer_hmac="0" * 64, key_version=1))
+    session.add(r)
+    session.flush()
+    return r
+
+
+def test_every_state_and_step_is_either_taken_as_the_table_says_or_refused(world):
+    """Walk the whole table: each (state, step) pair moves and records, or is refused and changes nothing."""
+    later = NOW + dt.timedelta(hours=1)
+    pairs = [(state, step) for state in S.ALL for step in TRANSITIONS]
+    with world.state.session() as session:
+        for n, (state, step) in enumerate(pairs):
+            rule = TRANSITIONS[step]
+            request = _request_in(session, state, n)
+            before = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+            if state in rule.sources:
+                transitions.move(session, request, step, now=later, data={"n": n})
+                assert request.status == (rule.to if rule.to is not None else state)
+                assert request.updated_at == later
+                assert (request.closed_at == later) == rule.closes
+                assert (request.subjects[0].viewer_id is None) == rule.closes
+                assert request.response == (rule.to if rule.closes else None)
+                event = list(audit.iter_events(session))[-1]
+                assert (event.event, event.request_ref, event.data) == (rule.event, request.reference, f'{{"n":{n}}}')
+            else:
+                with pytest.raises(InvalidTransitionError) as refused:
+                    transitions.move(session, request, step, now=later)
+                # Names the request, the state it is in, and what would have been allowed.
+                already = "already " if state in S.CLOSED else ""
+                assert str(refused.value) == f"{request.reference} is {already}{state}; {rule.allowed}"
+                assert request.status == state and request.updated_at == NOW and request.closed_at is None
+                assert request.subjects[0].viewer_id == "viewer-00001"
+                assert session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == before
+        assert audit.verify(session).ok
+
+
+def test_the_table_closes_exactly_the_steps_into_closed_states():
+    for step, rule in TRANSITIONS.items():
+        assert rule.sources and rule.sources <= set(S.OPEN), step  # nothing leaves a closed state
+        assert rule.closes == (rule.to in S.CLOSED), step
+        assert rule.to is None or rule.to in S.ALL, step
+
+
+def test_no_module_but_transitions_assigns_a_request_status():
+    """Every status change goes through ``transitions.move``: a scan of the package's source.
+
+    ``status`` assignments elsewhere are allowed only on outbox rows (named ``row``
+    in notify.py), which have their own states.
+    """
+    root = pathlib.Path(erasure.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets = (node.targets if isinstance(node, ast.Assign)
+                       else [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+            for target in targets:
+                for t in ast.walk(target):
+                    if isinstance(t, ast.Attribute) and t.attr == "status":
+                        owner = ast.unparse(t.value)
+                        found.append((path.relative_to(root).as_posix(), owner))
+    assert found, "the scan found no assignment at all: it is broken"
+    strays = [(f, o) for f, o in found if f != "transitions.py" and (f, o) != ("notify.py", "row")]
+    assert strays == []
+    assert ("transitions.py", "request") in found
+
+
+def test_an_extension_after_the_deadline_is_refused(world, monkeypatch):
+    world.deliver(mail("someone@unknown.example", "Viewer ID: viewer-00002\n"))  # held for review
+    world.poll()
+    held = only_request(world)
+    late = dt.datetime.combine(held.due_on + dt.timedelta(days=1), dt.time(12), tzinfo=dt.UTC)
+    monkeypatch.setattr(world.desk, "now", lambda: late)
+    with pytest.raises(InvalidTransitionError, match="before the deadline"):
+        world.desk.extend(held.reference, reason="too late", actor="alice")
+    assert only_request(world).extended_to is None
+
+
+@pytest.mark.parametrize("ahead", [dt.timedelta(seconds=1), dt.timedelta(hours=20), dt.timedelta(days=40),
+                                   dt.timedelta(days=400)])
+def test_a_future_dated_message_is_due_from_its_intake_not_its_internaldate(world, ahead):
+    """A skewed server INTERNALDATE after the intake must not push the deadline later."""
+    raw = mail("dpo@acme.example", "Viewer ID: viewer-00001\n")
+    ref = MessageRef(key=f"future:{ahead}", uid=None, uidvalidity=None, size=len(raw), internal_date=NOW + ahead)
+    request_id, _, _ = world.desk.intake("test", IncomingMessage(ref=ref, raw=raw))
+    with world.state.session() as session:
+        r = session.get(ErasureRequest, request_id)
+        expected = deadlines_for(r.regulation, NOW, world.config.policy)
+        assert (r.received_at, r.due_on) == (NOW, expected.respond_by)
+
+
+def test_a_message_that_arrived_before_intake_is_due_from_its_arrival(world):
+    raw = mail("dpo@acme.example", "Viewer ID: viewer-00001\n")
+    arrived = NOW - dt.timedelta(days=3)
+    ref = MessageRef(key="past", uid=None, uidvalidity=None, size=len(raw), internal_date=arrived)
+    request_id, _, _ = world.desk.intake("test", IncomingMessage(ref=ref, raw=raw))
+    with world.state.session() as session:
+        r = session.get(ErasureRequest, request_id)
+        assert (r.received_at, r.due_on) == (arrived, deadlines_for(r.regulation, arrived, world.config.policy).respond_by)
