@@ -97,7 +97,7 @@ class Deadlines:
     @property
     def due(self) -> date:
         """The date that counts now: the extended one once an extension was given."""
-        return self.extended_to if self.extended_to is not None else self.respond_by
+        return effective_due(self.respond_by, self.extended_to)
 
 
 # ---------------------------------------------------------------- receipt

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from erasure.deadlines import effective_due
 from erasure.parse.headers import storable
 from erasure.vocabulary import OUTBOX_STATES, OutboxState, Regulation, RequestStatus  # noqa: F401 (re-exported)
 
@@ -143,7 +144,7 @@ class ErasureRequest(Base):
 
     @property
     def due(self) -> dt.date:
-        return self.extended_to or self.due_on
+        return effective_due(self.due_on, self.extended_to)
 
     @property
     def is_open(self) -> bool:
