@@ -306,13 +306,14 @@ def due_outbox(session: Session, now: dt.datetime) -> list[int]:
     ))
 
 
-def requeue(state: Any, ids: Sequence[int] | None = None) -> int:
+def requeue(state: Any, ids: Sequence[int] | None = None, *, actor: str = audit.SYSTEM) -> int:
     """`outbox retry`: parked or deferred replies become due now; returns how many.
 
     Each row is locked by primary key and changed only if it is still parked
     or queued, so a reply sent meanwhile by a running deliverer (``sent``) is
     never put back in the queue. A claim is left alone: the deliverer holding
-    it finishes, or its lease runs out.
+    it finishes, or its lease runs out. Each release is a ``reply_released``
+    event naming ``actor``: a parked reply goes out on a person's word.
     """
     with state.session() as session:
         stmt = select(OutboxMessage.id).where(OutboxMessage.status.in_(["parked", "queued"]))
@@ -322,6 +323,8 @@ def requeue(state: Any, ids: Sequence[int] | None = None) -> int:
         for outbox_id in list(session.scalars(stmt.order_by(OutboxMessage.id))):
             row = session.get(OutboxMessage, outbox_id, with_for_update=True)
             if row is not None and row.status in ("parked", "queued"):
+                audit.record(session, "reply_released", actor=actor, request=row.request,
+                             data={"outbox_id": row.id, "kind": row.kind, "was": row.status})
                 row.status, row.next_attempt_at = "queued", None
                 n += 1
         return n

@@ -22,7 +22,7 @@ from erasure.errors import TemporaryError
 from erasure.files import PRIVATE_FILE, create_private_file
 from erasure.mailbox import open_source
 from erasure.notify import DeliveryReport, deliver
-from erasure.state import State, open_state
+from erasure.state import State
 from erasure.workflow import Desk, PollResult, utcnow
 
 log = logging.getLogger("erasure.runner")
@@ -57,20 +57,15 @@ def poll_once(config: Config, *, dry_run: bool = False) -> PollResult:
     except filelock.Timeout:
         return PollResult(source=config.mailbox.kind, locked=True)
     try:
-        state = open_state(config.state.url, base_dir=config.base_dir)
-        desk = Desk(config, state)
-        try:
+        with Desk.open(config) as desk:
             with open_source(config) as source:
                 result = desk.poll(source, dry_run=dry_run)
             if not dry_run:
-                report = deliver_outbox(config, state)
+                report = deliver_outbox(config, desk.state)
                 result.sent, result.deferred, result.parked = report.sent, report.deferred, report.parked
                 result.problems.extend(report.problems)
             log.info(result.summary())
             return result
-        finally:
-            desk.close()
-            state.close()
     finally:
         lock.release()
 
@@ -115,11 +110,8 @@ def watch_forever(config: Config, *, report: Callable[[PollResult], None], idle_
 
 def prune_records(config: Config, *, dry_run: bool = False) -> list[str]:
     """Delete request records past policy.record_retention_months; returns their references."""
-    state = open_state(config.state.url, base_dir=config.base_dir)
-    try:
-        return Desk(config, state).prune_records(dry_run=dry_run)
-    finally:
-        state.close()
+    with Desk.open(config) as desk:
+        return desk.prune_records(dry_run=dry_run)
 
 
 def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
@@ -131,13 +123,9 @@ def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
     with ViewStore.from_config(config) as store:
         result = retention.purge(store, days=days or config.policy.retention_days, dry_run=dry_run, progress=progress)
     if not dry_run:
-        state = open_state(config.state.url, base_dir=config.base_dir)
-        try:
-            with state.session() as session:
-                audit.record(session, "retention_purge", data={
-                    "cutoff": result.cutoff.isoformat(), "days": days or config.policy.retention_days,
-                    "counts": result.counts,
-                })
-        finally:
-            state.close()
+        with Desk.open(config) as desk, desk.state.session() as session:
+            audit.record(session, "retention_purge", data={
+                "cutoff": result.cutoff.isoformat(), "days": days or config.policy.retention_days,
+                "counts": result.counts,
+            })
     return result.counts

@@ -237,3 +237,24 @@ def test_every_error_class_carries_its_exit_code():
             assert code in (1, 2), cls
     assert errors.exit_code_for(errors.MailboxLoginError("x")) == 2
     assert errors.exit_code_for(errors.StoreUnavailableError("x")) == 75
+
+
+def test_the_desk_handle_closes_the_state_database_and_the_view_store(demo_dir, monkeypatch):
+    from erasure.config import load_config
+    from erasure.state import State
+    from erasure.store import ViewStore
+    from erasure.workflow import Desk
+
+    monkeypatch.setenv(KEY_ENV, "demo-only-audit-key-not-secret")
+    closed = []
+    monkeypatch.setattr(State, "close", lambda self: closed.append("state"))
+    monkeypatch.setattr(ViewStore, "close", lambda self: closed.append("store"))
+    config = load_config(demo_dir / "erasure.toml")
+    with Desk.open(config) as desk:
+        reference = desk.find("1").summary.reference
+        assert desk.find(reference).summary.reference == reference
+    assert closed == ["state"]  # the view store was never needed, so never opened
+    with pytest.raises(RuntimeError), Desk.open(config) as desk:
+        assert desk.store is desk.store  # opened on first use, once
+        raise RuntimeError("a command that fails half-way")
+    assert closed == ["state", "store", "state"]

@@ -121,3 +121,27 @@ def test_officer_sees_parked_replies_and_retries_them(tmp_path, monkeypatch, smt
     assert "1 sent" in retry.output
     assert [m.status for m in outbox(w)] == ["sent"]
     w.state.close()
+
+
+def test_a_retry_is_recorded_with_the_officer_who_released_the_reply(world, smtp_server):
+    from erasure import audit
+    from erasure.models import AuditEvent
+    from erasure.outbox import list_outbox, retry_outbox
+
+    queue_one(world)
+    smtp_server.handler.answer_next("554 5.7.1 rejected", at="DATA")
+    send(world, smtp_server)
+    (parked,) = list_outbox(world.state, status="parked")
+    assert retry_outbox(world.state, [parked.id + 1], actor="dpo-jane") == 0  # another id: nothing released
+    assert retry_outbox(world.state, [parked.id], actor="dpo-jane") == 1
+    assert retry_outbox(world.state, [parked.id], actor="dpo-jane") == 1  # still queued: released again, recorded again
+    with world.state.session() as session:
+        events = session.scalars(sa.select(AuditEvent).where(AuditEvent.event == "reply_released")).all()
+        assert audit.verify(session).ok
+    assert [(e.actor, e.request_ref, e.data) for e in events] == [
+        ("dpo-jane", parked.request, f'{{"kind":"{parked.kind}","outbox_id":{parked.id},"was":"parked"}}'),
+        ("dpo-jane", parked.request, f'{{"kind":"{parked.kind}","outbox_id":{parked.id},"was":"queued"}}'),
+    ]
+    assert [m.status for m in list_outbox(world.state)] == ["queued"]
+    assert send(world, smtp_server).sent == 1
+    assert [m.status for m in list_outbox(world.state, status="sent")] == ["sent"]
