@@ -187,12 +187,14 @@ def _print_table(headers: list[str], rows: list[list[str]], *, highlight: list[b
 
 @app.command()
 def init(ctx: typer.Context) -> None:
-    """Create or upgrade the state database and check the view store's tables and columns.
+    """Create or upgrade the state database, check the view store's tables and columns and,
+    for an IMAP mailbox, log in and check its folders (creating the processed and review folders).
 
     Safe to run again: it only applies migrations that are missing.
 
     Example: erasure --config erasure.toml init
     """
+    from erasure.runner import check_mailbox
     from erasure.state import current_revision, open_state
     from erasure.store import ViewStore
 
@@ -204,6 +206,9 @@ def init(ctx: typer.Context) -> None:
         with ViewStore.from_config(config) as store:
             warnings = store.check_schema()
         typer.echo(f"view store: {len(config.store.tables)} table(s) checked")
+        mailbox = check_mailbox(config)
+        if mailbox:
+            typer.echo(mailbox)
         for warning in warnings:
             typer.echo(f"warning: {warning}", err=True)
         if not config.store.tables:

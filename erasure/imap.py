@@ -424,6 +424,13 @@ class ImapSource:
             self._call(f"copy the message to {target!r}", self._client.copy, [uid], target)
             self._call("flag the message deleted", self._client.add_flags, [uid], [b"\\Deleted", b"\\Seen"])
 
+    def check_folders(self) -> tuple[str, str, str]:
+        """`erasure init`: the intake folder is open (checked on connecting); the processed and
+        review folders exist, created now if missing, as the first move would. Returns all three."""
+        for folder in self._folders.values():
+            self._ensure_folder(folder)
+        return (self.settings.folder, self.settings.processed_folder, self.settings.review_folder)
+
     def wait_for_new(self, timeout_seconds: float) -> bool:
         """Block in IDLE until the server reports new mail (True) or the timeout passes (False).
 
