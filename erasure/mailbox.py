@@ -38,10 +38,6 @@ class IncomingMessage:
     ref: MessageRef
     raw: bytes | None  # None when the message is over the size limit and was not fetched
 
-    @property
-    def oversized(self) -> bool:
-        return self.raw is None
-
 
 class MailSource(Protocol):
     name: str

@@ -324,3 +324,18 @@ def test_init_names_what_is_wrong_with_the_mailbox(imap_setup, mailbox, env, cod
     result = init_with(imap_setup, env, **mailbox)
     assert result.exit_code == code, result.output
     assert words in result.output
+
+
+def test_watch_ends_at_once_on_a_refusal_that_waiting_cannot_fix(imap_setup, monkeypatch):
+    # (Formerly imap.reconnecting's promise; watch_forever is where the retrying happens.)
+    from erasure.config import config_from_dict
+    from erasure.errors import MailboxLoginError
+    from erasure.runner import watch_forever
+
+    d, data, _, _ = imap_setup
+    monkeypatch.setenv(IMAP_PASSWORD_ENV, "not-the-password")
+    waits: list[float] = []
+    with pytest.raises(MailboxLoginError, match="refused the login"):
+        watch_forever(config_from_dict(data, base_dir=d), report=lambda result: None, idle_seconds=1.0,
+                      stop=lambda: len(waits) >= 3, sleep=waits.append)
+    assert waits == []
