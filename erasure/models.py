@@ -101,7 +101,7 @@ class Base(DeclarativeBase):
 
 
 class RequestStatus:
-    """The request states (DESIGN.md), plus ``ignored`` for automatic mail and
+    """The request states (the state machine in workflow.py), plus ``ignored`` for automatic mail and
     ``cancelled`` for requests withdrawn before erasure began."""
 
     RECEIVED = "received"
