@@ -25,7 +25,7 @@ class OutboxEntry:
     """One reply and where its delivery stands; ``claimed_until`` only while a deliverer holds it."""
 
     id: int
-    request: str
+    request: str | None  # the request's reference
     kind: str
     to: str
     status: str

@@ -26,7 +26,7 @@ from erasure.state import State
 class RequestSummary:
     """One row of the register, with its deadline as seen on ``today`` (office-local)."""
 
-    reference: str
+    reference: str | None  # set at intake, in the same transaction as the row
     status: str
     channel: str
     tenant: str | None

@@ -20,7 +20,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Self, Sequence
+from typing import Any, Callable, Iterable, Self, Sequence
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -59,13 +59,11 @@ from erasure.notify import ReplySpec, TemplateRenderer, queue_reply
 from erasure.parse import ParsedMessage, clean_viewer_ids
 from erasure.parse.budget import ParseBudget, parse_within_budget
 from erasure.parse.headers import storable, valid_message_id
+from erasure.register import RequestDetail, show_request
 from erasure.replies import acknowledgement_due, reply_after
-from erasure.state import State
+from erasure.state import State, open_state
 from erasure.store import ErasureResult, Target, ViewStore
 from erasure.verify import Decision, decide
-
-if TYPE_CHECKING:
-    from erasure.register import RequestDetail
 
 log = logging.getLogger("erasure.workflow")
 
@@ -194,8 +192,6 @@ class Desk:
     def open(cls, config: Config, **kwargs: Any) -> Desk:
         """The one handle on an installation: owns its state database and (opened on first
         use) its view store, and closes both; use as ``with Desk.open(config) as desk:``."""
-        from erasure.state import open_state
-
         state = open_state(config.state.url, base_dir=config.base_dir)
         try:
             desk = cls(config, state, **kwargs)
@@ -214,8 +210,6 @@ class Desk:
 
     def find(self, reference: str) -> RequestDetail:
         """One request by reference (or numeric id) as `requests show` reads it; RequestNotFoundError if none."""
-        from erasure.register import show_request
-
         return show_request(self.state, reference, today=self.today())
 
     # ------------------------------------------------------------ helpers

@@ -116,10 +116,15 @@ def test_officer_sees_parked_replies_and_retries_them(tmp_path, monkeypatch, smt
     runner = CliRunner()
     listing = runner.invoke(app, ["--config", str(config), "outbox", "list", "--status", "parked"])
     assert listing.exit_code == 0 and "554 5.7.1 rejected" in listing.output
-    retry = runner.invoke(app, ["--config", str(config), "outbox", "retry"])
+    retry = runner.invoke(app, ["--config", str(config), "outbox", "retry", "--actor", "dpo-jane"])
     assert retry.exit_code == 0, retry.output
     assert "1 sent" in retry.output
     assert [m.status for m in outbox(w)] == ["sent"]
+    from erasure.models import AuditEvent
+
+    with w.state.session() as session:
+        released = session.scalars(sa.select(AuditEvent).where(AuditEvent.event == "reply_released")).all()
+    assert [e.actor for e in released] == ["dpo-jane"]
     w.state.close()
 
 
