@@ -17,7 +17,7 @@ import logging
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, Iterator, NoReturn, Optional
 
 import typer
 
@@ -28,9 +28,11 @@ from erasure.errors import (
     EXIT_TEMPFAIL,
     ConfigError,
     ErasureError,
-    UsageError,
     exit_code_for,
 )
+
+if TYPE_CHECKING:
+    from erasure.workflow import Desk
 
 EXIT_OK = 0
 
@@ -145,13 +147,11 @@ def errors() -> Iterator[None]:
         _fail(f"{exc} (temporary: try again later)" if code == EXIT_TEMPFAIL else str(exc), code)
 
 
-def _desk(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from erasure.state import open_state
+def _desk(ctx: typer.Context) -> Desk:
+    """The installation's handle; use as ``with _desk(ctx) as desk:`` so its databases are closed."""
     from erasure.workflow import Desk
 
-    config: Config = ctx.obj.config
-    state = open_state(config.state.url, base_dir=config.base_dir)
-    return Desk(config, state)
+    return Desk.open(ctx.obj.config)
 
 
 def _print_json(data: Any) -> None:
@@ -187,12 +187,14 @@ def _print_table(headers: list[str], rows: list[list[str]], *, highlight: list[b
 
 @app.command()
 def init(ctx: typer.Context) -> None:
-    """Create or upgrade the state database and check the view store's tables and columns.
+    """Create or upgrade the state database, check the view store's tables and columns and,
+    for an IMAP mailbox, log in and check its folders (creating the processed and review folders).
 
     Safe to run again: it only applies migrations that are missing.
 
     Example: erasure --config erasure.toml init
     """
+    from erasure.runner import check_mailbox
     from erasure.state import current_revision, open_state
     from erasure.store import ViewStore
 
@@ -204,6 +206,9 @@ def init(ctx: typer.Context) -> None:
         with ViewStore.from_config(config) as store:
             warnings = store.check_schema()
         typer.echo(f"view store: {len(config.store.tables)} table(s) checked")
+        mailbox = check_mailbox(config)
+        if mailbox:
+            typer.echo(mailbox)
         for warning in warnings:
             typer.echo(f"warning: {warning}", err=True)
         if not config.store.tables:
@@ -294,30 +299,6 @@ def poll(
 # ---------------------------------------------------------------- requests
 
 
-def request_summary(r: Any, today: dt.date) -> dict[str, Any]:
-    from erasure.deadlines import days_left
-
-    return {
-        "reference": r.reference,
-        "status": r.status,
-        "channel": r.channel,
-        "tenant": r.tenant,
-        "regulation": r.regulation,
-        "kind": r.kind,
-        "requester": r.requester,
-        "received_at": r.received_at.isoformat(),
-        "due": r.due.isoformat(),
-        "days_left": days_left(r.due, today) if r.is_open else None,
-        "overdue": bool(r.is_open and r.due < today),
-        "reason_code": r.reason_code,
-        "reason": r.reason,
-        "match_count": r.match_count,
-        "rows_erased": r.rows_erased,
-        "response": r.response,
-        "closed_at": r.closed_at.isoformat() if r.closed_at else None,
-    }
-
-
 @requests_app.command("list")
 def requests_list(
     ctx: typer.Context,
@@ -331,26 +312,12 @@ def requests_list(
 
     Example: erasure requests list --status needs_review --due-within 7
     """
-    from sqlalchemy import select
+    from erasure.register import list_requests
 
-    from erasure.models import ErasureRequest, RequestStatus
-
-    with errors():
-        if status is not None and status not in RequestStatus.ALL:
-            raise ConfigError(f"--status {status!r} is not a state; use one of {', '.join(RequestStatus.ALL)}")
-        desk = _desk(ctx)
-        today = desk.today()
-        with desk.state.session() as session:
-            stmt = select(ErasureRequest).order_by(ErasureRequest.received_at, ErasureRequest.id)
-            if status:
-                stmt = stmt.where(ErasureRequest.status == status)
-            if tenant:
-                stmt = stmt.where(ErasureRequest.tenant == tenant)
-            rows = [request_summary(r, today) for r in session.scalars(stmt)]
-        if overdue:
-            rows = [r for r in rows if r["overdue"]]
-        if due_within is not None:
-            rows = [r for r in rows if r["days_left"] is not None and r["days_left"] <= due_within]
+    with errors(), _desk(ctx) as desk:
+        summaries = list_requests(desk.state, today=desk.today(), status=status, tenant=tenant,
+                                  overdue=overdue, due_within=due_within)
+    rows = [r.to_json() for r in summaries]
     if as_json:
         _print_json(rows)
         return
@@ -376,27 +343,8 @@ def requests_show(
 
     Example: erasure requests show ER-2026-000001
     """
-    from sqlalchemy import select
-
-    from erasure import audit
-    from erasure.models import AuditEvent
-
-    with errors():
-        desk = _desk(ctx)
-        with desk.state.session() as session:
-            r = desk._get(session, reference)
-            data = request_summary(r, desk.today())
-            data["subjects"] = [audit.masked_viewer_id(s.viewer_id, s.viewer_hmac) for s in r.subjects]
-            data["events"] = [
-                {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "event": e.event, "reason": e.reason,
-                 "data": json.loads(e.data)}
-                for e in session.scalars(select(AuditEvent).where(AuditEvent.request_ref == r.reference).order_by(AuditEvent.seq))
-            ]
-            data["replies"] = [
-                {"kind": m.kind, "to": m.recipient, "status": m.status, "message_id": m.message_id,
-                 "attempts": m.attempts, "last_error": m.last_error}
-                for m in r.replies
-            ]
+    with errors(), _desk(ctx) as desk:
+        data = desk.find(reference).to_json()
     if as_json:
         _print_json(data)
         return
@@ -452,12 +400,12 @@ def requests_add(
 
             if strict_address(requester) is None:
                 raise ConfigError(f"--requester {requester!r} is not one plain email address")
-        desk = _desk(ctx)
-        if dry_run:
-            _preview(desk.preview_manual(tenant=tenant, viewer_ids=viewer_id))
-            return
-        outcome = desk.add_manual(tenant=tenant, viewer_ids=viewer_id, regulation=regulation, requester=requester, actor=actor)
-        _deliver(ctx, desk)
+        with _desk(ctx) as desk:
+            if dry_run:
+                _preview(desk.preview_manual(tenant=tenant, viewer_ids=viewer_id))
+                return
+            outcome = desk.add_manual(tenant=tenant, viewer_ids=viewer_id, regulation=regulation, requester=requester, actor=actor)
+            _deliver(ctx, desk)
     _decision_output(outcome)
 
 
@@ -496,8 +444,7 @@ def requests_approve(
 
     Example: erasure requests approve ER-2026-000007 --tenant acme
     """
-    with errors():
-        desk = _desk(ctx)
+    with errors(), _desk(ctx) as desk:
         if dry_run:
             preview = desk.preview_approval(reference, tenant=tenant, override_tenant=override_tenant, reason=reason)
             _preview(preview.result)
@@ -522,8 +469,7 @@ def requests_reject(
 
     Example: erasure requests reject ER-2026-000003 --reason "The sender could not be verified as the account owner."
     """
-    with errors():
-        desk = _desk(ctx)
+    with errors(), _desk(ctx) as desk:
         outcome = desk.reject(reference, reason=reason, actor=actor)
         _deliver(ctx, desk)
     _decision_output(outcome)
@@ -540,8 +486,7 @@ def requests_cancel(
 
     Example: erasure requests cancel ER-2026-000009 --reason "Entered twice; see ER-2026-000008."
     """
-    with errors():
-        desk = _desk(ctx)
+    with errors(), _desk(ctx) as desk:
         outcome = desk.cancel(reference, reason=reason, actor=actor)
     typer.echo(f"{outcome.reference}: {outcome.status}")
 
@@ -557,8 +502,7 @@ def requests_extend(
 
     Example: erasure requests extend ER-2026-000004 --reason "The request covers several thousand viewer ids."
     """
-    with errors():
-        desk = _desk(ctx)
+    with errors(), _desk(ctx) as desk:
         outcome = desk.extend(reference, reason=reason, actor=actor)
         _deliver(ctx, desk)
     typer.echo(f"{outcome.reference}: {outcome.status}, extended")
@@ -580,8 +524,7 @@ def audit_verify(
 
     with errors():
         head = audit.ChainHead.parse(expect_head) if expect_head else None
-        desk = _desk(ctx)
-        with desk.state.session() as session:
+        with _desk(ctx) as desk, desk.state.session() as session:
             result = audit.verify(session, head)
     if result.ok:
         typer.echo(f"audit trail intact: {result.events} events, head {result.head or 'empty'}")
@@ -598,10 +541,8 @@ def audit_head(ctx: typer.Context) -> None:
     """
     from erasure import audit
 
-    with errors():
-        desk = _desk(ctx)
-        with desk.state.session() as session:
-            head = audit.head(session)
+    with errors(), _desk(ctx) as desk, desk.state.session() as session:
+        head = audit.head(session)
     typer.echo(str(head) if head else "0:" + audit.GENESIS)
 
 
@@ -646,15 +587,15 @@ def audit_export(
         if fmt not in ("csv", "jsonl"):
             raise ConfigError(f"--format {fmt!r}: use csv or jsonl")
         start, end = _parse_when(since, "--since"), _parse_when(until, "--until")
-        desk = _desk(ctx)
-        out = _open_output(output, "--output") if output else sys.stdout
-        try:
-            with desk.state.session() as session:
-                for chunk in audit.export_lines(audit.iter_events(session, since=start, until=end, request_ref=request), fmt):  # type: ignore[arg-type]
-                    out.write(chunk)
-        finally:
-            if output:
-                out.close()
+        with _desk(ctx) as desk:
+            out = _open_output(output, "--output") if output else sys.stdout
+            try:
+                with desk.state.session() as session:
+                    for chunk in audit.export_lines(audit.iter_events(session, since=start, until=end, request_ref=request), fmt):  # type: ignore[arg-type]
+                        out.write(chunk)
+            finally:
+                if output:
+                    out.close()
 
 
 @audit_app.command("find")
@@ -670,10 +611,8 @@ def audit_find(
     """
     from erasure import audit
 
-    with errors():
-        desk = _desk(ctx)
-        with desk.state.session() as session:
-            found = audit.find_viewer(session, desk.config.audit_keys(), tenant, viewer_id)
+    with errors(), _desk(ctx) as desk, desk.state.session() as session:
+        found = audit.find_viewer(session, desk.config.audit_keys(), tenant, viewer_id)
     if as_json:
         _print_json([
             {"reference": f.reference, "status": f.status, "received_at": f.received_at.isoformat(),
@@ -703,26 +642,10 @@ def outbox_list(
 
     Example: erasure outbox list --status parked
     """
-    from sqlalchemy import select
+    from erasure.outbox import list_outbox
 
-    from erasure.models import OUTBOX_STATES, OutboxMessage
-
-    with errors():
-        if status is not None and status not in OUTBOX_STATES:
-            raise UsageError(f"--status {status!r} is not an outbox state; use one of {', '.join(OUTBOX_STATES)}")
-        desk = _desk(ctx)
-        with desk.state.session() as session:
-            stmt = select(OutboxMessage).order_by(OutboxMessage.id)
-            if status:
-                stmt = stmt.where(OutboxMessage.status == status)
-            rows = [
-                {"id": m.id, "request": m.request.reference, "kind": m.kind, "to": m.recipient, "status": m.status,
-                 "attempts": m.attempts, "message_id": m.message_id, "last_error": m.last_error,
-                 "created_at": m.created_at.isoformat(), "sent_at": m.sent_at.isoformat() if m.sent_at else None,
-                 "claimed_by": m.claimed_by,
-                 "claimed_until": m.claimed_until.isoformat() if m.claimed_until and m.status == "queued" else None}
-                for m in session.scalars(stmt)
-            ]
+    with errors(), _desk(ctx) as desk:
+        rows = [m.to_json() for m in list_outbox(desk.state, status=status)]
     if as_json:
         _print_json(rows)
         return
@@ -741,19 +664,19 @@ def outbox_list(
 def outbox_retry(
     ctx: typer.Context,
     ids: list[int] = typer.Argument(None, help="Outbox ids to retry; default: every parked or deferred reply."),
+    actor: str | None = typer.Option(None, "--actor", help="Who releases them (recorded in the audit trail). Default: your login name."),
 ) -> None:
     """Queue parked or deferred replies again and try to send them now.
 
     Example: erasure outbox retry 12 13
     """
-    from erasure.notify import requeue
+    from erasure.outbox import retry_outbox
+    from erasure.runner import deliver_outbox
+    from erasure.workflow import default_actor
 
-    with errors():
-        desk = _desk(ctx)
-        n = requeue(desk.state, ids)
+    with errors(), _desk(ctx) as desk:
+        n = retry_outbox(desk.state, ids, actor=actor or default_actor())
         typer.echo(f"{n} repl{'y' if n == 1 else 'ies'} queued again")
-        from erasure.runner import deliver_outbox
-
         report = deliver_outbox(desk.config, desk.state)
     typer.echo(f"{report.sent} sent, {report.deferred} deferred, {report.parked} parked")
     for problem in report.problems:
@@ -840,8 +763,7 @@ def status_command(
     from erasure.deadlines import received_date
     from erasure.status import status
 
-    with errors():
-        desk = _desk(ctx)
+    with errors(), _desk(ctx) as desk:
         now = desk.now()
         with desk.state.session() as session:
             result = status(session, today=received_date(now, desk.config.policy), config=desk.config, now=now)
@@ -874,8 +796,7 @@ def report_command(
     from erasure.metrics import yearly_metrics
     from erasure.report import render_html
 
-    with errors():
-        desk = _desk(ctx)
+    with errors(), _desk(ctx) as desk:
         now = desk.now()
         today = received_date(now, desk.config.policy)
         with desk.state.session() as session:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from erasure.deadlines import office_zone, parse_holidays
 from erasure.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "erasure.toml"
@@ -430,8 +431,6 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: audit.retired_keys must name each earlier key_version once, and not the current one")
     if config.mailbox.kind == "imap" and not config.mailbox.username:
         raise ConfigError(f"{source}: mailbox.username is required when mailbox.kind = \"imap\"")
-    from erasure.deadlines import office_zone, parse_holidays
-
     if config.policy.parse_timeout_seconds < 1:
         raise ConfigError(f"{source}: policy.parse_timeout_seconds must be at least 1 (seconds to read one message)")
     if config.policy.parse_memory_mb < 128:

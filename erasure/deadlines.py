@@ -48,14 +48,33 @@ import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from erasure.errors import ConfigError
 from erasure.vocabulary import Regulation
 
-if TYPE_CHECKING:
-    from erasure.config import PolicySettings
+
+class DeadlinePolicy(Protocol):
+    """The ``[policy]`` settings the deadlines are computed from (config.PolicySettings has them).
+
+    A protocol rather than an import, so config may use this module to check its settings
+    at load without the two importing each other.
+    """
+
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def holidays(self) -> tuple[str, ...]: ...
+    @property
+    def ack_business_days(self) -> int: ...
+    @property
+    def ccpa_days(self) -> int: ...
+    @property
+    def ccpa_extension_days(self) -> int: ...
+    @property
+    def gdpr_extension_months(self) -> int: ...
+
 
 __all__ = [
     "Deadlines",
@@ -119,7 +138,7 @@ def receipt_time(arrived_at: datetime | None, intake_at: datetime) -> datetime:
     return min(_aware(arrived_at), intake)
 
 
-def received_date(received_at: datetime, policy: PolicySettings) -> date:
+def received_date(received_at: datetime, policy: DeadlinePolicy) -> date:
     """The office-local calendar date of a moment; naive datetimes are UTC.
 
     Deadlines are counted in whole calendar days where the office is: a mail
@@ -169,7 +188,7 @@ def parse_holidays(values: Iterable[str]) -> frozenset[date]:
 def deadlines_for(
     regulation: Literal["gdpr", "ccpa"],
     received_at: datetime,
-    policy: PolicySettings,
+    policy: DeadlinePolicy,
     *,
     extended: bool = False,
 ) -> Deadlines:

@@ -34,7 +34,12 @@ from imapclient.exceptions import (
 )
 
 from erasure.config import MailboxSettings, is_loopback_host
-from erasure.errors import ConfigError, MailboxError, MailboxLoginError, MailboxUnavailableError
+from erasure.errors import (
+    ConfigError,
+    MailboxError,
+    MailboxLoginError,
+    MailboxUnavailableError,
+)
 from erasure.mailbox import Destination, IncomingMessage, MessageRef
 
 log = logging.getLogger(__name__)
@@ -125,30 +130,6 @@ def backoff_delays(first: float = 1.0, maximum: float = 300.0, *, jitter: float 
     while True:
         yield delay * (1 + random.uniform(-jitter, jitter)) if jitter else delay
         delay = min(delay * 2, maximum)
-
-
-def reconnecting(
-    operation: Callable[[], T],
-    *,
-    delays: Iterator[float] | None = None,
-    attempts: int = 5,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T:
-    """Run ``operation`` (which should open its own ImapSource), retrying while the mailbox is unavailable.
-
-    For ``poll --watch``: only ``MailboxUnavailableError`` is retried; a wrong
-    password or a missing folder will not fix itself and is raised at once.
-    After ``attempts`` failures the last error is raised for the caller to report.
-    """
-    waits = delays if delays is not None else backoff_delays()
-    for attempt in range(1, attempts + 1):
-        try:
-            return operation()
-        except MailboxUnavailableError:
-            if attempt == attempts:
-                raise
-            sleep(next(waits))
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # ------------------------------------------------------------- the source
@@ -424,11 +405,18 @@ class ImapSource:
             self._call(f"copy the message to {target!r}", self._client.copy, [uid], target)
             self._call("flag the message deleted", self._client.add_flags, [uid], [b"\\Deleted", b"\\Seen"])
 
+    def check_folders(self) -> tuple[str, str, str]:
+        """`erasure init`: the intake folder is open (checked on connecting); the processed and
+        review folders exist, created now if missing, as the first move would. Returns all three."""
+        for folder in self._folders.values():
+            self._ensure_folder(folder)
+        return (self.settings.folder, self.settings.processed_folder, self.settings.review_folder)
+
     def wait_for_new(self, timeout_seconds: float) -> bool:
         """Block in IDLE until the server reports new mail (True) or the timeout passes (False).
 
         For ``poll --watch``: the caller re-issues it in a loop and reconnects
-        (see ``reconnecting``) on MailboxUnavailableError. Servers drop IDLE
+        (runner.watch_forever, with ``backoff_delays``) on MailboxUnavailableError. Servers drop IDLE
         after about 30 minutes, so keep ``timeout_seconds`` well below that; and
         since mail landing in the instant between the NOOP and IDLE may only be
         reported at the server's next check, the caller should run ``pending()``

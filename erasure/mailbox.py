@@ -16,7 +16,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Iterator, Literal, Protocol, Self, Sequence
 
-from erasure.config import Config
 from erasure.errors import MailboxError
 from erasure.files import make_private_dirs
 
@@ -38,10 +37,6 @@ class MessageRef:
 class IncomingMessage:
     ref: MessageRef
     raw: bytes | None  # None when the message is over the size limit and was not fetched
-
-    @property
-    def oversized(self) -> bool:
-        return self.raw is None
 
 
 class MailSource(Protocol):
@@ -142,18 +137,3 @@ class MaildirSource:
         name = path.name if ":" in path.name else f"{path.name}:2,S"
         os.rename(path, target / "cur" / name)
 
-
-def open_source(config: Config) -> MailSource:
-    """The configured mailbox as a MailSource (the caller closes it)."""
-    m = config.mailbox
-    if m.kind == "maildir":
-        return MaildirSource(
-            config.path(m.path),
-            processed_folder=m.processed_folder,
-            review_folder=m.review_folder,
-            max_message_bytes=m.max_message_bytes,
-        )
-    from erasure.config import read_secret
-    from erasure.imap import ImapSource
-
-    return ImapSource(m, read_secret(m.password_env, "mailbox.password_env"))

@@ -257,7 +257,6 @@ class MailboxCursor(Base):
 
     source: Mapped[str] = mapped_column(CleanString(HEADER_LEN), primary_key=True)
     uidvalidity: Mapped[int | None] = mapped_column(Integer)
-    last_uid: Mapped[int | None] = mapped_column(Integer)
     last_poll_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # The last pass's problems (quarantined messages, moves that failed, a crash),

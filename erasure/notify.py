@@ -306,25 +306,32 @@ def due_outbox(session: Session, now: dt.datetime) -> list[int]:
     ))
 
 
-def requeue(state: Any, ids: Sequence[int] | None = None) -> int:
+def requeue(state: Any, ids: Sequence[int] | None = None, *, actor: str = audit.SYSTEM) -> int:
     """`outbox retry`: parked or deferred replies become due now; returns how many.
 
     Each row is locked by primary key and changed only if it is still parked
     or queued, so a reply sent meanwhile by a running deliverer (``sent``) is
     never put back in the queue. A claim is left alone: the deliverer holding
-    it finishes, or its lease runs out.
+    it finishes, or its lease runs out. Each reply whose delivery state this
+    changes (parked, or deferred to a later attempt) gets a ``reply_released``
+    event naming ``actor``: it goes out on a person's word.
     """
     with state.session() as session:
         stmt = select(OutboxMessage.id).where(OutboxMessage.status.in_([OutboxState.PARKED, OutboxState.QUEUED]))
         if ids:
             stmt = stmt.where(OutboxMessage.id.in_(list(ids)))
-        n = 0
-        for outbox_id in list(session.scalars(stmt.order_by(OutboxMessage.id))):
-            row = session.get(OutboxMessage, outbox_id, with_for_update=True)
-            if row is not None and row.status in (OutboxState.PARKED, OutboxState.QUEUED):
-                row.status, row.next_attempt_at = OutboxState.QUEUED, None
-                n += 1
-        return n
+        locked = [session.get(OutboxMessage, outbox_id, with_for_update=True)
+                  for outbox_id in list(session.scalars(stmt.order_by(OutboxMessage.id)))]
+        # Every row is locked before the audit trail is: a deliverer holds one row and then
+        # waits for the audit lock, so taking the audit lock between rows would deadlock with it.
+        released = [row for row in locked if row is not None and row.status in (OutboxState.PARKED, OutboxState.QUEUED)]
+        for row in released:
+            if row.status == OutboxState.PARKED or row.next_attempt_at is not None:  # a change of delivery state
+                audit.record(session, "reply_released", actor=actor, request=row.request,
+                             data={"outbox_id": row.id, "kind": row.kind,
+                                   "was": "parked" if row.status == OutboxState.PARKED else "deferred"})
+            row.status, row.next_attempt_at = OutboxState.QUEUED, None
+        return len(released)
 
 
 def deliver(state: Any, transport: Any, *, now: Callable[[], dt.datetime],

@@ -8,21 +8,23 @@ the view store and the delivery transport, and make sure each is closed again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import sys
 import time
+import typing
 from pathlib import Path
 from typing import Callable
 
 import filelock
 
 from erasure import audit
-from erasure.config import Config
-from erasure.errors import TemporaryError
+from erasure.config import Config, read_secret
+from erasure.errors import ConfigError, MailboxError, TemporaryError
 from erasure.files import PRIVATE_FILE, create_private_file
-from erasure.mailbox import open_source
+from erasure.mailbox import MaildirSource, MailSource
 from erasure.notify import DeliveryReport, deliver
-from erasure.state import State, open_state
+from erasure.state import State
 from erasure.workflow import Desk, PollResult, utcnow
 
 log = logging.getLogger("erasure.runner")
@@ -33,6 +35,44 @@ LOCK_NAME = ".erasure-poll.lock"
 def lock_path(config: Config) -> Path:
     """One lock per config folder: overlapping cron runs of the same installation exclude each other."""
     return config.base_dir / LOCK_NAME
+
+
+def open_source(config: Config) -> MailSource:
+    """The configured mailbox as a MailSource (the caller closes it), with relative paths
+    (``mailbox.path``, ``mailbox.ca_file``) resolved against the config file's folder."""
+    m = config.mailbox
+    if m.kind == "maildir":
+        return MaildirSource(
+            config.path(m.path),
+            processed_folder=m.processed_folder,
+            review_folder=m.review_folder,
+            max_message_bytes=m.max_message_bytes,
+        )
+    from erasure.imap import ImapSource
+
+    if m.ca_file:
+        m = dataclasses.replace(m, ca_file=str(config.path(m.ca_file)))
+    return ImapSource(m, read_secret(m.password_env, "mailbox.password_env"))
+
+
+def check_mailbox(config: Config) -> str | None:
+    """`erasure init`: connect to an IMAP mailbox as a poll would, so a wrong host, password or
+    folder shows at setup rather than at the first cron run; returns what was checked (None for a Maildir).
+
+    Refusals a retry will not fix are ConfigErrors here (exit 2); an unreachable server stays temporary (75).
+    """
+    if config.mailbox.kind != "imap":
+        return None
+    from erasure.imap import ImapSource
+
+    try:
+        with typing.cast(ImapSource, open_source(config)) as source:
+            folders = source.check_folders()
+            return f"mailbox: {source.name} ready (folders {', '.join(repr(f) for f in folders)})"
+    except MailboxError as exc:
+        if isinstance(exc, (TemporaryError, ConfigError)):
+            raise
+        raise ConfigError(str(exc)) from exc
 
 
 def deliver_outbox(config: Config, state: State, *, stream=None) -> DeliveryReport:  # type: ignore[no-untyped-def]
@@ -57,20 +97,15 @@ def poll_once(config: Config, *, dry_run: bool = False) -> PollResult:
     except filelock.Timeout:
         return PollResult(source=config.mailbox.kind, locked=True)
     try:
-        state = open_state(config.state.url, base_dir=config.base_dir)
-        desk = Desk(config, state)
-        try:
+        with Desk.open(config) as desk:
             with open_source(config) as source:
                 result = desk.poll(source, dry_run=dry_run)
             if not dry_run:
-                report = deliver_outbox(config, state)
+                report = deliver_outbox(config, desk.state)
                 result.sent, result.deferred, result.parked = report.sent, report.deferred, report.parked
                 result.problems.extend(report.problems)
             log.info(result.summary())
             return result
-        finally:
-            desk.close()
-            state.close()
     finally:
         lock.release()
 
@@ -115,11 +150,8 @@ def watch_forever(config: Config, *, report: Callable[[PollResult], None], idle_
 
 def prune_records(config: Config, *, dry_run: bool = False) -> list[str]:
     """Delete request records past policy.record_retention_months; returns their references."""
-    state = open_state(config.state.url, base_dir=config.base_dir)
-    try:
-        return Desk(config, state).prune_records(dry_run=dry_run)
-    finally:
-        state.close()
+    with Desk.open(config) as desk:
+        return desk.prune_records(dry_run=dry_run)
 
 
 def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
@@ -131,13 +163,9 @@ def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
     with ViewStore.from_config(config) as store:
         result = retention.purge(store, days=days or config.policy.retention_days, dry_run=dry_run, progress=progress)
     if not dry_run:
-        state = open_state(config.state.url, base_dir=config.base_dir)
-        try:
-            with state.session() as session:
-                audit.record(session, "retention_purge", data={
-                    "cutoff": result.cutoff.isoformat(), "days": days or config.policy.retention_days,
-                    "counts": result.counts,
-                })
-        finally:
-            state.close()
+        with Desk.open(config) as desk, desk.state.session() as session:
+            audit.record(session, "retention_purge", data={
+                "cutoff": result.cutoff.isoformat(), "days": days or config.policy.retention_days,
+                "counts": result.counts,
+            })
     return result.counts

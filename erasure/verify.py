@@ -307,14 +307,8 @@ def decide(message: ParsedMessage, config: Config) -> Decision:
     if message.kind != "erasure":
         return answerable("review", "not_erasure")
 
-    extra: list[Problem] = []
-    too_long = [v for v in message.viewer_ids if len(v) > policy.max_viewer_id_length]
-    if too_long:
-        extra.append(Problem("viewer_id_too_long", f"a viewer id is longer than {policy.max_viewer_id_length} characters"))
-    if len(message.viewer_ids) > policy.max_viewer_ids:
-        count = len(message.viewer_ids)
-        extra.append(Problem("too_many_viewer_ids", f"the request names {count} viewer ids; the limit is {policy.max_viewer_ids}"))
-    problems = (*problems, *(p for p in extra if all(q.code != p.code for q in problems)))
+    # The viewer-id limits were applied by the parser (the workflow passes it the policy's),
+    # and the workflow caps what it stores (Desk._capped): they are problems by now.
     if problems:
         first = problems[0]
         return answerable("review", first.code if first.code in REASONS else "unparseable", first.text)

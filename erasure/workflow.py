@@ -20,7 +20,8 @@ import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from types import TracebackType
+from typing import Any, Callable, Iterable, Self, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -60,8 +61,9 @@ from erasure.notify import ReplySpec, TemplateRenderer, queue_reply
 from erasure.parse import ParsedMessage, clean_viewer_ids
 from erasure.parse.budget import ParseBudget, parse_within_budget
 from erasure.parse.headers import storable, valid_message_id
+from erasure.register import RequestDetail, show_request
 from erasure.replies import acknowledgement_due, reply_after
-from erasure.state import State
+from erasure.state import State, open_state
 from erasure.store import ErasureResult, Target, ViewStore
 from erasure.verify import Decision, decide
 
@@ -181,6 +183,31 @@ class Desk:
             config.path(config.templates.directory) if config.templates.directory else None
         )
         self.now = now
+        self._owned_state: State | None = None
+
+    @classmethod
+    def open(cls, config: Config, **kwargs: Any) -> Desk:
+        """The one handle on an installation: owns its state database and (opened on first
+        use) its view store, and closes both; use as ``with Desk.open(config) as desk:``."""
+        state = open_state(config.state.url, base_dir=config.base_dir)
+        try:
+            desk = cls(config, state, **kwargs)
+        except BaseException:
+            state.close()
+            raise
+        desk._owned_state = state
+        return desk
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def find(self, reference: str) -> RequestDetail:
+        """One request by reference (or numeric id) as `requests show` reads it; RequestNotFoundError if none."""
+        return show_request(self.state, reference, today=self.today())
 
     # ------------------------------------------------------------ helpers
 
@@ -195,8 +222,12 @@ class Desk:
         return {t.name for t in self.config.store.tables if not t.is_child}
 
     def close(self) -> None:
+        """Close the view store, and the state database when ``Desk.open`` opened it."""
         if self._store is not None:
             self._store.close()
+        if self._owned_state is not None:
+            self._owned_state.close()
+            self._owned_state = None
 
     def _key(self) -> bytes:
         return self.config.audit_key()

@@ -243,3 +243,105 @@ def test_every_error_class_carries_its_exit_code():
     assert errors.exit_code_for(errors.DeliveryPermanentError("x")) == 1
     assert errors.exit_code_for(errors.DeliveryTemporaryError("x")) == 1
     assert errors.exit_code_for(errors.DeliveryUnavailableError("x")) == 75
+
+
+def test_the_desk_handle_closes_the_state_database_and_the_view_store(demo_dir, monkeypatch):
+    from erasure.config import load_config
+    from erasure.state import State
+    from erasure.store import ViewStore
+    from erasure.workflow import Desk
+
+    monkeypatch.setenv(KEY_ENV, "demo-only-audit-key-not-secret")
+    closed = []
+    monkeypatch.setattr(State, "close", lambda self: closed.append("state"))
+    monkeypatch.setattr(ViewStore, "close", lambda self: closed.append("store"))
+    config = load_config(demo_dir / "erasure.toml")
+    with Desk.open(config) as desk:
+        reference = desk.find("1").summary.reference
+        assert desk.find(reference).summary.reference == reference
+    assert closed == ["state"]  # the view store was never needed, so never opened
+    with pytest.raises(RuntimeError), Desk.open(config) as desk:
+        assert desk.store is desk.store  # opened on first use, once
+        raise RuntimeError("a command that fails half-way")
+    assert closed == ["state", "store", "state"]
+
+
+IMAP_PASSWORD_ENV = "ERASURE_TEST_IMAP_PASSWORD"
+
+
+@pytest.fixture
+def imap_setup(tmp_path, monkeypatch, dovecot):
+    """A config folder with a view store, naming a fresh Dovecot user over TLS whose CA file is
+    given relative to the config file's folder (as an installation keeps it next to its config)."""
+    import shutil
+
+    from tests.world import config_dict, make_world
+
+    w = make_world(tmp_path, monkeypatch)
+    w.desk.close()
+    w.state.close()
+    user = dovecot.new_user()
+    with dovecot.client(user) as c:
+        c.create_folder("Requests")
+    (tmp_path / "certs").mkdir()
+    shutil.copy(dovecot.ca_file, tmp_path / "certs" / "imap-ca.pem")
+    data = config_dict(tmp_path)
+    data["mailbox"] = {"kind": "imap", "host": "127.0.0.1", "port": dovecot.tls_port, "security": "tls",
+                       "ca_file": "certs/imap-ca.pem", "username": user, "password_env": IMAP_PASSWORD_ENV,
+                       "folder": "Requests", "timeout_seconds": 10}
+    return tmp_path, data, user, dovecot
+
+
+def init_with(setup, env=None, **mailbox):
+    import tomli_w
+
+    from tests.dovecot_server import PASSWORD
+    from tests.world import KEY_ENV as WORLD_KEY_ENV
+
+    d, data, _, _ = setup
+    data = {**data, "mailbox": {**data["mailbox"], **mailbox}}
+    data["mailbox"] = {k: v for k, v in data["mailbox"].items() if v is not None}
+    (d / "erasure.toml").write_text(tomli_w.dumps(data))
+    return run("--config", d / "erasure.toml", "init",
+               env={WORLD_KEY_ENV: "test-key", IMAP_PASSWORD_ENV: PASSWORD, **(env or {})})
+
+
+def test_init_logs_in_to_an_imap_mailbox_and_readies_its_folders(imap_setup):
+    # Before, mailbox.ca_file was read relative to the working directory, not the config file's folder.
+    _, _, user, dovecot = imap_setup
+    ok = init_with(imap_setup)
+    assert ok.exit_code == 0, ok.output
+    assert f"mailbox: imap://{user}@127.0.0.1:{dovecot.tls_port}/Requests ready" in ok.output
+    with dovecot.client(user) as c:
+        assert c.folder_exists("Processed") and c.folder_exists("Review")
+    assert init_with(imap_setup).exit_code == 0  # safe to run again
+
+
+@pytest.mark.parametrize("mailbox, env, code, words", [
+    ({"folder": "Nowhere"}, {}, 2, "cannot open intake folder 'Nowhere'"),
+    ({"processed_folder": "Requests"}, {}, 2, "also a destination folder"),
+    ({"review_folder": "Requests"}, {}, 2, "also a destination folder"),
+    ({}, {IMAP_PASSWORD_ENV: "not-the-password"}, 2, "refused the login"),
+    ({"ca_file": None}, {}, 2, "could not be verified"),
+    ({"ca_file": "certs/missing.pem"}, {}, 2, "mailbox.ca_file"),
+    ({"port": free_port()}, {}, 75, "connection refused"),
+])
+def test_init_names_what_is_wrong_with_the_mailbox(imap_setup, mailbox, env, code, words):
+    result = init_with(imap_setup, env, **mailbox)
+    assert result.exit_code == code, result.output
+    assert words in result.output
+
+
+def test_watch_ends_at_once_on_a_refusal_that_waiting_cannot_fix(imap_setup, monkeypatch):
+    # (Formerly imap.reconnecting's promise; watch_forever is where the retrying happens.)
+    from erasure.config import config_from_dict
+    from erasure.errors import MailboxLoginError
+    from erasure.runner import watch_forever
+
+    d, data, _, _ = imap_setup
+    monkeypatch.setenv(IMAP_PASSWORD_ENV, "not-the-password")
+    waits: list[float] = []
+    with pytest.raises(MailboxLoginError, match="refused the login"):
+        watch_forever(config_from_dict(data, base_dir=d), report=lambda result: None, idle_seconds=1.0,
+                      stop=lambda: len(waits) >= 3, sleep=waits.append)
+    assert waits == []

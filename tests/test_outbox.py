@@ -116,8 +116,41 @@ def test_officer_sees_parked_replies_and_retries_them(tmp_path, monkeypatch, smt
     runner = CliRunner()
     listing = runner.invoke(app, ["--config", str(config), "outbox", "list", "--status", "parked"])
     assert listing.exit_code == 0 and "554 5.7.1 rejected" in listing.output
-    retry = runner.invoke(app, ["--config", str(config), "outbox", "retry"])
+    retry = runner.invoke(app, ["--config", str(config), "outbox", "retry", "--actor", "dpo-jane"])
     assert retry.exit_code == 0, retry.output
     assert "1 sent" in retry.output
     assert [m.status for m in outbox(w)] == ["sent"]
+    from erasure.models import AuditEvent
+
+    with w.state.session() as session:
+        released = session.scalars(sa.select(AuditEvent).where(AuditEvent.event == "reply_released")).all()
+    assert [e.actor for e in released] == ["dpo-jane"]
     w.state.close()
+
+
+def test_a_retry_is_recorded_with_the_officer_who_released_the_reply(world, smtp_server):
+    from erasure import audit
+    from erasure.models import AuditEvent
+    from erasure.outbox import list_outbox, retry_outbox
+
+    queue_one(world)
+    assert retry_outbox(world.state, actor="dpo-jane") == 1  # queued and due already: nothing changes, nothing recorded
+    smtp_server.handler.answer_next("554 5.7.1 rejected", at="DATA")
+    send(world, smtp_server)
+    (parked,) = list_outbox(world.state, status="parked")
+    assert retry_outbox(world.state, [parked.id + 1], actor="dpo-jane") == 0  # another id: nothing released
+    assert retry_outbox(world.state, [parked.id], actor="dpo-jane") == 1
+    smtp_server.handler.answer_next("451 4.3.0 try again later")
+    assert send(world, smtp_server).deferred == 1
+    assert retry_outbox(world.state, [parked.id], actor="dpo-joe") == 1  # deferred: due now instead of later
+    assert retry_outbox(world.state, [parked.id], actor="dpo-joe") == 1  # nothing left to change
+    with world.state.session() as session:
+        events = session.scalars(sa.select(AuditEvent).where(AuditEvent.event == "reply_released")).all()
+        assert audit.verify(session).ok
+    assert [(e.actor, e.request_ref, e.data) for e in events] == [
+        ("dpo-jane", parked.request, f'{{"kind":"{parked.kind}","outbox_id":{parked.id},"was":"parked"}}'),
+        ("dpo-joe", parked.request, f'{{"kind":"{parked.kind}","outbox_id":{parked.id},"was":"deferred"}}'),
+    ]
+    assert [m.status for m in list_outbox(world.state)] == ["queued"]
+    assert send(world, smtp_server).sent == 1  # due at once, though the 451 asked for a later attempt
+    assert [m.status for m in list_outbox(world.state, status="sent")] == ["sent"]

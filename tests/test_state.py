@@ -68,3 +68,36 @@ def test_a_state_database_locked_by_another_writer_is_a_temporary_failure(tmp_pa
     finally:
         other.close()
         state.close()
+
+
+def test_0004_drops_last_uid_and_keeps_each_sources_cursor(state_url):
+    import sqlalchemy as sa
+    from alembic import command
+
+    from erasure.state import _alembic_config, make_engine
+
+    engine = make_engine(state_url)
+    cfg = _alembic_config()
+
+    def migrate(step, target):
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, target)
+
+    def columns():
+        return {c["name"] for c in sa.inspect(engine).get_columns("mailbox_cursor")}
+
+    try:
+        migrate(command.upgrade, "0003")
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO mailbox_cursor (source, uidvalidity, last_uid) VALUES ('imap://a', 7, 42)"))
+        migrate(command.upgrade, "0004")
+        assert "last_uid" not in columns()
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT source, uidvalidity FROM mailbox_cursor")).all() == [("imap://a", 7)]
+        migrate(command.downgrade, "0003")
+        assert "last_uid" in columns()
+        migrate(command.upgrade, "head")
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()

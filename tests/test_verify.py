@@ -130,9 +130,20 @@ def test_no_viewer_id_goes_to_review_and_may_be_asked_for_one() -> None:
     assert (decision.outcome, decision.reason_code, decision.reply_to) == ("review", "no_viewer_id", "privacy@acme.example")
 
 
-def test_config_limits_apply_even_if_parse_used_other_ones() -> None:
-    assert decide(message(viewer_ids=("a", "b", "c")), config(max_viewer_ids=2)).reason_code == "too_many_viewer_ids"
-    assert decide(message(viewer_ids=("abcdef",)), config(max_viewer_id_length=5)).reason_code == "viewer_id_too_long"
+@pytest.mark.parametrize("ids, limits, code", [
+    ("Viewer ID: v-1\nViewer ID: v-2\nViewer ID: v-3\n", {"max_viewer_ids": 2}, "too_many_viewer_ids"),
+    ("Viewer ID: abcdef\n", {"max_viewer_id_length": 5}, "viewer_id_too_long"),
+    ("Viewer ID: v-1\nViewer ID: v-2\n", {"max_viewer_ids": 2}, "ok"),
+    ("Viewer ID: abcde\n", {"max_viewer_id_length": 5}, "ok"),
+])
+def test_the_parser_applies_the_viewer_id_limits_and_decide_sends_them_to_review(ids: str, limits: dict[str, int],
+                                                                                 code: str) -> None:
+    # The limits are checked once, by the parser (the workflow passes it the policy's limits); decide only reads its problems.
+    parsed = parse_message(
+        b"From: Alice <privacy@acme.example>\nSubject: GDPR erasure request\nMessage-ID: <m@acme.example>\n"
+        b"Authentication-Results: " + PASS.encode() + b"\n\nPlease erase these viewer ids:\n" + ids.encode(), **limits
+    )
+    assert decide(parsed, config(**limits)).reason_code == code
 
 
 @pytest.mark.parametrize("named, default, expected", [(None, "gdpr", "gdpr"), (None, "ccpa", "ccpa"), ("ccpa", "gdpr", "ccpa"), ("gdpr", "ccpa", "gdpr")])

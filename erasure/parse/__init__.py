@@ -33,8 +33,7 @@ skipped silently.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -90,18 +89,14 @@ class ParsedMessage:
     subject: str
     from_address: str | None
     from_problem: Problem | None
-    return_path: str | None
     automatic: Problem | None
     auth_results: tuple[str, ...]
     kind: Kind
     regulation: Literal["gdpr", "ccpa"] | None
     viewer_ids: tuple[str, ...]
     problems: tuple[Problem, ...]
-    defects: tuple[str, ...]
-    body_sha256: str
     # Added beyond the workflow contract:
     body_text: str = ""  # the unquoted text that was read (capped), for `requests show` and tenant hints
-    attachments: tuple[str, ...] = field(default=())  # file names (sanitised) of attachments that were read
 
 
 # ---------------------------------------------------------------- entry point
@@ -115,32 +110,31 @@ def parse_message(
     max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
 ) -> ParsedMessage:
     """Read one raw message; any failure becomes a review Problem, never an exception."""
-    digest = hashlib.sha256(raw if isinstance(raw, (bytes, bytearray)) else b"").hexdigest()
     try:
-        return _parse(bytes(raw), digest, max_viewer_id_length, max_viewer_ids, max_attachment_bytes)
+        return _parse(bytes(raw), max_viewer_id_length, max_viewer_ids, max_attachment_bytes)
     except MemoryError:  # under the parse budget's memory limit (parse/budget.py)
-        return _unreadable(digest, "it needed more memory than policy.parse_memory_mb allows",
+        return _unreadable("it needed more memory than policy.parse_memory_mb allows",
                            code="parse_budget_exceeded")
     except Exception as exc:  # the contract: a decision for every input, never a crash
-        return _unreadable(digest, f"the message could not be read ({type(exc).__name__}); a person must look at it")
+        return _unreadable(f"the message could not be read ({type(exc).__name__}); a person must look at it")
 
 
 def unread_message(raw: bytes, code: str, text: str) -> ParsedMessage:
     """The ParsedMessage of a message that was not read at all (e.g. over the parse budget): review only."""
-    return _unreadable(hashlib.sha256(raw).hexdigest(), text, code=code)
+    return _unreadable(text, code=code)
 
 
-def _unreadable(digest: str, text: str, code: str = "unparseable") -> ParsedMessage:
+def _unreadable(text: str, code: str = "unparseable") -> ParsedMessage:
     problem = Problem(code, text)
     return ParsedMessage(
         message_id=None, references=(), subject="", from_address=None,
         from_problem=Problem("from_unreadable", "the From header could not be read"),
-        return_path=None, automatic=None, auth_results=(), kind="other", regulation=None,
-        viewer_ids=(), problems=(problem,), defects=(), body_sha256=digest,
+        automatic=None, auth_results=(), kind="other", regulation=None,
+        viewer_ids=(), problems=(problem,),
     )
 
 
-def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: int) -> ParsedMessage:
+def _parse(raw: bytes, max_len: int, max_ids: int, max_attachment: int) -> ParsedMessage:
     out = Collector()
     fields, separator, body = split_header_fields(raw)
     from_count = sum(1 for name, _ in fields if name.lower() == "from")
@@ -172,7 +166,6 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
             out.add("mime_too_deep", "the MIME structure is nested too deeply to read")
             msg = parser.parsebytes(head + b"\r\n", headersonly=True)
     assert isinstance(msg, EmailMessage)
-    out.defect(getattr(msg, "defects", ()))
 
     subject = subject_of(msg, out)
     from_address, from_problem = from_address_of(msg, from_count, out)
@@ -208,17 +201,13 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
         subject=subject,
         from_address=from_address,
         from_problem=from_problem,
-        return_path=return_path,
         automatic=automatic,
         auth_results=auth_results,
         kind=kind,
         regulation=regulation,
         viewer_ids=viewer_ids,
         problems=tuple(out.problems),
-        defects=tuple(out.defects),
-        body_sha256=digest,
         body_text=request_text[:MAX_BODY_TEXT_CHARS],
-        attachments=tuple(name for name, _, _ in attachments),
     )
 
 

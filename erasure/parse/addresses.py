@@ -59,7 +59,6 @@ def from_address_of(msg: Message, wire_count: int, out: Collector) -> tuple[str 
     except Exception:
         return None, Problem("from_invalid", "the From header could not be parsed")
     if defects or len(addresses) != 1 or addresses[0].addr_spec.lower() != ours.lower():
-        out.defect(defects)
         return None, Problem("from_invalid", "the From header does not parse to exactly one unambiguous address")
     return ours, None
 

@@ -60,15 +60,13 @@ def unfold(value: str) -> str:
 
 
 def header_text(msg: Message, name: str, out: Collector) -> str | None:
-    """The stdlib's decoded value of a header, or None; a parse failure becomes a defect."""
+    """The stdlib's decoded value of a header, or None; if the stdlib cannot decode it, the raw unfolded value."""
     try:
         value = msg.get(name)
         if value is None:
             return None
-        out.defect(getattr(value, "defects", ()))
         return str(value)
-    except Exception as exc:
-        out.defect([exc])
+    except Exception:
         raws = raw_values(msg, name)
         return unfold(raws[0]) if raws else None
 

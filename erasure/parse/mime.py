@@ -42,7 +42,6 @@ def _walk(msg: Message, out: Collector) -> list[Message]:
         if depth > MAX_MIME_DEPTH:
             out.add("mime_too_deep", f"the MIME structure is nested more than {MAX_MIME_DEPTH} levels deep; the inner parts were not read")
             continue
-        out.defect(getattr(part, "defects", ()))
         if part.is_multipart() and not _content_type(part).startswith("message/"):
             payload = part.get_payload()
             if isinstance(payload, list):
@@ -216,8 +215,7 @@ def _is_attachment(part: Message) -> bool:
 def _payload(part: Message, out: Collector) -> bytes:
     try:
         data = part.get_payload(decode=True)
-    except Exception as exc:
-        out.defect([exc])
+    except Exception:
         return b""
     return data if isinstance(data, bytes) else b""
 
@@ -296,12 +294,7 @@ def _decode_text(data: bytes, declared: str | None, out: Collector) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    out.defect([_UndecodableTextDefect()])
-    return data.decode(encodings[0], "replace")
-
-
-class _UndecodableTextDefect(Exception):
-    """Text whose bytes fit neither its declared charset nor UTF-8."""
+    return data.decode(encodings[0], "replace")  # undecodable bytes become U+FFFD, which the id readers refuse
 
 
 def read_parts(msg: Message, out: Collector, max_attachment: int) -> tuple[list[str], list[tuple[str, str, str]]]:

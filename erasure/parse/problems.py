@@ -16,21 +16,14 @@ class Problem:
 
 
 class Collector:
-    """Problems and defects gathered while reading, de-duplicated in order."""
+    """Problems gathered while reading, de-duplicated in order."""
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
-        self.defects: list[str] = []
 
     def add(self, code: str, text: str) -> None:
         if all(p.code != code for p in self.problems):
             self.problems.append(Problem(code, text))
-
-    def defect(self, items: object) -> None:
-        for d in items or ():  # type: ignore[attr-defined]
-            name = type(d).__name__
-            if name not in self.defects:
-                self.defects.append(name)
 
 
 def safe_name(name: str) -> str:
