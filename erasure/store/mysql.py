@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from erasure.config import StoreSettings
-from erasure.store import Dialect, batches
+from erasure.store.dialect import Dialect, batches
 from erasure.store.plan import Node, join_conditions
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from erasure.config import StoreSettings
-from erasure.store import Dialect, batches
+from erasure.store.dialect import Dialect, batches
 from erasure.store.plan import Node
 
 

@@ -24,7 +24,7 @@ from erasure.errors import StoreError
 from erasure.store.plan import Node, Plan
 
 if TYPE_CHECKING:
-    from erasure.store import Dialect
+    from erasure.store.dialect import Dialect
 
 
 def reflect(conn: Connection, tables: Sequence[StoreTable], dialect: Dialect, safe_url: str) -> Plan:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from erasure.config import StoreSettings
-from erasure.store import Dialect, batches
+from erasure.store.dialect import Dialect, batches
 from erasure.store.plan import Node
 
 # The busy timeout per engine, read by the "begin" hook; weak, so a disposed engine is forgotten.
