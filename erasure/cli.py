@@ -28,8 +28,10 @@ from erasure.errors import (
     EXIT_TEMPFAIL,
     ConfigError,
     ErasureError,
+    UsageError,
     exit_code_for,
 )
+from erasure.vocabulary import Regulation
 
 if TYPE_CHECKING:
     from erasure.workflow import Desk
@@ -393,8 +395,8 @@ def requests_add(
     Example: erasure requests add --tenant acme --viewer-id v-1234 --regulation gdpr --requester privacy@acme.example
     """
     with errors():
-        if regulation is not None and regulation not in ("gdpr", "ccpa"):
-            raise ConfigError(f"--regulation {regulation!r}: use gdpr or ccpa")
+        if regulation is not None and regulation not in tuple(Regulation):
+            raise UsageError(f"--regulation {regulation!r}: use one of {', '.join(Regulation)}")
         if requester is not None:
             from erasure.parse import strict_address
 

@@ -214,6 +214,7 @@ def test_add_and_approve_dry_runs_count_and_change_nothing(tmp_path):
         (("requests", "list", "--status", "done"), "needs_review"),
         (("audit", "export", "--format", "xml"), "csv or jsonl"),
         (("audit", "export", "--since", "yesterday"), "2026-01-31"),
+        (("requests", "add", "--tenant", "acme", "--viewer-id", "v-1", "--regulation", "lgpd"), "gdpr, ccpa"),
     ],
 )
 def test_an_invalid_option_value_is_a_usage_error_naming_the_valid_ones(demo_dir, args, names):
