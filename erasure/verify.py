@@ -105,6 +105,7 @@ REASONS: dict[str, str] = {
     "viewer_id_reserved_example": "A viewer id is one of the examples printed in our own letters, so the message echoes them.",
     "attachment_header_unclear": "The first line of a one-column attachment looks like a heading but is not viewer_id.",
     "auto_response_suppressed": "The sender asked for no automatic answer (X-Auto-Response-Suppress): an auto-reply, or a request from a helpdesk; a person decides.",
+    "forwards_our_letter": "The message forwards one of our own letters; the ids in it are not a new request, so a person reads it.",
     "echoes_our_reply": "The message repeats the text of one of our own letters (e.g. a helpdesk's automatic acknowledgement).",
     "ambiguous_wording": "The text says not to delete something; a person must read it.",
     "also_access_request": "The request also asks for access to or a copy of data.",
@@ -302,6 +303,10 @@ def decide(message: ParsedMessage, config: Config) -> Decision:
         return result(outcome, code, detail, tenant=tenant.name, reply_to=None if machine else address,
                       authenticated=authenticated)
 
+    if own in message.forwarded_from:
+        # The customer forwarded one of our own letters back (or an old request quoted in
+        # one): its ids were dealt with before and are not a new request.
+        return answerable("review", "forwards_our_letter")
     if message.kind == "access":
         return answerable("review", "access_request")
     if message.kind != "erasure":

@@ -399,6 +399,7 @@ class Desk:
             max_viewer_id_length=self.config.policy.max_viewer_id_length,
             max_viewer_ids=self.config.policy.max_viewer_ids,
             max_attachment_bytes=self.config.policy.max_attachment_bytes,
+            own_addresses=(self.config.delivery.from_address,),
         )
         return decide(parsed, self.config), parsed
 
@@ -442,7 +443,8 @@ class Desk:
                 message_id=parsed.message_id if parsed else None,
                 thread_refs=" ".join(parsed.references) if parsed and parsed.references else None,
                 audit_data={"source": source_name, "message_key": ref.key, "size": ref.size, "body_sha256": body_sha,
-                            "from": parsed.from_address if parsed else None},
+                            "from": parsed.from_address if parsed else None,
+                            **({"forwarded": True} if parsed and parsed.forwarded else {})},
             )
             self._acknowledge_at_intake(session, request)
             destination = "processed" if request.planned == "erase" else "review"  # after the id cap

@@ -70,7 +70,7 @@ from erasure.parse.mime import (
     too_many_delimiter_lines,
 )
 from erasure.parse.problems import Collector, Problem, safe_name
-from erasure.parse.quotes import echoes_our_letters, unquoted
+from erasure.parse.quotes import echoes_our_letters, forwarded_message, unquoted
 
 __all__ = [
     "DEFAULT_MAX_ATTACHMENT_BYTES", "MAX_HEADER_FIELD_BYTES", "Kind", "ParsedMessage", "Problem",
@@ -97,6 +97,8 @@ class ParsedMessage:
     problems: tuple[Problem, ...]
     # Added beyond the workflow contract:
     body_text: str = ""  # the unquoted text that was read (capped), for `requests show` and tenant hints
+    forwarded: bool = False  # the request was read (also) from a forwarded message; recorded in the audit trail
+    forwarded_from: tuple[str, ...] = ()  # the forwarded messages' senders ("" where not one clear address)
 
 
 # ---------------------------------------------------------------- entry point
@@ -108,10 +110,16 @@ def parse_message(
     max_viewer_id_length: int = 256,
     max_viewer_ids: int = 100_000,
     max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+    own_addresses: Iterable[str] = (),
 ) -> ParsedMessage:
-    """Read one raw message; any failure becomes a review Problem, never an exception."""
+    """Read one raw message; any failure becomes a review Problem, never an exception.
+
+    ``own_addresses``: our reply address(es). A forwarded message sent from one of
+    them is one of our own letters coming back, read as a quote (never as a request).
+    """
     try:
-        return _parse(bytes(raw), max_viewer_id_length, max_viewer_ids, max_attachment_bytes)
+        own = frozenset(a.strip().lower() for a in own_addresses)
+        return _parse(bytes(raw), max_viewer_id_length, max_viewer_ids, max_attachment_bytes, own)
     except MemoryError:  # under the parse budget's memory limit (parse/budget.py)
         return _unreadable("it needed more memory than policy.parse_memory_mb allows",
                            code="parse_budget_exceeded")
@@ -134,7 +142,7 @@ def _unreadable(text: str, code: str = "unparseable") -> ParsedMessage:
     )
 
 
-def _parse(raw: bytes, max_len: int, max_ids: int, max_attachment: int) -> ParsedMessage:
+def _parse(raw: bytes, max_len: int, max_ids: int, max_attachment: int, own: frozenset[str]) -> ParsedMessage:
     out = Collector()
     fields, separator, body = split_header_fields(raw)
     from_count = sum(1 for name, _ in fields if name.lower() == "from")
@@ -177,7 +185,11 @@ def _parse(raw: bytes, max_len: int, max_ids: int, max_attachment: int) -> Parse
     auth_results = tuple(unfold(v) for v in raw_values(msg, "Authentication-Results"))
 
     texts, attachments = read_parts(msg, out, max_attachment)
-    request_text = "\n".join(unquoted(t) for t in texts)
+    own_text = "\n".join(unquoted(t) for t in texts)
+    # A forwarded request (the customer forwarding its viewer's mail) is read one
+    # level deep, with the forwarder's own words; a quoted reply is not.
+    forwards = [f for f in (forwarded_message(t, subject) for t in texts) if f is not None and f.sender not in own]
+    request_text = "\n\n".join([own_text, *(f.text for f in forwards)]) if forwards else own_text
     if echoes_our_letters(request_text):
         out.add("echoes_our_reply", "the message repeats the text of one of our own letters (an automatic "
                 "acknowledgement or a copy of our reply); ids in it are not acted on")
@@ -208,6 +220,8 @@ def _parse(raw: bytes, max_len: int, max_ids: int, max_attachment: int) -> Parse
         viewer_ids=viewer_ids,
         problems=tuple(out.problems),
         body_text=request_text[:MAX_BODY_TEXT_CHARS],
+        forwarded=bool(forwards),
+        forwarded_from=tuple(f.sender or "" for f in forwards),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -153,6 +154,122 @@ def unquoted(text: str) -> str:
                 kept.append([span[0], span[1]])
         span = nxt
     return "\n".join(text[a:b] for a, b in kept)
+
+
+# ---------------------------------------------------------------- forwarded requests
+
+#: Separator phrases that only a forward uses (a reply never says "forwarded").
+FORWARD_PHRASES: tuple[str, ...] = (
+    "Forwarded message", "Weitergeleitete Nachricht", "Message transféré", "Mensaje reenviado",
+    "Messaggio inoltrato", "Doorgestuurd bericht", "Mensagem encaminhada", "Vidarebefordrat meddelande",
+    "Przekazana wiadomość", "Videresendt meddelelse", "Välitetty viesti", "Přeposlaná zpráva",
+)
+
+#: Subject prefixes that mark a forward, per language ("FW:" in English Outlook, "WG:" in
+#: German, "TR:" in French, "RV:" in Spanish, "I:" in Italian, "Doorst:" in Dutch, ...).
+FORWARD_PREFIXES: tuple[str, ...] = (
+    "FW", "FWD", "WG", "TR", "RV", "RE-ENV", "I", "INOLTRA", "DOORST", "ENC", "VB", "VS", "PD", "PRZEKAŻ",
+    "VL", "PŘ", "FS",
+)
+#: Subject prefixes that mark a reply; the first prefix of a subject decides ("RE: FW: ..." is a reply).
+REPLY_PREFIXES: tuple[str, ...] = ("RE", "AW", "SV", "VS", "R", "RIF", "ANTW", "ODP", "VÁ", "ATB", "RES", "REF")
+
+_FORWARD_START = re.compile(
+    rf"^\s*(?:-{{2,}}{_SP}*(?:{_alternatives(FORWARD_PHRASES)}){_SP}*-{{2,}}|"
+    rf"(?:{_alternatives(tuple(s.rstrip(' :') for s in START_LINES))}){_SP}*:)\s*$",
+    re.IGNORECASE,
+)
+_SUBJECT_PREFIX = re.compile(rf"^\s*\[?([^\W\d_]+(?:-[^\W\d_]+)?)\]?{_SP}*:")
+_HEADER_LINE = re.compile(rf"^\s*\*?[^\W\d_][\w' .-]{{0,30}}\*?{_SP}*:\*?(?:{_SP}|$)")
+
+
+def _subject_says_forward(subject: str) -> bool:
+    m = _SUBJECT_PREFIX.match(subject)
+    if m is None:
+        return False
+    prefix = m.group(1).upper()
+    return prefix in FORWARD_PREFIXES and prefix not in REPLY_PREFIXES
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """A forwarded message inside a mail: its own words, and its sender as its header block gives it."""
+
+    text: str
+    sender: str | None  # the addr-spec of the forwarded From line, when there is exactly one
+
+
+def forwarded_text(text: str, subject: str) -> str | None:
+    """The forwarded message's own words, when this mail forwards one; else None."""
+    found = forwarded_message(text, subject)
+    return None if found is None else found.text
+
+
+def forwarded_message(text: str, subject: str) -> Forwarded | None:
+    """The forwarded message in a mail, when it forwards one; else None.
+
+    A processor's requests usually arrive as forwards: the customer's privacy
+    team forwards its viewer's request. A forward is recognised only where it
+    cannot be a reply: by a separator only forwards use ("Forwarded message",
+    "Begin forwarded message:", in each language), or by a forward prefix
+    opening the subject ("FW:", "WG:", "TR:", ...) together with Outlook's
+    "Original Message" separator or quoted header block. The forwarded
+    message's header lines (From:, Sent:, To:, Subject:, in any language) are
+    skipped, and its own quotes and signature are cut as ours are, so a forward
+    reads one level deep: the request itself, not the thread below it.
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    by_subject = _subject_says_forward(subject)
+    spans = _line_spans(text)
+    span = next(spans, None)
+    start: int | None = None
+    while span is not None:
+        nxt = next(spans, None)
+        line = text[span[0] : span[1]]
+        following = text[nxt[0] : nxt[1]] if nxt is not None else ""
+        if _FORWARD_START.match(line):
+            start = span[1] + 1
+            break
+        if _SIGNATURE.match(line) or _QUOTE_START.match(line) or _ON_WROTE.match(line):
+            if by_subject and _QUOTE_START.match(line):
+                start = span[1] + 1
+            break
+        if _HEADER_BLOCK_FROM.match(line) and _HEADER_BLOCK_NEXT.match(following):
+            if by_subject:
+                start = span[0]  # the header block belongs to the forwarded message
+            break
+        span = nxt
+    if start is None or start > len(text):
+        return None
+    # The forwarded message's header block, when it has one: a From line (in any
+    # language), then "Name: value" lines, up to the first line that is neither.
+    lines = text[start:].split("\n", 60)
+    first = 0
+    while first < len(lines) - 1 and not lines[first].strip():
+        first += 1
+    end = first
+    sender = None
+    for i in range(first, len(lines) - 1):  # the From line may follow Subject/Date (Thunderbird)
+        if not _HEADER_LINE.match(lines[i]):
+            break
+        if _HEADER_BLOCK_FROM.match(lines[i]):
+            sender = _sender(lines[i])
+    if _HEADER_LINE.match(lines[first]) and any(_HEADER_BLOCK_FROM.match(line) for line in lines[first:first + 12]):
+        end = first
+        while end < len(lines) - 1 and _HEADER_LINE.match(lines[end]):
+            end += 1
+    return Forwarded(unquoted("\n".join(lines[end:])), sender)
+
+
+_ANGLE_ADDRESS = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>|(?<![^\s:])([^<>\s@:]+@[^<>\s@]+)")
+
+
+def _sender(line: str) -> str | None:
+    """The one address on a quoted From line, lower-cased; None unless there is exactly one."""
+    value = line.split(":", 1)[1] if ":" in line else ""
+    found = [a or b for a, b in _ANGLE_ADDRESS.findall(value)]
+    return found[0].strip(".,;").lower() if len(found) == 1 else None
 
 
 # ---------------------------------------------------------------- our own letters coming back
