@@ -2,6 +2,7 @@
 
     received -> needs_review | awaiting_approval | erasing -> completed
     received -> ignored (automatic mail)        any open state -> rejected
+    needs_review -> received (the ids we asked for arrived in a reply)
     received | needs_review | awaiting_approval -> cancelled (by an officer)
 
 ``TRANSITIONS`` is the whole machine; :func:`move` is the one place a
@@ -57,6 +58,9 @@ TRANSITIONS: dict[str, Transition] = {
                        "only received requests can be held for approval"),
     "start_erasing": Transition(frozenset({S.RECEIVED}), S.ERASING, "erasing",
                                 "only received requests can go straight to erasing"),
+    # The customer answered our `needs_information` letter with the ids: classified anew.
+    "information_received": Transition(frozenset({S.NEEDS_REVIEW}), S.RECEIVED, "information_received",
+                                       "only requests in review can receive the information asked for"),
     # An officer's approval (its `approved` event is written before this step's `erasing`).
     "approve": Transition(frozenset({S.AWAITING_APPROVAL, S.NEEDS_REVIEW}), S.ERASING, "erasing",
                           "only requests awaiting approval or in review can be approved"),

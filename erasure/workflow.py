@@ -62,12 +62,14 @@ from erasure.parse import ParsedMessage, clean_viewer_ids
 from erasure.parse.budget import ParseBudget, parse_within_budget
 from erasure.parse.headers import storable, valid_message_id
 from erasure.register import RequestDetail, show_request
-from erasure.replies import acknowledgement_due, reply_after
+from erasure.replies import ASK_FOR_INFORMATION, acknowledgement_due, reply_after
 from erasure.state import State, open_state
 from erasure.store import ErasureResult, Target, ViewStore
 from erasure.verify import Decision, decide
 
 log = logging.getLogger("erasure.workflow")
+
+MAX_THREAD_LOOKUP = 50  # references of one mail looked up among our letters (as many as parse keeps)
 
 S = RequestStatus
 
@@ -424,6 +426,14 @@ class Desk:
                 request_id, destination = taken
                 return request_id, destination, True
             decision, parsed = self._decision_for(incoming)
+            original = self._asked_for_these(session, parsed, decision) if parsed is not None else None
+            if original is not None:
+                self._add_information(session, original, decision, audit_data={
+                    "source": source_name, "message_key": ref.key, "size": ref.size, "body_sha256": body_sha})
+                ledger.record(session, source_name, ref, message_id=valid_message_id(parsed.message_id),  # type: ignore[union-attr]
+                              body_sha=body_sha, request_id=original.id, destination="processed", now=self.now())
+                log.info("intake %s: the information asked for in %s", ref.key, original.reference)
+                return original.id, "processed", False
             if parsed is not None and decision.reason_code == "no_viewer_id" and self._answers_our_reply(session, parsed):
                 # A reply to our reply that names no ids is conversation, not a new
                 # request: a person reads it, and we do not answer (no reply loop).
@@ -455,6 +465,55 @@ class Desk:
                           message_id=valid_message_id(parsed.message_id) if parsed else None,
                           body_sha=body_sha, request_id=request.id, destination=destination, now=self.now())
             return request.id, destination, False
+
+    def _asked_for_these(self, session: Session, parsed: ParsedMessage, decision: Decision) -> ErasureRequest | None:
+        """The open request whose `needs_information` letter this mail answers with the ids, or None.
+
+        A customer who replies to our letter with the missing ids is completing
+        that request, not opening a second one. Only a reply that would itself
+        be erased unattended (authenticated tenant, plain erasure wording, ids,
+        nothing doubtful) qualifies, from the same tenant, to a request still in
+        review for a reason we asked the customer about.
+        """
+        if decision.outcome != "erase" or not decision.viewer_ids or decision.tenant is None:
+            return None
+        if len(decision.viewer_ids) > self.config.policy.max_viewer_ids:
+            return None
+        refs = [r for r in parsed.references if r != parsed.message_id][:MAX_THREAD_LOOKUP]
+        if not refs:
+            return None
+        request_id = session.scalar(
+            select(OutboxMessage.request_id)
+            .where(OutboxMessage.message_id.in_(refs), OutboxMessage.kind == "needs_information")
+            .order_by(OutboxMessage.id.desc()).limit(1)
+        )
+        if request_id is None:
+            return None
+        request = session.get(ErasureRequest, request_id, with_for_update=True)
+        if (request is None or request.status != S.NEEDS_REVIEW or request.tenant != decision.tenant
+                or request.reason_code not in ASK_FOR_INFORMATION):
+            return None
+        return request
+
+    def _add_information(self, session: Session, request: ErasureRequest, decision: Decision,
+                         audit_data: dict[str, object]) -> None:
+        """Add the ids a reply supplied to the request that asked for them, and send it round again."""
+        known = {s.viewer_id for s in request.subjects}
+        position = len(request.subjects)
+        added = 0
+        for viewer_id in decision.viewer_ids:
+            if viewer_id in known:
+                continue
+            request.subjects.append(Subject(position=position, viewer_id=viewer_id,
+                                            viewer_hmac=self._hmac(request.tenant, viewer_id),
+                                            key_version=self.config.audit.key_version))
+            position += 1
+            added += 1
+        request.planned, request.kind = "erase", "erasure"
+        request.reason_code, request.reason = decision.reason_code, decision.reason
+        transitions.move(session, request, "information_received", now=self.now(),
+                         data={"viewer_ids": added, **{k: storable(v, HEADER_LEN) if isinstance(v, str) else v
+                                                        for k, v in audit_data.items()}})
 
     # ------------------------------------------------------------ advancing
 
