@@ -75,8 +75,8 @@ GERMAN = Language(
     access=(r"\w*auskunft\w*", r"\w*kopie\w*", r"\w*ubertragbarkeit\w*", r"\w*einsicht\w*", r"zugang zu"),
     mail_nouns=(r"e-?mails?", "nachricht(?:en)?", "mitteilung(?:en)?"),
     gdpr_names=("dsgvo", "ds-gvo", "datenschutz-grundverordnung", "datenschutzgrundverordnung", "gdpr"),
-    labels=(*_VIEWER_ID, "zuschauer[ -]?id", "nutzer[ -]?id"),
-    plural_labels=(*_VIEWER_IDS, "zuschauer[ -]?ids", "nutzer[ -]?ids"),
+    labels=(*_VIEWER_ID, "zuschauer[ -]?id"),
+    plural_labels=(*_VIEWER_IDS, "zuschauer[ -]?ids"),
     after_label=("unten",),
 )
 
@@ -102,7 +102,7 @@ SPANISH = Language(
     access=("acceso", "copia", "portabilidad"),
     mail_nouns=("mensajes?", r"correos?(?: electronicos?)?", r"e-?mails?"),
     gdpr_names=("rgpd", "gdpr", r"reglamento general de proteccion de datos"),
-    labels=(*_VIEWER_ID, r"id (?:del? )?(?:espectador|visor|viewer|usuario)", r"identificador (?:del? )?(?:espectador|visor|viewer)"),
+    labels=(*_VIEWER_ID, r"id (?:del? )?(?:espectador|visor|viewer)", r"identificador (?:del? )?(?:espectador|visor|viewer)"),
     plural_labels=(r"ids (?:de (?:los )?)?(?:espectador(?:es)?|visor(?:es)?|viewers?)",
                    r"identificadores (?:de (?:los )?)?(?:espectador(?:es)?|visor(?:es)?|viewers?)", *_VIEWER_IDS),
     after_label=("siguientes", "indicados", "a continuacion"),
@@ -193,7 +193,7 @@ FINNISH = Language(
     mail_nouns=(r"sahkopost\w*", r"viesti\w*"),
     gdpr_names=("gdpr", r"(?:yleinen )?tietosuoja-asetus\w*"),
     labels=(*_VIEWER_ID, r"katsoja[ -]?id", r"katsojan id", r"katsojatunnus"),
-    plural_labels=(r"katsoja[ -]?id:t", r"katsojatunnukset", *_VIEWER_IDS),
+    plural_labels=(r"katsoja[ -]?id:t", r"katsojatunnukset", r"katsojatunnuksia", *_VIEWER_IDS),
     after_label=("alla",),
 )
 
