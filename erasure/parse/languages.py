@@ -77,7 +77,7 @@ GERMAN = Language(
     gdpr_names=("dsgvo", "ds-gvo", "datenschutz-grundverordnung", "datenschutzgrundverordnung", "gdpr"),
     labels=(*_VIEWER_ID, "zuschauer[ -]?id"),
     plural_labels=(*_VIEWER_IDS, "zuschauer[ -]?ids"),
-    after_label=("unten",),
+    after_label=("unten", "zu loschen", "loschen", "zu entfernen"),
 )
 
 FRENCH = Language(
@@ -131,7 +131,7 @@ DUTCH = Language(
     gdpr_names=("avg", "uavg", "gdpr", r"algemene verordening gegevensbescherming"),
     labels=(*_VIEWER_ID, r"kijkers?[ -]?id"),
     plural_labels=(r"kijkers?[ -]?ids", r"kijkers?[ -]?id's", *_VIEWER_IDS),
-    after_label=("hieronder",),
+    after_label=("hieronder", "te verwijderen", "verwijderen"),
 )
 
 PORTUGUESE = Language(
@@ -154,7 +154,7 @@ POLISH = Language(
     negation=("nie", "nigdy", "zadnych", "zadne", "zadnej"),
     access=(r"dostep\w*", r"kopi[ai]", r"przenoszeni\w*"),
     mail_nouns=(r"wiadomos\w*", r"e-?mail\w*"),
-    gdpr_names=("rodo", "gdpr", r"ogolne rozporzadzenie o ochronie danych"),
+    gdpr_names=("rodo", "gdpr", r"ogoln\w* rozporzadzeni\w* o ochronie danych"),
     labels=(*_VIEWER_ID, r"id widza", r"identyfikator widza"),
     plural_labels=(r"id widzow", r"identyfikator(?:y|ow) widz(?:a|ow)", *_VIEWER_IDS),
     after_label=("ponizej",),
@@ -191,9 +191,9 @@ FINNISH = Language(
     negation=("ei", "emme", "ette", "eivat", "eika", "ala", "alkaa"),
     access=(r"\w*tarkastus\w*", r"paasy\w*", r"kopio\w*", r"siirrettavyy\w*"),
     mail_nouns=(r"sahkopost\w*", r"viesti\w*"),
-    gdpr_names=("gdpr", r"(?:yleinen )?tietosuoja-asetus\w*"),
+    gdpr_names=("gdpr", r"(?:yleinen )?tietosuoja-asetu\w*"),
     labels=(*_VIEWER_ID, r"katsoja[ -]?id", r"katsojan id", r"katsojatunnus"),
-    plural_labels=(r"katsoja[ -]?id:t", r"katsojatunnukset", r"katsojatunnuksia", *_VIEWER_IDS),
+    plural_labels=(r"katsoja[ -]?id:t", r"katsojatunnuks\w*", *_VIEWER_IDS),
     after_label=("alla",),
 )
 
@@ -205,7 +205,7 @@ CZECH = Language(
               "nesouhlasime"),
     access=(r"pristup\w*", r"kopi[ei]", r"prenositelnost\w*"),
     mail_nouns=(r"e-?mail\w*", r"zprav\w*"),
-    gdpr_names=("gdpr", r"obecne narizeni o ochrane osobnich udaju"),
+    gdpr_names=("gdpr", r"obecn\w* narizen\w* o ochrane osobnich udaju"),
     labels=(*_VIEWER_ID, r"id divaka", r"identifikator divaka"),
     plural_labels=(r"id divaku", r"identifikatory divaku", *_VIEWER_IDS),
     after_label=("nize",),
