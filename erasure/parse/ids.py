@@ -10,18 +10,41 @@ already cut off by ``quotes.unquoted``):
 
 Label line
     optional indentation, an optional bullet (``-``, ``*``, ``•`` and a space),
-    then the label ``viewer id`` / ``viewer_id`` / ``viewer-id`` / ``viewerid``
-    (any case, optionally plural ``ids``), then a separator: ``:`` or ``=``
-    (spaces around it optional), or a dash (``-``, ``–``, ``—``) with a space
-    on *both* sides. ``viewer-id-123`` is therefore not a label: it is an id
-    that happens to start with the word (read as one inside a list, flagged as
+    then a label, then a separator: ``:`` or ``=`` (spaces around it
+    optional), or a dash (``-``, ``–``, ``—``) with a space on *both* sides.
+    ``viewer-id-123`` is therefore not a label: it is an id that happens to
+    start with the word (read as one inside a list, flagged as
     ``viewer_id_label_unclear`` outside one).
+    The labels are data (``erasure/parse/languages.py``, one table per
+    language): ``viewer id`` / ``viewer_id`` / ``viewer-id`` / ``viewerid`` in
+    every language (customers mostly keep the English term), optionally plural
+    (``ids``, Dutch/Danish ``id's``/``id'er``), and each language's own
+    (``Zuschauer-ID``, ``identifiant viewer``/``spectateur``, ``ID del
+    espectador``/``visor``, ``ID spettatore``, ``kijker-ID``, ``ID do
+    espectador``, ``ID widza``, ``tittar-ID``, ``seer-ID``, ``katsojatunnus``,
+    ``ID diváka``, with their plurals). Labels match ignoring case and accents,
+    with any typographic space (NBSP, narrow NBSP, thin space) read as a space,
+    so French typography's ``Viewer ID : x`` is a label. The id itself is cut
+    from the original line, never folded, and typographic spaces around it are
+    trimmed.
 Value on the label line
     singular label: the rest of the line is one id; plural label
     (``Viewer IDs: a, b; c``): the rest is split on commas and semicolons.
     One pair of surrounding quotes or backticks is dropped.
+Introducing sentence
+    a line of prose that *ends* with a label and a colon, perhaps with one of
+    the language's words between them ("Please delete all data for the
+    following viewer IDs:", "…zu den folgenden Viewer-IDs:", "…die folgenden
+    Zuschauer-IDs zu löschen:", "…les identifiants viewer suivants :", "…the
+    viewer IDs below:"), starts a list exactly as a label alone does. Without
+    the label there is no list: "the following viewers:" or "the following
+    ids:" followed by lines reads nothing (the request then has no id and goes
+    to a person). A label followed by an id *inside* a sentence ("please also
+    delete viewer ID: abc") is not read and sends the request to review
+    (``viewer_id_in_sentence``): it is too easy to miss one id in a paragraph
+    while erasing the others.
 List
-    a label with nothing after the separator starts a list: one id a line,
+    a label or an introducing sentence with nothing after the colon starts a list: one id a line,
     each optionally bulleted (``-``, ``*``, ``•``, ``·``, ``–`` or ``1.``,
     ``1)`` followed by a space). The list ends at the first blank line, at the
     next label line, or at the end of the text. Nothing else ends it: a line
@@ -40,6 +63,21 @@ Lines after labelled ids or a finished list
     bare word), the request goes to review (``viewer_id_unlabelled``):
     "Viewer ID: a-1" followed by "b-2", or a list with a blank line in the
     middle, probably named more ids than the grammar reads.
+Bare UUID lines
+    a UUID alone on a line (perhaps bulleted) outside a list is never read (a
+    guess: is it a viewer, a session, a ticket?), but it is not ignored either:
+    the request goes to review (``viewer_id_bare_uuid``).
+Dates, phone numbers, ticket numbers
+    an id read from text that has the shape of a date (``2026-11-02``,
+    ``02.11.2026``, ``11/02/26``), a phone number (``+49-30-1234567``,
+    ``(030)1234567``) or a ticket number (``#4411``) goes to review
+    (``viewer_id_unlikely_shape``). Most such lines never get that far: ones
+    with a space ("Ticket #4411", "+49 30 1234567") are sentences, which end a
+    list with ``viewer_id_list_unclear`` or are prose outside one. A reference
+    such as ``ER-2026-000123`` looks like an id and is read as one only where
+    the customer put it as one: on a ``Viewer ID:`` line or in a list (right
+    after labelled ids it is ``viewer_id_unlabelled``). Near-misses are tabled
+    in tests/test_parse_ids.py (``PROSE_CASES``).
 Sentence punctuation
     an id read from text that ends in ``.``, ``:``, ``!`` or ``?`` goes to
     review (``viewer_id_trailing_punctuation``): "Viewer ID: abc." may be the
@@ -128,7 +166,7 @@ _UNLIKELY_ID = re.compile(
     r"|\d{4}/\d{1,2}/\d{1,2}"                       # 2026/11/02
     r"|(?:\+|00)\d{1,3}[-./()\d]{6,}"               # +49-30-1234567, 0049301234567
     r"|\(\d{2,5}\)[-./\d]{5,}"                      # (030)1234567
-    r"|#\d+|(?:no|nr|n°)\.?#?\d+",                 # #4411, No.4411
+    r"|#\d+",                                      # #4411
     re.IGNORECASE,
 )
 # A UUID alone on a line (perhaps bulleted): never read outside a list, but never ignored either.

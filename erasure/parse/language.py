@@ -40,7 +40,7 @@ NEGATION_WINDOW = 12
 
 _LANGS = tuple(LANGUAGES.values())
 _ERASURE = words_pattern(tuple(w for lang in _LANGS for w in lang.erasure))
-_NEGATION = words_pattern(tuple(w for lang in _LANGS for w in lang.negation))
+_NEGATION = words_pattern(tuple(w for lang in _LANGS for w in lang.negation), strict=True)
 _ACCESS = words_pattern(tuple(w for lang in _LANGS for w in lang.access))
 _GDPR = words_pattern(tuple(dict.fromkeys(w for lang in _LANGS for w in lang.gdpr_names)))
 _CCPA = words_pattern(CCPA_NAMES)

@@ -257,6 +257,14 @@ def fold(text: str) -> str:
     return "".join(_fold_char(c) for c in text)
 
 
-def words_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
-    """One regular expression matching any of ``words`` as whole words (folded text)."""
-    return re.compile(r"(?<!\w)(?:" + "|".join(f"(?:{w})" for w in words) + r")(?![\w])")
+def words_pattern(words: tuple[str, ...], *, strict: bool = False) -> re.Pattern[str]:
+    """One regular expression matching any of ``words`` as whole words (folded text).
+
+    ``strict`` also refuses a word joined to its neighbours by the characters ids are
+    made of (``-``, ``/``, ``.``, ``:``, ``+``, ``=``...): the "no" of ``NO-0`` or the
+    "ei" of ``0/EI`` in a listed id is not a word of the sentence.
+    """
+    alternatives = "|".join(f"(?:{w})" for w in words)
+    if strict:
+        return re.compile(rf"(?<![\w./+=%*:#@-])(?:{alternatives})(?![\w/+=%*#@-])(?![.:]\w)")
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
