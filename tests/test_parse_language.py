@@ -244,5 +244,5 @@ def test_kind_never_raises(text: str) -> None:
 @pytest.mark.parametrize("space", list(TYPOGRAPHIC_SPACES))
 def test_typographic_spaces_are_spaces(space: str) -> None:
     assert fold(f"ne{space}pas") == "ne pas"
-    got, problems = read(f"Merci de ne{space}pas supprimer les données.")
+    _, problems = read(f"Merci de ne{space}pas supprimer les données.")
     assert "ambiguous_wording" in problems
