@@ -246,3 +246,51 @@ def test_typographic_spaces_are_spaces(space: str) -> None:
     assert fold(f"ne{space}pas") == "ne pas"
     _, problems = read(f"Merci de ne{space}pas supprimer les données.")
     assert "ambiguous_wording" in problems
+
+
+#: A follow-up that cancels a request often names the erasure only in its subject, far from any negation.
+WITHDRAWALS: dict[str, str] = {
+    "en": "Re: Erasure request\n\nThe data subject has withdrawn their request this morning, so please hold off.",
+    "de": "AW: Löschantrag\n\nDie betroffene Person hat ihren Antrag heute Morgen zurückgezogen.",
+    "fr": "RE : Demande d'effacement\n\nLa personne concernée a retiré sa demande ce matin.",
+    "es": "RE: Solicitud de supresión\n\nEl interesado ha retirado su solicitud esta mañana.",
+    "it": "R: Richiesta di cancellazione\n\nL'interessato ha ritirato la richiesta stamattina.",
+    "nl": "RE: Verwijderverzoek\n\nDe betrokkene heeft het verzoek vanochtend ingetrokken.",
+    "pt": "RE: Pedido de apagamento\n\nO titular retirou o pedido esta manhã.",
+    "pl": "Odp: Żądanie usunięcia danych\n\nOsoba, której dane dotyczą, wycofała dziś rano żądanie.",
+    "sv": "SV: Begäran om radering\n\nDen registrerade har återkallat sin begäran i morse.",
+    "da": "SV: Anmodning om sletning\n\nDen registrerede har i morges trukket sin anmodning tilbage.",
+    "fi": "VS: Poistopyyntö\n\nRekisteröity on perunut pyyntönsä tänä aamuna.",
+    "cs": "Re: Žádost o výmaz\n\nSubjekt údajů vzal dnes ráno svou žádost zpět.",
+}
+
+#: Withdrawing *consent* is a ground for erasure (Art. 17(1)(b)), not a withdrawal of the request.
+CONSENT_WITHDRAWN = [
+    "The viewer has withdrawn consent and asks for erasure of all data.",
+    "Die betroffene Person hat ihre Einwilligung widerrufen und verlangt die Löschung.",
+    "De betrokkene heeft de toestemming ingetrokken en vraagt om verwijdering.",
+    "Den registrerade har återkallat sitt samtycke och begär radering.",
+    "Osoba wycofała zgodę i żąda usunięcia danych.",
+]
+
+
+def test_every_language_has_a_withdrawal() -> None:
+    assert set(WITHDRAWALS) == set(LANGUAGES)
+
+
+@pytest.mark.parametrize("code", sorted(WITHDRAWALS))
+def test_a_withdrawn_request_goes_to_a_person(code: str) -> None:
+    got, problems = read(WITHDRAWALS[code])
+    assert got == "erasure" and "ambiguous_wording" in problems
+
+
+@pytest.mark.parametrize("text", CONSENT_WITHDRAWN)
+def test_withdrawn_consent_is_a_reason_to_erase(text: str) -> None:
+    assert read(text) == ("erasure", set())
+
+
+@pytest.mark.parametrize("text", ["Antrag auf Nichtlöschung", "Ne, údaje prosím nesmažte.", "Prośba o nieusuwanie danych",
+                                  "Re: Löschantrag\n\nBitte die Daten vorerst nicht löschen."])
+def test_negated_erasure_words_anywhere(text: str) -> None:
+    got, problems = read("Re: Löschantrag / výmaz / usunięcie\n\n" + text)
+    assert got == "erasure" and "ambiguous_wording" in problems

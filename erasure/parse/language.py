@@ -16,6 +16,10 @@ this module applies them the same way for every language, on folded text
   Daten nicht"), and a Norwegian "ikke" next to a Swedish "ta bort" must stop
   us too. Reading a harmless "no" as a negation costs a person a minute;
   missing a real one erases what the customer asked us to keep;
+* a **negated erasure word** ("nemažte", "Nichtlöschung") or a **withdrawal**
+  ("hat ihren Antrag zurückgezogen", "a retiré sa demande") anywhere in the
+  text sends an erasure request to a person too (``ambiguous_wording``): a
+  follow-up that cancels a request often names the erasure only in its subject;
 * an **access word** (a copy of the data, "Auskunft", "droit d'accès", ...)
   makes an access request, answered by a person; beside erasure words it adds
   ``also_access_request``;
@@ -41,6 +45,8 @@ NEGATION_WINDOW = 12
 _LANGS = tuple(LANGUAGES.values())
 _ERASURE = words_pattern(tuple(w for lang in _LANGS for w in lang.erasure))
 _NEGATION = words_pattern(tuple(w for lang in _LANGS for w in lang.negation), strict=True)
+_NEGATED_ERASURE = words_pattern(tuple(w for lang in _LANGS for w in lang.negated_erasure), strict=True)
+_WITHDRAWAL = words_pattern(tuple(w for lang in _LANGS for w in lang.withdrawal))
 _ACCESS = words_pattern(tuple(w for lang in _LANGS for w in lang.access))
 _GDPR = words_pattern(tuple(dict.fromkeys(w for lang in _LANGS for w in lang.gdpr_names)))
 _CCPA = words_pattern(CCPA_NAMES)
@@ -94,8 +100,10 @@ def kind_of(words: str, out: Collector) -> Kind:
     folded = fold(words)
     erasure = [m for m in _ERASURE.finditer(folded) if not _about_the_mail(folded, m)]
     access = _ACCESS.search(folded) is not None
-    if erasure and (_NEGATED_EN.search(folded) or _negated(folded, erasure)):
+    if erasure and (_NEGATED_EN.search(folded) or _NEGATED_ERASURE.search(folded) or _negated(folded, erasure)):
         out.add("ambiguous_wording", "the text says not to delete something; a person must read it")
+    elif erasure and _WITHDRAWAL.search(folded):
+        out.add("ambiguous_wording", "the text withdraws or cancels a request; a person must read it")
     if erasure and access:
         out.add("also_access_request", "the request also asks for access to or a copy of data, which is answered by a person")
     if erasure:

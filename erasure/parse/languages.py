@@ -13,7 +13,8 @@ Every pattern is written in *folded* form (see ``fold``): lower case, no
 accents (``löschen`` is written ``loschen``, ``usunięcie`` ``usuniecie``),
 ``ł``/``ø``/``đ`` as ``l``/``o``/``d``, one plain space for every kind of
 space and a plain ``'`` for typographic apostrophes. Patterns are regular
-expressions matched as whole words (``\\b`` is added around each).
+expressions matched as whole words; a space in a pattern matches any run of
+white space, line breaks included (plain-text mail wraps mid-sentence).
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ class Language:
     erasure: tuple[str, ...]
     #: Words or phrases that negate a nearby erasure word ("nicht", "ne ... pas", "nemažte").
     negation: tuple[str, ...]
+    #: One word that is both the erasure and its negation ("nemažte", "Nichtlöschung"): a negation
+    #: wherever it stands, since it is no erasure word of its own to look around.
+    negated_erasure: tuple[str, ...]
+    #: Phrases that withdraw or cancel an earlier request ("hat ihren Antrag zurückgezogen"):
+    #: a follow-up saying so goes to a person wherever the phrase stands.
+    withdrawal: tuple[str, ...]
     #: Words that ask for access to or a copy of data (a person answers those).
     access: tuple[str, ...]
     #: The mail itself ("delete this e-mail" in a confidentiality footer is not a request).
@@ -58,6 +65,8 @@ ENGLISH = Language(
     erasure=(r"eras(?:e|ed|ure|ing)", r"delet(?:e|ed|ion|ing)", r"remov(?:e|al|ing)", "forget", "forgotten",
              "right to delete", r"article\s*17", r"art\.?\s*17", r"1798\.105"),
     negation=("not", "never", "don't", "dont", "do not", "no need to", "stop", "cannot", "can't", "won't"),
+    negated_erasure=(r"undelet\w*",),
+    withdrawal=(r"withdr[ae]wn? (?:[\w']+ ){0,3}(?:request|deletion|erasure)", r"cancel\w* (?:[\w']+ ){0,3}(?:request|deletion|erasure)", r"disregard (?:[\w']+ ){0,3}(?:request|email|e-mail|message)"),
     access=(r"access\s+request", r"access\s+to\s+(?:[\w']+\s+){0,3}data", r"right\s+(?:of|to)\s+access", "subject access",
             r"(?:data\s+)?export\s+(?:of\s+)?(?:\w+\s+){0,2}data", r"data\s+export", "copy of", r"portab\w*",
             "right to know", "dsar", r"article\s*(?:15|20)", r"art\.?\s*(?:15|20)", r"1798\.(?:100|110|115)"),
@@ -70,8 +79,12 @@ ENGLISH = Language(
 
 GERMAN = Language(
     code="de", name="Deutsch",
-    erasure=(r"\w*losch\w*", r"entfern(?:en|t|e|ung)\w*", r"vergessen ?werden", "vergessenwerden"),
+    erasure=(r"\w*losch\w*", r"entfern(?:en|t|e|ung)\w*", r"vergessen\s*werden", "vergessenwerden"),
     negation=("nicht", r"kein\w*", "nie", "niemals", "nichts"),
+    negated_erasure=(r"nichtlosch\w*", r"nicht-losch\w*"),
+    withdrawal=(r"\w*(?:antrag|anfrage|ersuchen|auftrag)\w* (?:[\w']+ ){0,3}zuruck(?:gezogen|genommen|ziehen|nehmen)",
+                r"(?:zieh|nehm)\w* (?:[\w']+ ){0,3}\w*(?:antrag|anfrage|ersuchen|auftrag)\w* zuruck",
+                r"(?:antrag|anfrage) (?:[\w']+ ){0,3}storniert"),
     access=(r"\w*auskunft\w*", r"\w*kopie\w*", r"\w*ubertragbarkeit\w*", r"\w*einsicht\w*", r"zugang zu"),
     mail_nouns=(r"e-?mails?", "nachricht(?:en)?", "mitteilung(?:en)?"),
     gdpr_names=("dsgvo", "ds-gvo", "datenschutz-grundverordnung", "datenschutzgrundverordnung", "gdpr"),
@@ -85,6 +98,8 @@ FRENCH = Language(
     erasure=(r"supprim\w*", "suppression", r"effac\w*", "effacement", r"droit a l'oubli", "oubli"),
     # not "ne" alone: always paired with pas/jamais/rien/aucun, and Italian "ne" means "of it"
     negation=("pas", "jamais", "aucun", "aucune", "rien", "nullement", "non"),
+    negated_erasure=(r"non-suppression", r"non-effacement"),
+    withdrawal=(r"retir\w* (?:[\w']+ ){0,2}demande", r"annul\w* (?:[\w']+ ){0,2}demande", r"demande (?:[\w']+ ){0,3}annulee"),
     access=(r"acces", r"copie", r"portabilite"),
     mail_nouns=(r"e-?mails?", "courriels?", "messages?", r"courriers? electroniques?"),
     gdpr_names=("rgpd", "gdpr", r"reglement general sur la protection des donnees"),
@@ -99,6 +114,8 @@ SPANISH = Language(
     erasure=(r"suprim\w*", "supresion", r"borr(?:ar|en|e|ado|ados|adas|ada|ado|amiento)", r"elimin(?:ar|en|e|acion|ados|adas|ado|ada)",
              r"derecho al olvido", r"derecho de supresion"),
     negation=("no", "nunca", "ni", "jamas", "ningun", "ninguna", "ninguno"),
+    negated_erasure=(),
+    withdrawal=(r"retirad[oa] (?:[\w']+ ){0,2}solicitud", r"retir\w* (?:[\w']+ ){0,2}solicitud", r"anul\w* (?:[\w']+ ){0,2}solicitud", r"desist\w*"),
     access=("acceso", "copia", "portabilidad"),
     mail_nouns=("mensajes?", r"correos?(?: electronicos?)?", r"e-?mails?"),
     gdpr_names=("rgpd", "gdpr", r"reglamento general de proteccion de datos"),
@@ -113,6 +130,8 @@ ITALIAN = Language(
     erasure=(r"cancell(?:are|azione|ate|iate|ati|ata|ino|ia)", r"elimin(?:are|azione|iate|ati|ata)", r"rimuov(?:ere|ete)", "rimozione",
              r"diritto all'oblio", "oblio"),
     negation=("non", "mai", "nessun", "nessuna", "nessuno"),
+    negated_erasure=(),
+    withdrawal=(r"ritirat[oa] (?:[\w']+ ){0,2}richiesta", r"ritir\w* (?:[\w']+ ){0,2}richiesta", r"annull\w* (?:[\w']+ ){0,2}richiesta", r"revoc\w* (?:[\w']+ ){0,2}richiesta"),
     access=("accesso", "copia", "portabilita"),
     mail_nouns=(r"e-?mails?", "messaggio", "messaggi", "comunicazione"),
     gdpr_names=("gdpr", "rgpd", r"regolamento generale sulla protezione dei dati"),
@@ -126,6 +145,8 @@ DUTCH = Language(
     # not "wissen": the German for "to know" ("lassen Sie uns wissen") would become an erasure
     erasure=(r"\w*verwijder\w*", "gewist", "wis", r"vergetelheid"),
     negation=("niet", "geen", "nooit", "niets"),
+    negated_erasure=(),
+    withdrawal=(r"\w*verzoek\w* (?:[\w']+ ){0,3}(?:ingetrokken|intrekken|geannuleerd)", r"(?:trekt|trekken) (?:[\w']+ ){0,3}\w*verzoek\w* in"),
     access=(r"\w*inzage\w*", "kopie", r"overdraagbaarheid", r"toegang tot"),
     mail_nouns=(r"e-?mails?", r"berichten?"),
     gdpr_names=("avg", "uavg", "gdpr", r"algemene verordening gegevensbescherming"),
@@ -139,6 +160,8 @@ PORTUGUESE = Language(
     erasure=(r"apag(?:ar|uem|ue|ados|adas|amento)", r"elimin(?:ar|em|e|acao|ados|adas)", r"exclu(?:ir|am|sao|idos|idas)",
              r"remov(?:er|am)", r"direito ao esquecimento", r"direito ao apagamento"),
     negation=("nao", "nunca", "nem", "jamais", "nenhum", "nenhuma"),
+    negated_erasure=(),
+    withdrawal=(r"retir\w* (?:[\w']+ ){0,2}pedido", r"cancel\w* (?:[\w']+ ){0,2}pedido", r"desist\w*"),
     access=("acesso", "copia", "portabilidade"),
     mail_nouns=(r"mensage(?:m|ns)", r"e-?mails?", r"correios? eletronicos?"),
     gdpr_names=("rgpd", "gdpr", r"regulamento geral (?:sobre a|de) protecao de dados"),
@@ -152,6 +175,8 @@ POLISH = Language(
     code="pl", name="Polski",
     erasure=(r"usun\w*", r"usuw\w*", r"bycia zapomnianym", r"zapomnian\w*"),
     negation=("nie", "nigdy", "zadnych", "zadne", "zadnej"),
+    negated_erasure=(r"nieusun\w*", r"nieusuw\w*"),
+    withdrawal=(r"wycofa\w* (?:[\w']+ ){0,2}(?:zadani\w*|wnios\w*)", r"anulowa\w* (?:[\w']+ ){0,2}(?:zadani\w*|wnios\w*)"),
     access=(r"dostep\w*", r"kopi[ai]", r"przenoszeni\w*"),
     mail_nouns=(r"wiadomos\w*", r"e-?mail\w*"),
     gdpr_names=("rodo", "gdpr", r"ogoln\w* rozporzadzeni\w* o ochronie danych"),
@@ -164,6 +189,8 @@ SWEDISH = Language(
     code="sv", name="Svenska",
     erasure=(r"radera\w*", "radering", r"ta bort", r"tas bort", r"tagits bort", r"bortglomd"),
     negation=("inte", "ej", "icke", "aldrig", "inga", "ingen"),
+    negated_erasure=(),
+    withdrawal=(r"aterkalla\w* (?:[\w']+ ){0,2}begaran", r"dragit tillbaka (?:[\w']+ ){0,2}begaran", r"begaran (?:[\w']+ ){0,3}(?:aterkallad|tillbakadragen)"),
     access=(r"\w*registerutdrag\w*", r"tillgang", "kopia", r"dataportabilitet"),
     mail_nouns=(r"e-?post(?:en)?", r"e-?mail(?:et)?", r"meddelande(?:t)?"),
     gdpr_names=("gdpr", r"dataskyddsforordningen"),
@@ -176,6 +203,8 @@ DANISH = Language(
     code="da", name="Dansk",
     erasure=("slet", r"slette\w*", r"\w*sletning\w*", r"fjern(?:e|es|et|else)?", r"blive glemt"),
     negation=("ikke", "aldrig", "ingen", "intet"),
+    negated_erasure=(),
+    withdrawal=(r"trukket (?:[\w']+ ){0,2}anmodning\w*", r"tilbagekald\w* (?:[\w']+ ){0,2}anmodning\w*"),
     access=(r"\w*indsigt\w*", "kopi", r"dataportabilitet"),
     mail_nouns=(r"e-?mail(?:en)?", r"meddelelse(?:n)?", r"besked(?:en)?"),
     gdpr_names=("gdpr", r"databeskyttelsesforordningen"),
@@ -189,6 +218,8 @@ FINNISH = Language(
     erasure=(r"poist\w*", r"unohdetuksi"),
     # the negative verb: ei, emme, ette, eivät, älä, älkää (not "en": French/Spanish/Swedish "in")
     negation=("ei", "emme", "ette", "eivat", "eika", "ala", "alkaa"),
+    negated_erasure=(),
+    withdrawal=(r"peru\w* (?:[\w']+ ){0,2}pyyn\w*", r"pyyn\w* (?:[\w']+ ){0,2}peru\w*"),
     access=(r"\w*tarkastus\w*", r"paasy\w*", r"kopio\w*", r"siirrettavyy\w*"),
     mail_nouns=(r"sahkopost\w*", r"viesti\w*"),
     gdpr_names=("gdpr", r"(?:yleinen )?tietosuoja-asetu\w*"),
@@ -200,9 +231,11 @@ FINNISH = Language(
 CZECH = Language(
     code="cs", name="Čeština",
     erasure=(r"vymaz\w*", r"smaz\w*", r"odstran\w*", r"byt zapomenut"),
-    # Czech negates by prefix: "nemažte", "nesmažte", "neodstraňujte" (not "ne\w*": "neprodleně" is "without delay").
-    negation=(r"ne(?:vy|s|od)?maz\w*", r"neodstran\w*", "nikdy", r"zadn\w*", "nechceme", "nechci", "neprejeme",
+    # Czech negates by prefix ("nemažte", "nesmažte": negated_erasure); not "ne\w*": "neprodleně" is "without delay".
+    negation=("nikdy", r"zadn\w*", "nechceme", "nechci", "neprejeme",
               "nesouhlasime"),
+    negated_erasure=(r"ne(?:vy|s|od)?maz\w*", r"neodstran\w*"),
+    withdrawal=(r"zadost\w* (?:[\w']+ ){0,2}zpet", r"(?:stahuj|zrus|odvol)\w* (?:[\w']+ ){0,2}zadost\w*"),
     access=(r"pristup\w*", r"kopi[ei]", r"prenositelnost\w*"),
     mail_nouns=(r"e-?mail\w*", r"zprav\w*"),
     gdpr_names=("gdpr", r"obecn\w* narizen\w* o ochrane osobnich udaju"),
@@ -264,7 +297,8 @@ def words_pattern(words: tuple[str, ...], *, strict: bool = False) -> re.Pattern
     made of (``-``, ``/``, ``.``, ``:``, ``+``, ``=``...): the "no" of ``NO-0`` or the
     "ei" of ``0/EI`` in a listed id is not a word of the sentence.
     """
-    alternatives = "|".join(f"(?:{w})" for w in words)
+    # A space in a phrase is any run of white space: plain-text mail wraps lines mid-sentence.
+    alternatives = "|".join(f"(?:{w.replace(' ', chr(92) + 's+')})" for w in words)
     if strict:
         return re.compile(rf"(?<![\w./+=%*:#@-])(?:{alternatives})(?![\w/+=%*#@-])(?![.:]\w)")
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
