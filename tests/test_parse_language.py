@@ -195,6 +195,9 @@ NEAR_MISSES = [
     ("Wenn Sie nicht der richtige Adressat sind, löschen Sie bitte diese E-Mail.", "other", set()),
     ("Si vous n'êtes pas le destinataire, merci de supprimer ce message.", "other", set()),
     ("Se non siete i destinatari, vi preghiamo di cancellare questo messaggio.", "other", set()),
+    ("Suite à un oubli de notre part, voici l'identifiant manquant.", "other", set()),  # an oversight
+    ("Użytkownik zgłosił zapomniane hasło.", "other", set()),  # a forgotten password
+    ("Il pubblico dell'oblio, un film.", "other", set()),
 ]
 
 

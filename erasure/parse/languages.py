@@ -95,7 +95,8 @@ GERMAN = Language(
 
 FRENCH = Language(
     code="fr", name="Français",
-    erasure=(r"supprim\w*", "suppression", r"effac\w*", "effacement", r"droit a l'oubli", "oubli"),
+    # not "oubli" alone: "suite a un oubli" is "by an oversight"
+    erasure=(r"supprim\w*", "suppression", r"effac\w*", "effacement", r"droit a l'oubli"),
     # not "ne" alone: always paired with pas/jamais/rien/aucun, and Italian "ne" means "of it"
     negation=("pas", "jamais", "aucun", "aucune", "rien", "nullement", "non"),
     negated_erasure=(r"non-suppression", r"non-effacement"),
@@ -128,7 +129,7 @@ SPANISH = Language(
 ITALIAN = Language(
     code="it", name="Italiano",
     erasure=(r"cancell(?:are|azione|ate|iate|ati|ata|ino|ia)", r"elimin(?:are|azione|iate|ati|ata)", r"rimuov(?:ere|ete)", "rimozione",
-             r"diritto all'oblio", "oblio"),
+             r"diritto all'oblio"),
     negation=("non", "mai", "nessun", "nessuna", "nessuno"),
     negated_erasure=(),
     withdrawal=(r"ritirat[oa] (?:[\w']+ ){0,2}richiesta", r"ritir\w* (?:[\w']+ ){0,2}richiesta", r"annull\w* (?:[\w']+ ){0,2}richiesta", r"revoc\w* (?:[\w']+ ){0,2}richiesta"),
@@ -173,7 +174,8 @@ PORTUGUESE = Language(
 
 POLISH = Language(
     code="pl", name="Polski",
-    erasure=(r"usun\w*", r"usuw\w*", r"bycia zapomnianym", r"zapomnian\w*"),
+    # not "zapomniany" alone: "zapomniane hasło" is a forgotten password
+    erasure=(r"usun\w*", r"usuw\w*", r"bycia zapomnianym"),
     negation=("nie", "nigdy", "zadnych", "zadne", "zadnej"),
     negated_erasure=(r"nieusun\w*", r"nieusuw\w*"),
     withdrawal=(r"wycofa\w* (?:[\w']+ ){0,2}(?:zadani\w*|wnios\w*)", r"anulowa\w* (?:[\w']+ ){0,2}(?:zadani\w*|wnios\w*)"),
