@@ -9,6 +9,8 @@ when a language in ``LANGUAGES`` is missing from the table.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -297,3 +299,17 @@ def test_withdrawn_consent_is_a_reason_to_erase(text: str) -> None:
 def test_negated_erasure_words_anywhere(text: str) -> None:
     got, problems = read("Re: Löschantrag / výmaz / usunięcie\n\n" + text)
     assert got == "erasure" and "ambiguous_wording" in problems
+
+
+PLAIN_NEGATIONS = [(code, word) for code, lang in LANGUAGES.items() for word in lang.negation
+                   if re.fullmatch(r"[a-z' ]+", word)]
+
+
+@pytest.mark.parametrize("code, word", PLAIN_NEGATIONS, ids=[f"{c}-{w}" for c, w in PLAIN_NEGATIONS])
+def test_every_listed_negation_stops_every_language(code: str, word: str) -> None:
+    """Each negation word, before or after an erasure sentence of *any* language, sends it to a person."""
+    for other in LANGUAGES:
+        erase = SENTENCES[other][0][0]
+        for text in (f"{word} {erase}", f"{erase.rstrip('.')} {word}."):
+            got, problems = read(text)
+            assert got == "erasure" and "ambiguous_wording" in problems, (other, text)

@@ -86,7 +86,7 @@ GERMAN = Language(
                 r"(?:zieh|nehm)\w* (?:[\w']+ ){0,3}\w*(?:antrag|anfrage|ersuchen|auftrag)\w* zuruck",
                 r"(?:antrag|anfrage) (?:[\w']+ ){0,3}storniert"),
     access=(r"\w*auskunft\w*", r"\w*kopie\w*", r"\w*ubertragbarkeit\w*", r"\w*einsicht\w*", r"zugang zu"),
-    mail_nouns=(r"e-?mails?", "nachricht(?:en)?", "mitteilung(?:en)?"),
+    mail_nouns=(r"e-?mails?", "nachricht(?:en)?"),  # not "Mitteilung": "um Mitteilung nach erfolgter Löschung"
     gdpr_names=("dsgvo", "ds-gvo", "datenschutz-grundverordnung", "datenschutzgrundverordnung", "gdpr"),
     labels=(*_VIEWER_ID, "zuschauer[ -]?id"),
     plural_labels=(*_VIEWER_IDS, "zuschauer[ -]?ids"),
