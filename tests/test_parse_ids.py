@@ -419,6 +419,8 @@ PROSE_CASES = [
     ("Viewer ID: a-1\n\nER-2026-000123", ["a-1"], "viewer_id_unlabelled"),  # right after the ids: more ids?
     ("Viewer ID: ER-2026-000123", ["ER-2026-000123"], OK),  # labelled: the customer says it is an id
     ("Viewer ID: 20261102", ["20261102"], OK),
+    ("Viewer ID: 0049301234567", ["0049301234567"], OK),  # zero-padded numbers are ids
+    ("Viewer ID: 2026-11-0273", ["2026-11-0273"], OK),
     # --- a UUID alone on a line is never read without a label or introduction, and never ignored
     (f"Please delete this viewer.\n\n{U1}\n", [], "viewer_id_bare_uuid"),
     (f"Viewer ID: a-1\n\nThanks.\n\n- {U1}\n", ["a-1"], "viewer_id_bare_uuid"),
