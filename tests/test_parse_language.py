@@ -313,3 +313,41 @@ def test_every_listed_negation_stops_every_language(code: str, word: str) -> Non
         for text in (f"{word} {erase}", f"{erase.rstrip('.')} {word}."):
             got, problems = read(text)
             assert got == "erasure" and "ambiguous_wording" in problems, (other, text)
+
+
+#: "...except the following viewer IDs:": the list names the viewers to keep.
+EXCEPTIONS = [
+    "Please delete all viewers of the account except the following viewer IDs:",
+    "Please delete everything, but not the billing records.",
+    "Bitte löschen Sie alle Zuschauer des Kontos außer den folgenden Viewer-IDs:",
+    "Bitte löschen Sie alle Daten mit Ausnahme der folgenden Zuschauer-IDs:",
+    "Merci de supprimer tous les spectateurs sauf les identifiants viewer suivants :",
+    "Supriman todos los datos excepto los siguientes IDs de espectador:",
+    "Cancellate tutti i dati tranne i seguenti ID spettatore:",
+    "Verwijder alle gegevens behalve de volgende kijker-ID's:",
+    "Eliminem todos os dados exceto os seguintes IDs de espectador:",
+    "Prosimy usunąć wszystkie dane oprócz następujących identyfikatorów widzów:",
+    "Radera alla uppgifter utom följande tittar-ID:",
+    "Slet alle data undtagen følgende seer-ID'er:",
+    "Poistakaa kaikki tiedot paitsi seuraavat katsojatunnukset:",
+    "Smažte všechny údaje kromě následujících ID diváků:",
+]
+
+#: Verbs that describe the data held are not exceptions.
+HELD = [
+    "Bitte löschen Sie alle Daten, die Sie zu diesem Zuschauer aufbewahren.",
+    "Merci de supprimer toutes les données que vous conservez sur ce spectateur.",
+    "Wilt u alle gegevens verwijderen die u bewaart over deze kijker?",
+    "Les rogamos que supriman todos los datos que conservan sobre este espectador.",
+]
+
+
+@pytest.mark.parametrize("text", EXCEPTIONS)
+def test_exceptions_go_to_a_person(text: str) -> None:
+    got, problems = read(text)
+    assert got == "erasure" and "ambiguous_wording" in problems
+
+
+@pytest.mark.parametrize("text", HELD)
+def test_the_data_held_is_not_an_exception(text: str) -> None:
+    assert read(text) == ("erasure", set())

@@ -8,7 +8,7 @@ this module applies them the same way for every language, on folded text
   unless the words right around it are about the mail itself ("delete this
   e-mail", "löschen Sie diese Nachricht"): confidentiality footers must not
   turn a question about a viewer into an erasure;
-* a **negation** of any language within ``NEGATION_WINDOW`` words before or
+* a **negation** or an **exception** ("except", "außer", "sauf", "keep") of any language within ``NEGATION_WINDOW`` words before or
   after an erasure word (in the same paragraph) sends the request to a person
   (``ambiguous_wording``). The window is deliberately wide and the negations
   of every language are looked for around every erasure word: German and
@@ -44,7 +44,7 @@ NEGATION_WINDOW = 12
 
 _LANGS = tuple(LANGUAGES.values())
 _ERASURE = words_pattern(tuple(w for lang in _LANGS for w in lang.erasure))
-_NEGATION = words_pattern(tuple(w for lang in _LANGS for w in lang.negation), strict=True)
+_NEGATION = words_pattern(tuple(w for lang in _LANGS for w in (*lang.negation, *lang.exceptions)), strict=True)
 _NEGATED_ERASURE = words_pattern(tuple(w for lang in _LANGS for w in lang.negated_erasure), strict=True)
 _WITHDRAWAL = words_pattern(tuple(w for lang in _LANGS for w in lang.withdrawal))
 _ACCESS = words_pattern(tuple(w for lang in _LANGS for w in lang.access))

@@ -11,7 +11,8 @@ to keep.
 
 Every pattern is written in *folded* form (see ``fold``): lower case, no
 accents (``löschen`` is written ``loschen``, ``usunięcie`` ``usuniecie``),
-``ł``/``ø``/``đ`` as ``l``/``o``/``d``, one plain space for every kind of
+``ł``/``ø``/``đ`` as ``l``/``o``/``d`` (``ß`` and ``æ`` stay, as folding them
+would change the length: write ``au(?:ss|ß)er``), one plain space for every kind of
 space and a plain ``'`` for typographic apostrophes. Patterns are regular
 expressions matched as whole words; a space in a pattern matches any run of
 white space, line breaks included (plain-text mail wraps mid-sentence).
@@ -35,6 +36,11 @@ class Language:
     erasure: tuple[str, ...]
     #: Words or phrases that negate a nearby erasure word ("nicht", "ne ... pas", "nemažte").
     negation: tuple[str, ...]
+    #: Exceptions and keeping ("except the following", "außer", "sauf", "behalten"): near an
+    #: erasure word they say some data is *not* to be deleted, as a negation does. Not the
+    #: verbs that also describe the data held ("die Sie aufbewahren", "que vous conservez",
+    #: "die u bewaart"): genuine requests use them all the time.
+    exceptions: tuple[str, ...]
     #: One word that is both the erasure and its negation ("nemažte", "Nichtlöschung"): a negation
     #: wherever it stands, since it is no erasure word of its own to look around.
     negated_erasure: tuple[str, ...]
@@ -65,6 +71,7 @@ ENGLISH = Language(
     erasure=(r"eras(?:e|ed|ure|ing)", r"delet(?:e|ed|ion|ing)", r"remov(?:e|al|ing)", "forget", "forgotten",
              "right to delete", r"article\s*17", r"art\.?\s*17", r"1798\.105"),
     negation=("not", "never", "don't", "dont", "do not", "no need to", "stop", "cannot", "can't", "won't"),
+    exceptions=("except", "excluding", "apart from", "other than", "but not", r"(?:keep|retain) (?:[\w']+ ){0,2}following"),
     negated_erasure=(r"undelet\w*",),
     withdrawal=(r"withdr[ae]wn? (?:[\w']+ ){0,3}(?:request|deletion|erasure)", r"cancel\w* (?:[\w']+ ){0,3}(?:request|deletion|erasure)", r"disregard (?:[\w']+ ){0,3}(?:request|email|e-mail|message)"),
     access=(r"access\s+request", r"access\s+to\s+(?:[\w']+\s+){0,3}data", r"right\s+(?:of|to)\s+access", "subject access",
@@ -81,6 +88,7 @@ GERMAN = Language(
     code="de", name="Deutsch",
     erasure=(r"\w*losch\w*", r"entfern(?:en|t|e|ung)\w*", r"vergessen\s*werden", "vergessenwerden"),
     negation=("nicht", r"kein\w*", "nie", "niemals", "nichts"),
+    exceptions=(r"au(?:ss|ß)er", "ausgenommen", "mit ausnahme", r"behalt\w*", "bis auf"),
     negated_erasure=(r"nichtlosch\w*", r"nicht-losch\w*"),
     withdrawal=(r"\w*(?:antrag|anfrage|ersuchen|auftrag)\w* (?:[\w']+ ){0,3}zuruck(?:gezogen|genommen|ziehen|nehmen)",
                 r"(?:zieh|nehm)\w* (?:[\w']+ ){0,3}\w*(?:antrag|anfrage|ersuchen|auftrag)\w* zuruck",
@@ -99,6 +107,7 @@ FRENCH = Language(
     erasure=(r"supprim\w*", "suppression", r"effac\w*", "effacement", r"droit a l'oubli"),
     # not "ne" alone: always paired with pas/jamais/rien/aucun, and Italian "ne" means "of it"
     negation=("pas", "jamais", "aucun", "aucune", "rien", "nullement", "non"),
+    exceptions=("sauf", "excepte", "exceptes", r"a l'exception", "hormis"),
     negated_erasure=(r"non-suppression", r"non-effacement"),
     withdrawal=(r"retir\w* (?:[\w']+ ){0,2}demande", r"annul\w* (?:[\w']+ ){0,2}demande", r"demande (?:[\w']+ ){0,3}annulee"),
     access=(r"acces", r"copie", r"portabilite"),
@@ -115,6 +124,7 @@ SPANISH = Language(
     erasure=(r"suprim\w*", "supresion", r"borr(?:ar|en|e|ado|ados|adas|ada|ado|amiento)", r"elimin(?:ar|en|e|acion|ados|adas|ado|ada)",
              r"derecho al olvido", r"derecho de supresion"),
     negation=("no", "nunca", "ni", "jamas", "ningun", "ninguna", "ninguno"),
+    exceptions=("excepto", "salvo", r"a excepcion", r"con excepcion", "conserven", "mantengan"),
     negated_erasure=(),
     withdrawal=(r"retirad[oa] (?:[\w']+ ){0,2}solicitud", r"retir\w* (?:[\w']+ ){0,2}solicitud", r"anul\w* (?:[\w']+ ){0,2}solicitud", r"desist\w*"),
     access=("acceso", "copia", "portabilidad"),
@@ -131,6 +141,7 @@ ITALIAN = Language(
     erasure=(r"cancell(?:are|azione|ate|iate|ati|ata|ino|ia)", r"elimin(?:are|azione|iate|ati|ata)", r"rimuov(?:ere|ete)", "rimozione",
              r"diritto all'oblio"),
     negation=("non", "mai", "nessun", "nessuna", "nessuno"),
+    exceptions=("tranne", "eccetto", r"ad eccezione"),
     negated_erasure=(),
     withdrawal=(r"ritirat[oa] (?:[\w']+ ){0,2}richiesta", r"ritir\w* (?:[\w']+ ){0,2}richiesta", r"annull\w* (?:[\w']+ ){0,2}richiesta", r"revoc\w* (?:[\w']+ ){0,2}richiesta"),
     access=("accesso", "copia", "portabilita"),
@@ -146,6 +157,7 @@ DUTCH = Language(
     # not "wissen": the German for "to know" ("lassen Sie uns wissen") would become an erasure
     erasure=(r"\w*verwijder\w*", "gewist", "wis", r"vergetelheid"),
     negation=("niet", "geen", "nooit", "niets"),
+    exceptions=("behalve", "uitgezonderd", r"met uitzondering", r"behoud\w*"),
     negated_erasure=(),
     withdrawal=(r"\w*verzoek\w* (?:[\w']+ ){0,3}(?:ingetrokken|intrekken|geannuleerd)", r"(?:trekt|trekken) (?:[\w']+ ){0,3}\w*verzoek\w* in"),
     access=(r"\w*inzage\w*", "kopie", r"overdraagbaarheid", r"toegang tot"),
@@ -161,6 +173,7 @@ PORTUGUESE = Language(
     erasure=(r"apag(?:ar|uem|ue|ados|adas|amento)", r"elimin(?:ar|em|e|acao|ados|adas)", r"exclu(?:ir|am|sao|idos|idas)",
              r"remov(?:er|am)", r"direito ao esquecimento", r"direito ao apagamento"),
     negation=("nao", "nunca", "nem", "jamais", "nenhum", "nenhuma"),
+    exceptions=("exceto", "excepto", "salvo", r"com excecao", r"a excecao", "conservem", "mantenham"),
     negated_erasure=(),
     withdrawal=(r"retir\w* (?:[\w']+ ){0,2}pedido", r"cancel\w* (?:[\w']+ ){0,2}pedido", r"desist\w*"),
     access=("acesso", "copia", "portabilidade"),
@@ -177,6 +190,7 @@ POLISH = Language(
     # not "zapomniany" alone: "zapomniane hasło" is a forgotten password
     erasure=(r"usun\w*", r"usuw\w*", r"bycia zapomnianym"),
     negation=("nie", "nigdy", "zadnych", "zadne", "zadnej"),
+    exceptions=("oprocz", r"z wyjatkiem", r"zachowa\w*", r"zatrzyma\w*"),
     negated_erasure=(r"nieusun\w*", r"nieusuw\w*"),
     withdrawal=(r"wycofa\w* (?:[\w']+ ){0,2}(?:zadani\w*|wnios\w*)", r"anulowa\w* (?:[\w']+ ){0,2}(?:zadani\w*|wnios\w*)"),
     access=(r"dostep\w*", r"kopi[ai]", r"przenoszeni\w*"),
@@ -191,6 +205,7 @@ SWEDISH = Language(
     code="sv", name="Svenska",
     erasure=(r"radera\w*", "radering", r"ta bort", r"tas bort", r"tagits bort", r"bortglomd"),
     negation=("inte", "ej", "icke", "aldrig", "inga", "ingen"),
+    exceptions=("utom", "forutom", r"med undantag", r"behall\w*"),
     negated_erasure=(),
     withdrawal=(r"aterkalla\w* (?:[\w']+ ){0,2}begaran", r"dragit tillbaka (?:[\w']+ ){0,2}begaran", r"begaran (?:[\w']+ ){0,3}(?:aterkallad|tillbakadragen)"),
     access=(r"\w*registerutdrag\w*", r"tillgang", "kopia", r"dataportabilitet"),
@@ -205,6 +220,7 @@ DANISH = Language(
     code="da", name="Dansk",
     erasure=("slet", r"slette\w*", r"\w*sletning\w*", r"fjern(?:e|es|et|else)?", r"blive glemt"),
     negation=("ikke", "aldrig", "ingen", "intet"),
+    exceptions=("undtagen", r"bortset fra", r"med undtagelse", r"behold\w*"),
     negated_erasure=(),
     withdrawal=(r"trukket (?:[\w']+ ){0,2}anmodning\w*", r"tilbagekald\w* (?:[\w']+ ){0,2}anmodning\w*"),
     access=(r"\w*indsigt\w*", "kopi", r"dataportabilitet"),
@@ -220,6 +236,7 @@ FINNISH = Language(
     erasure=(r"poist\w*", r"unohdetuksi"),
     # the negative verb: ei, emme, ette, eivät, älä, älkää (not "en": French/Spanish/Swedish "in")
     negation=("ei", "emme", "ette", "eivat", "eika", "ala", "alkaa"),
+    exceptions=("paitsi", r"lukuun ottamatta", "sailyttakaa"),
     negated_erasure=(),
     withdrawal=(r"peru\w* (?:[\w']+ ){0,2}pyyn\w*", r"pyyn\w* (?:[\w']+ ){0,2}peru\w*"),
     access=(r"\w*tarkastus\w*", r"paasy\w*", r"kopio\w*", r"siirrettavyy\w*"),
@@ -236,6 +253,7 @@ CZECH = Language(
     # Czech negates by prefix ("nemažte", "nesmažte": negated_erasure); not "ne\w*": "neprodleně" is "without delay".
     negation=("nikdy", r"zadn\w*", "nechceme", "nechci", "neprejeme",
               "nesouhlasime"),
+    exceptions=("krome", r"s vyjimkou", r"ponech\w*", r"zachovej\w*"),
     negated_erasure=(r"ne(?:vy|s|od)?maz\w*", r"neodstran\w*"),
     withdrawal=(r"zadost\w* (?:[\w']+ ){0,2}zpet", r"(?:stahuj|zrus|odvol)\w* (?:[\w']+ ){0,2}zadost\w*"),
     access=(r"pristup\w*", r"kopi[ei]", r"prenositelnost\w*"),
