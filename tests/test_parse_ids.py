@@ -404,6 +404,8 @@ PROSE_CASES = [
     ("Please delete the following viewer IDs: a-1, a-2", [], "viewer_id_in_sentence"),
     ("Please also delete viewer ID: a-3", [], "viewer_id_in_sentence"),
     ("Bitte löschen Sie auch die Zuschauer-ID: a-3", [], "viewer_id_in_sentence"),
+    ("Betroffene Viewer-ID: a-3", [], "viewer_id_in_sentence"),  # words before the label: not a label line
+    ("Affected viewer ID: a-3", [], "viewer_id_in_sentence"),
     # --- dates, phone numbers and ticket numbers are not ids
     ("Please delete the following viewer IDs:\n2026-11-02\n", [], "viewer_id_unlikely_shape"),
     ("Please delete the following viewer IDs:\na-1\n02.11.2026\n", ["a-1"], "viewer_id_unlikely_shape"),
