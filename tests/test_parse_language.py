@@ -351,3 +351,11 @@ def test_exceptions_go_to_a_person(text: str) -> None:
 @pytest.mark.parametrize("text", HELD)
 def test_the_data_held_is_not_an_exception(text: str) -> None:
     assert read(text) == ("erasure", set())
+
+
+def test_an_exception_far_from_the_erasure_word_but_before_the_label() -> None:
+    text = ("Please delete all viewer data that belongs to the account Northwind, which was closed on 12 November "
+            "after the contract ended, except the following viewer IDs:\n- nw-1\n")
+    assert "ambiguous_wording" in read(text)[1]
+    assert "ambiguous_wording" in read(text.replace("except the following", "but not these"))[1]
+    assert read(text.replace(", except", ", for")) == ("erasure", set())

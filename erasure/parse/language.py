@@ -14,7 +14,10 @@ this module applies them the same way for every language, on folded text
   of every language are looked for around every erasure word: German and
   Dutch put "nicht"/"niet" at the end of the clause ("Bitte löschen Sie die
   Daten nicht"), and a Norwegian "ikke" next to a Swedish "ta bort" must stop
-  us too. Reading a harmless "no" as a negation costs a person a minute;
+  us too. The same holds for a negation or exception in the words *before*
+  a viewer-id label ("…all viewers of the account, except the following
+  viewer IDs:"), since the list after it may name the viewers to keep.
+  Reading a harmless "no" as a negation costs a person a minute;
   missing a real one erases what the customer asked us to keep;
 * a **negated erasure word** ("nemažte", "Nichtlöschung") or a **withdrawal**
   ("hat ihren Antrag zurückgezogen", "a retiré sa demande") anywhere in the
@@ -50,6 +53,9 @@ _WITHDRAWAL = words_pattern(tuple(w for lang in _LANGS for w in lang.withdrawal)
 _ACCESS = words_pattern(tuple(w for lang in _LANGS for w in lang.access))
 _GDPR = words_pattern(tuple(dict.fromkeys(w for lang in _LANGS for w in lang.gdpr_names)))
 _CCPA = words_pattern(CCPA_NAMES)
+# A viewer-id label introducing ids: "except the following viewer IDs:" must stop the list as
+# "except" beside "delete" does, however long the sentence between them.
+_LABEL = words_pattern(tuple(dict.fromkeys(w for lang in _LANGS for w in (*lang.plural_labels, *lang.labels))))
 _MAIL_NOUN = words_pattern(tuple(dict.fromkeys(w for lang in _LANGS for w in lang.mail_nouns)))
 
 # English, as issue 11 shipped it: "do not ... delete" anywhere in the text, whatever the distance rule says.
@@ -85,13 +91,20 @@ def _near(folded: str, a: int, b: int) -> bool:
 
 
 def _negated(folded: str, erasure: list[re.Match[str]]) -> bool:
+    """A negation or exception near an erasure word (before or after), or before a viewer-id label."""
     negations = [(m.start(), m.end()) for m in _NEGATION.finditer(folded)]
+    if not negations:
+        return False
     starts = [s for s, _ in negations]
     for m in erasure:
         i = bisect.bisect_left(starts, m.start())
         if i > 0 and _near(folded, negations[i - 1][1], m.start()):
             return True
         if i < len(negations) and _near(folded, m.end(), negations[i][0]):
+            return True
+    for m in _LABEL.finditer(folded):
+        i = bisect.bisect_left(starts, m.start())
+        if i > 0 and _near(folded, negations[i - 1][1], m.start()):
             return True
     return False
 
