@@ -148,7 +148,7 @@ ITALIAN = Language(
     mail_nouns=(r"e-?mails?", "messaggio", "messaggi", "comunicazione"),
     gdpr_names=("gdpr", "rgpd", r"regolamento generale sulla protezione dei dati"),
     labels=(*_VIEWER_ID, r"id (?:dello )?(?:spettatore|viewer)", r"identificativo (?:dello )?(?:spettatore|viewer)"),
-    plural_labels=(r"id (?:degli )?(?:spettatori|viewer)", r"identificativi (?:degli )?(?:spettatori|viewer)", *_VIEWER_IDS),
+    plural_labels=(r"id (?:degli )?spettatori", r"identificativi (?:degli )?(?:spettatori|viewer)", *_VIEWER_IDS),
     after_label=("seguenti", "indicati", "sotto elencati", "elencati"),
 )
 
