@@ -19,7 +19,7 @@ ASK_FOR_INFORMATION = frozenset({
     "no_viewer_id", "viewer_id_undecodable", "viewer_id_control_chars", "viewer_id_too_long", "viewer_id_ambiguous",
     "attachment_unreadable", "attachment_undecodable", "attachment_ambiguous", "attachment_no_viewer_id_column",
     "viewer_id_list_unclear", "viewer_id_label_unclear", "viewer_id_trailing_punctuation", "attachment_header_unclear",
-    "viewer_id_unlabelled",
+    "viewer_id_unlabelled", "viewer_id_in_sentence", "viewer_id_unlikely_shape", "viewer_id_bare_uuid",
 })
 
 #: The reply each step sends; steps not listed (verified, erasing, awaiting_approval,

@@ -110,6 +110,10 @@ REASONS: dict[str, str] = {
     "ambiguous_wording": "The text says not to delete something; a person must read it.",
     "also_access_request": "The request also asks for access to or a copy of data.",
     "regulation_ambiguous": "The request names both GDPR and CCPA.",
+    # ids in prose, in every language (branch i13-lang)
+    "viewer_id_in_sentence": "A viewer id follows its label inside a sentence rather than on a line of its own.",
+    "viewer_id_unlikely_shape": "A viewer id in the text has the shape of a date, a phone number or a ticket number.",
+    "viewer_id_bare_uuid": "A UUID stands alone on a line, without a viewer id label or a sentence introducing a list.",
     # reading bodies (branch parse-html)
     "hidden_text": "The HTML hides text from the reader (display:none, tiny or invisible text...); hidden text is not read, and hiding it is suspicious.",
     "alternatives_disagree": "The plain-text and HTML versions of the message name different viewer ids.",

@@ -343,3 +343,123 @@ def test_every_line_ending_style_reads_the_same_ids(newline: str) -> None:
     ids_from_text(text, sink)
     ids_from_attachment("ids.csv", "csv", csv_text, sink)
     assert (sink.ids, out.problems) == (["le-1", "le-2", "le-3", "le-4", "le-5"], [])
+
+
+# ---------------------------------------------------------------- ids in prose, in every language (issue 13)
+
+U1 = "0f8e2d4c-1b3a-4c5d-8e9f-a1b2c3d4e5f6"
+U2 = "7d6c5b4a-3e2f-4a1b-9c8d-e7f6a5b4c3d2"
+
+PROSE_CASES = [
+    # --- labels in other languages, and typography
+    ("Zuschauer-ID: z-1", ["z-1"], OK),
+    ("Viewer-IDs: z-1, z-2", ["z-1", "z-2"], OK),
+    ("Viewer ID\u00a0: f-1", ["f-1"], OK),  # French: no-break space before the colon
+    ("Viewer ID\u202f: f-1", ["f-1"], OK),  # narrow no-break space
+    ("Viewer ID\u2009:\u00a0f-1\u00a0", ["f-1"], OK),  # thin space; &nbsp; around the id
+    ("Identifiant viewer : f-1", ["f-1"], OK),
+    ("Identifiant du spectateur : f-1", ["f-1"], OK),
+    ("Identifiants spectateurs : f-1, f-2", ["f-1", "f-2"], OK),
+    ("ID del espectador: e-1", ["e-1"], OK),
+    ("ID de visor: e-1", ["e-1"], OK),
+    ("IDs de espectador: e-1; e-2", ["e-1", "e-2"], OK),
+    ("ID spettatore: i-1", ["i-1"], OK),
+    ("Kijker-ID: n-1", ["n-1"], OK),
+    ("Viewer-ID's: n-1, n-2", ["n-1", "n-2"], OK),
+    ("ID do espectador: p-1", ["p-1"], OK),
+    ("ID widza: w-1", ["w-1"], OK),
+    ("Identyfikator widza: w-1", ["w-1"], OK),
+    ("Tittar-ID: s-1", ["s-1"], OK),
+    ("Seer-ID: d-1", ["d-1"], OK),
+    ("Katsojatunnus: k-1", ["k-1"], OK),
+    ("ID diváka: c-1", ["c-1"], OK),
+    ("ZUSCHAUER\u2011ID: Z-1", ["Z-1"], OK),  # non-breaking hyphen; the id keeps its case
+    ("Zuschauer-ID: Müller-1", ["Müller-1"], OK),  # ids are never folded
+    ("Zuschauer-ID-7", [], "viewer_id_label_unclear"),
+    ("Zuschauer-ID: z-1, z-2", [], "viewer_id_ambiguous"),  # singular label: one id
+    # --- a sentence ending in a label and a colon introduces a list
+    ("Please delete all data for the following viewer IDs:\n- a-1\n- a-2\n\nThanks", ["a-1", "a-2"], OK),
+    ("Bitte löschen Sie alle Daten zu den folgenden Viewer-IDs:\na-1\na-2\n", ["a-1", "a-2"], OK),
+    ("Bitte die Daten der folgenden Zuschauer-IDs zu löschen:\na-1\n", ["a-1"], OK),
+    ("Merci de supprimer les identifiants viewer suivants\u00a0:\n\u2022 a-1\n\u2022 a-2\n", ["a-1", "a-2"], OK),
+    ("Les rogamos supriman los datos de los siguientes IDs de espectador:\n1. a-1\n2. a-2\n", ["a-1", "a-2"], OK),
+    ("Graag de gegevens van de volgende kijker-ID's verwijderen:\n* a-1\n", ["a-1"], OK),
+    ("Poistakaa tiedot seuraavilta katsojatunnuksilta:\n- a-1\n", ["a-1"], OK),
+    ("We ask you to delete the viewer IDs below:\n- a-1\n", ["a-1"], OK),
+    (f"Please delete the following viewer IDs:\n{U1}\n{U2}\n", [U1, U2], OK),
+    ("Please delete the following viewer ID:\na-1\n", ["a-1"], OK),  # singular: a list of one
+    # the list rules of issue 11 hold after a sentence too
+    ("Please delete the following viewer IDs:\n\n- a-1\n- a-2\n", [], "viewer_id_list_unclear"),
+    ("Please delete the following viewer IDs:\n- a-1\nKind regards, Bob", ["a-1"], "viewer_id_list_unclear"),
+    ("Please delete the following viewer IDs:\n- a-1\n\n- a-2\n", ["a-1"], "viewer_id_unlabelled"),
+    ("Please delete the following viewer IDs:\n- 3f2a-77c1\n", [], "viewer_id_reserved_example"),
+    ("Please delete the following viewer IDs:", [], "viewer_id_list_unclear"),
+    # --- near-misses: not an introduction
+    ("Please delete the following viewers:\na-1\n", [], OK),  # no id label: prose, then nothing read
+    ("Please delete the following ids:\na-1\n", [], OK),
+    ("Our viewer IDs are listed below.\na-1\n", [], OK),  # no colon
+    ("Viewer IDs were sent last week: see ticket\na-1\n", [], OK),  # the label does not end the sentence
+    ("The viewer-ids:\na-1\n", ["a-1"], OK),
+    ("Please delete preview IDs:\na-1\n", [], OK),  # "preview" is not "viewer"
+    ("Please delete the following viewer IDs: a-1, a-2", [], "viewer_id_in_sentence"),
+    ("Please also delete viewer ID: a-3", [], "viewer_id_in_sentence"),
+    ("Bitte löschen Sie auch die Zuschauer-ID: a-3", [], "viewer_id_in_sentence"),
+    ("Betroffene Viewer-ID: a-3", [], "viewer_id_in_sentence"),  # words before the label: not a label line
+    ("Affected viewer ID: a-3", [], "viewer_id_in_sentence"),
+    # --- dates, phone numbers and ticket numbers are not ids
+    ("Please delete the following viewer IDs:\n2026-11-02\n", [], "viewer_id_unlikely_shape"),
+    ("Please delete the following viewer IDs:\na-1\n02.11.2026\n", ["a-1"], "viewer_id_unlikely_shape"),
+    ("Please delete the following viewer IDs:\n11/02/26\n", [], "viewer_id_unlikely_shape"),
+    ("Please delete the following viewer IDs:\n+49-30-1234567\n", [], "viewer_id_unlikely_shape"),
+    ("Please delete the following viewer IDs:\n+49 30 1234567\n", [], "viewer_id_list_unclear"),
+    ("Please delete the following viewer IDs:\n#4411\n", [], "viewer_id_unlikely_shape"),
+    ("Please delete the following viewer IDs:\nTicket #4411\n", [], "viewer_id_list_unclear"),
+    ("Viewer ID: 2026-11-02", [], "viewer_id_unlikely_shape"),
+    ("Viewer ID: (030)1234567", [], "viewer_id_unlikely_shape"),
+    ("Ticket #4411\nReference: ER-2026-000123\nCall us: +49 30 1234567\nDate: 2026-11-02\nViewer ID: a-1",
+     ["a-1"], OK),
+    ("Viewer ID: a-1\n\nER-2026-000123", ["a-1"], "viewer_id_unlabelled"),  # right after the ids: more ids?
+    ("Viewer ID: ER-2026-000123", ["ER-2026-000123"], OK),  # labelled: the customer says it is an id
+    ("Viewer ID: 20261102", ["20261102"], OK),
+    ("Viewer ID: 0049301234567", ["0049301234567"], OK),  # zero-padded numbers are ids
+    ("Viewer ID: 2026-11-0273", ["2026-11-0273"], OK),
+    # --- a UUID alone on a line is never read without a label or introduction, and never ignored
+    (f"Please delete this viewer.\n\n{U1}\n", [], "viewer_id_bare_uuid"),
+    (f"Viewer ID: a-1\n\nThanks.\n\n- {U1}\n", ["a-1"], "viewer_id_bare_uuid"),
+    (f"Please delete the following viewers:\n{U1}\n", [], "viewer_id_bare_uuid"),
+    (f"Ticket {U1}\n", [], OK),  # part of a sentence: not alone on its line
+]
+
+
+@pytest.mark.parametrize("text, ids, problem", PROSE_CASES, ids=[repr(c[0])[:60] for c in PROSE_CASES])
+def test_ids_in_prose(text: str, ids: list[str], problem: str | None) -> None:
+    message = parse_message(mail(text + "\n"))
+    assert list(message.viewer_ids) == ids
+    found = codes(message) - {"ambiguous_wording", "also_access_request"}
+    if problem is None:
+        assert found == set()
+    else:
+        assert problem in found
+        assert problem in REASONS
+
+
+@given(st.sampled_from(["Please delete the following viewer IDs", "Bitte löschen Sie die folgenden Viewer-IDs",
+                        "Supprimez les identifiants viewer suivants", "Borren los siguientes IDs de espectador"]),
+       st.sampled_from([":", " :", "\u00a0:", "\u202f:", "\u2009:"]),
+       st.lists(st.from_regex(r"[a-z0-9]{1,6}-[0-9]{1,6}", fullmatch=True), min_size=1, max_size=5, unique=True),
+       st.sampled_from(["", "- ", "* ", "\u2022 ", "1. "]))
+def test_an_introduced_list_reads_exactly_its_ids(sentence: str, colon: str, ids: list[str], bullet: str) -> None:
+    assume(not any(i.lower() in RESERVED_EXAMPLE_IDS for i in ids))
+    text = sentence + colon + "\n" + "".join(f"{bullet}{i}\n" for i in ids) + "\nMit freundlichen Grüßen\nAlice\n"
+    sink = IdCollector(Collector(), 256, 1000)
+    ids_from_text(text, sink)
+    assert sink.ids == ids
+    assert sink.out.problems == []
+
+
+def test_readme_lists_every_language() -> None:
+    from erasure.parse.languages import LANGUAGES
+
+    section = README.read_text(encoding="utf-8").split("## How customers format requests", 1)[1].split("\n## ", 1)[0]
+    for lang in LANGUAGES.values():
+        assert lang.name in section, lang.name

@@ -10,18 +10,41 @@ already cut off by ``quotes.unquoted``):
 
 Label line
     optional indentation, an optional bullet (``-``, ``*``, ``•`` and a space),
-    then the label ``viewer id`` / ``viewer_id`` / ``viewer-id`` / ``viewerid``
-    (any case, optionally plural ``ids``), then a separator: ``:`` or ``=``
-    (spaces around it optional), or a dash (``-``, ``–``, ``—``) with a space
-    on *both* sides. ``viewer-id-123`` is therefore not a label: it is an id
-    that happens to start with the word (read as one inside a list, flagged as
+    then a label, then a separator: ``:`` or ``=`` (spaces around it
+    optional), or a dash (``-``, ``–``, ``—``) with a space on *both* sides.
+    ``viewer-id-123`` is therefore not a label: it is an id that happens to
+    start with the word (read as one inside a list, flagged as
     ``viewer_id_label_unclear`` outside one).
+    The labels are data (``erasure/parse/languages.py``, one table per
+    language): ``viewer id`` / ``viewer_id`` / ``viewer-id`` / ``viewerid`` in
+    every language (customers mostly keep the English term), optionally plural
+    (``ids``, Dutch/Danish ``id's``/``id'er``), and each language's own
+    (``Zuschauer-ID``, ``identifiant viewer``/``spectateur``, ``ID del
+    espectador``/``visor``, ``ID spettatore``, ``kijker-ID``, ``ID do
+    espectador``, ``ID widza``, ``tittar-ID``, ``seer-ID``, ``katsojatunnus``,
+    ``ID diváka``, with their plurals). Labels match ignoring case and accents,
+    with any typographic space (NBSP, narrow NBSP, thin space) read as a space,
+    so French typography's ``Viewer ID : x`` is a label. The id itself is cut
+    from the original line, never folded, and typographic spaces around it are
+    trimmed.
 Value on the label line
     singular label: the rest of the line is one id; plural label
     (``Viewer IDs: a, b; c``): the rest is split on commas and semicolons.
     One pair of surrounding quotes or backticks is dropped.
+Introducing sentence
+    a line of prose that *ends* with a label and a colon, perhaps with one of
+    the language's words between them ("Please delete all data for the
+    following viewer IDs:", "…zu den folgenden Viewer-IDs:", "…die folgenden
+    Zuschauer-IDs zu löschen:", "…les identifiants viewer suivants :", "…the
+    viewer IDs below:"), starts a list exactly as a label alone does. Without
+    the label there is no list: "the following viewers:" or "the following
+    ids:" followed by lines reads nothing (the request then has no id and goes
+    to a person). A label followed by an id *inside* a sentence ("please also
+    delete viewer ID: abc") is not read and sends the request to review
+    (``viewer_id_in_sentence``): it is too easy to miss one id in a paragraph
+    while erasing the others.
 List
-    a label with nothing after the separator starts a list: one id a line,
+    a label or an introducing sentence with nothing after the colon starts a list: one id a line,
     each optionally bulleted (``-``, ``*``, ``•``, ``·``, ``–`` or ``1.``,
     ``1)`` followed by a space). The list ends at the first blank line, at the
     next label line, or at the end of the text. Nothing else ends it: a line
@@ -40,6 +63,21 @@ Lines after labelled ids or a finished list
     bare word), the request goes to review (``viewer_id_unlabelled``):
     "Viewer ID: a-1" followed by "b-2", or a list with a blank line in the
     middle, probably named more ids than the grammar reads.
+Bare UUID lines
+    a UUID alone on a line (perhaps bulleted) outside a list is never read (a
+    guess: is it a viewer, a session, a ticket?), but it is not ignored either:
+    the request goes to review (``viewer_id_bare_uuid``).
+Dates, phone numbers, ticket numbers
+    an id read from text that has the shape of a date (``2026-11-02``,
+    ``02.11.2026``, ``11/02/26``), a phone number (``+49-30-1234567``,
+    ``(030)1234567``) or a ticket number (``#4411``) goes to review
+    (``viewer_id_unlikely_shape``). Most such lines never get that far: ones
+    with a space ("Ticket #4411", "+49 30 1234567") are sentences, which end a
+    list with ``viewer_id_list_unclear`` or are prose outside one. A reference
+    such as ``ER-2026-000123`` looks like an id and is read as one only where
+    the customer put it as one: on a ``Viewer ID:`` line or in a list (right
+    after labelled ids it is ``viewer_id_unlabelled``). Near-misses are tabled
+    in tests/test_parse_ids.py (``PROSE_CASES``).
 Sentence punctuation
     an id read from text that ends in ``.``, ``:``, ``!`` or ``?`` goes to
     review (``viewer_id_trailing_punctuation``): "Viewer ID: abc." may be the
@@ -82,6 +120,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
+from erasure.parse.languages import LANGUAGES, TYPOGRAPHIC_SPACES, fold
 from erasure.parse.problems import CONTROL_CATEGORIES, Collector
 
 #: Example ids printed in our packaged letters (templates/) and the README. A message
@@ -103,14 +142,37 @@ KNOWN_HEADINGS = frozenset({
 _HEADING_HINTS = ("viewer", "id", "user", "visitor")
 _HEADING_SHAPE = re.compile(r"[^\W\d_]+(?:[ _-]+[^\W\d_]+)*[ \t]*:?")
 
-_LABEL_RE = re.compile(
-    r"^[ \t]*(?:[-*\u2022][ \t]+)?viewer[ _-]?id(?P<plural>s)?"
-    r"(?:[ \t]*[:=]|[ \t]+[-\u2013\u2014](?=[ \t]|$))[ \t]*(?P<value>.*)$",
+# Labels of every language we read (erasure/parse/languages.py), matched on the folded line
+# (case, accents, typographic spaces ignored); plural labels first, so "Viewer IDs" is not "Viewer ID" + "s".
+_SINGULAR = "|".join(f"(?:{w})" for w in dict.fromkeys(w for lang in LANGUAGES.values() for w in lang.labels))
+_PLURAL = "|".join(f"(?:{w})" for w in dict.fromkeys(w for lang in LANGUAGES.values() for w in lang.plural_labels))
+_AFTER_LABEL = "|".join(
+    f"(?:{w})" for w in sorted(dict.fromkeys(w for lang in LANGUAGES.values() for w in lang.after_label), key=len, reverse=True)
+)
+_LABEL_WORDS = rf"(?:(?P<plural>{_PLURAL})|(?:{_SINGULAR}))"
+_SEPARATOR = r"(?:[ \t]*[:=]|[ \t]+[-\u2013\u2014](?=[ \t]|$))"
+_LABEL_RE = re.compile(rf"^[ \t]*(?:[-*\u2022][ \t]+)?{_LABEL_WORDS}{_SEPARATOR}[ \t]*(?P<value>.*)$")
+# Starts like a label but runs straight on into an id: "viewer-id-123", "viewer_id5", "Zuschauer-ID-7".
+_LABEL_LIKE = re.compile(rf"^[ \t]*(?:[-*\u2022][ \t]+)?(?:{_PLURAL}|{_SINGULAR})s?[-_.#\d]")
+# A sentence that introduces a list: words, then a label, perhaps "suivants"/"below", then a colon
+# ending the line ("Please delete all data for the following viewer IDs:", "...les identifiants viewer suivants :").
+_INTRODUCTION = re.compile(rf"(?:\w.*?)?(?<![\w-]){_LABEL_WORDS}(?:[ \t]+(?:{_AFTER_LABEL}))?[ \t]*:[ \t]*$")
+# A label with a value inside a sentence ("please delete viewer ID: abc-1"): not read, sent to a person.
+_LABEL_IN_SENTENCE = re.compile(rf"\w.*?(?<![\w-]){_LABEL_WORDS}(?:[ \t]+(?:{_AFTER_LABEL}))?[ \t]*[:=][ \t]*\S")
+# Shapes of things that are not viewer ids though they have no space: dates, phone numbers, ticket numbers.
+_UNLIKELY_ID = re.compile(
+    r"\d{4}-\d{1,2}-\d{1,2}(?:T[\d:.]+Z?)?"      # 2026-11-02, 2026-11-02T10:00Z
+    r"|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}"            # 02.11.2026, 11/02/26
+    r"|\d{4}/\d{1,2}/\d{1,2}"                       # 2026/11/02
+    r"|\+\d{1,3}[-./()\d]{6,}"                       # +49-30-1234567 (not 0049...: zero-padded ids exist)
+    r"|\(\d{2,5}\)[-./\d]{5,}"                      # (030)1234567
+    r"|#\d+",                                      # #4411
     re.IGNORECASE,
 )
-# Starts like a label but runs straight on into an id: "viewer-id-123", "viewer_id5".
-_LABEL_LIKE = re.compile(r"^[ \t]*(?:[-*\u2022][ \t]+)?viewer[ _-]?ids?[-_.#\d]", re.IGNORECASE)
-_BULLET = re.compile(r"^(?:[-*\u2022\u00b7\u2013]|\d{1,4}[.)])[ \t]+")
+# A UUID alone on a line (perhaps bulleted): never read outside a list, but never ignored either.
+_BARE_UUID = re.compile(r"[ \t]*(?:(?:[-*\u2022\u00b7\u2013]|\d{1,4}[.)])[ \t]+)?[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}[ \t]*",
+                        re.IGNORECASE)
+_BULLET = re.compile(r"^(?:[-*\u2022\u00b7\u2013]|\d{1,4}[.)])[ \t\u00a0\u202f\u2009]+")
 _QUOTE_PAIRS = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019"}
 _WHITESPACE = re.compile(r"\s")
 _SEPARATORS = re.compile(r"[\s,;]")
@@ -196,15 +258,25 @@ def _lines(text: str) -> Iterator[str]:
 
 
 def _text_id(value: str, sink: IdCollector) -> None:
+    value = value.strip(_TEXT_SPACES)
     if value.endswith(_SENTENCE_END):
         sink.out.add("viewer_id_trailing_punctuation",
                      "a viewer id in the text ends in sentence punctuation (. : ! ?): part of the id or of the sentence?")
         return
+    if _UNLIKELY_ID.fullmatch(value):
+        sink.out.add("viewer_id_unlikely_shape",
+                     "a viewer id in the text has the shape of a date, a phone number or a ticket number; "
+                     "put only viewer ids under the label")
+        return
     sink.add(value)
 
 
+# Trimmed from ids in the text: HTML's &nbsp; and French typography leave these around words.
+_TEXT_SPACES = " \t" + TYPOGRAPHIC_SPACES
+
+
 def _item(line: str) -> str:
-    return clean_id(_BULLET.sub("", line.strip(" \t"), count=1))
+    return clean_id(_BULLET.sub("", line.strip(_TEXT_SPACES), count=1).strip(_TEXT_SPACES))
 
 
 def _not_an_id(item: str) -> bool:
@@ -226,16 +298,22 @@ _LIST_UNCLEAR = (
 )
 
 
+def _label_of(line: str) -> tuple[re.Match[str] | None, str]:
+    """The label match on the folded line (same length as the line), and the line folded."""
+    folded = fold(line)
+    return _LABEL_RE.match(folded), folded
+
+
 def ids_from_text(text: str, sink: IdCollector) -> None:
-    """Label lines and lists, exactly as the module docstring describes."""
+    """Label lines, introducing sentences and lists, exactly as the module docstring describes."""
     in_list = False
     items = 0  # lines read in the current list
     watch_next = False  # the first non-blank line after a labelled id or a finished list
     for line in _lines(text):
         if sink.full:
             return
-        label = _LABEL_RE.match(line)
-        blank = not line.strip()
+        label, folded = _label_of(line)
+        blank = not line.strip(_TEXT_SPACES)
         if watch_next and not blank:
             watch_next = False
             if label is None and not _not_an_id(_item(line)):
@@ -254,24 +332,39 @@ def ids_from_text(text: str, sink: IdCollector) -> None:
                 watch_next = True
                 continue
         if label is None:
-            if _LABEL_LIKE.match(line):
-                sink.out.add("viewer_id_label_unclear",
-                             "a line starts like a viewer id label but has no separator (e.g. viewer-id-123 on its own); "
-                             "write each id as 'Viewer ID: <id>'")
+            _prose_line(line, folded, sink)
+            if _INTRODUCTION.match(folded):  # "...for the following viewer IDs:": a list follows
+                in_list, items = True, 0
             continue
-        value = label.group("value")
-        if not value.strip():
+        value = line[label.start("value"):]  # from the original line: ids are never folded
+        if not value.strip(_TEXT_SPACES):
             in_list, items = True, 0
             continue
         watch_next = True
         if label.group("plural"):
             for part in re.split(r"[,;]", value):
-                if part.strip():
-                    _text_id(clean_id(part), sink)
+                if part.strip(_TEXT_SPACES):
+                    _text_id(clean_id(part.strip(_TEXT_SPACES)), sink)
         else:
-            _text_id(clean_id(value), sink)
+            _text_id(clean_id(value.strip(_TEXT_SPACES)), sink)
     if in_list and items == 0:
         sink.out.add("viewer_id_list_unclear", _LIST_UNCLEAR)
+
+
+def _prose_line(line: str, folded: str, sink: IdCollector) -> None:
+    """A line outside lists that is not a label line: the near-misses that send the request to a person."""
+    if _LABEL_LIKE.match(folded):
+        sink.out.add("viewer_id_label_unclear",
+                     "a line starts like a viewer id label but has no separator (e.g. viewer-id-123 on its own); "
+                     "write each id as 'Viewer ID: <id>'")
+    elif _LABEL_IN_SENTENCE.match(folded):
+        sink.out.add("viewer_id_in_sentence",
+                     "a viewer id follows its label inside a sentence (e.g. 'please delete viewer ID: abc'); "
+                     "write each id on a line of its own as 'Viewer ID: <id>', or list them under 'Viewer IDs:'")
+    elif _BARE_UUID.fullmatch(line):
+        sink.out.add("viewer_id_bare_uuid",
+                     "a line that looks like an id (a UUID) stands on its own, without a label or an introducing "
+                     "sentence; put every id under one 'Viewer IDs:' line, one id a line, with no blank lines between")
 
 
 def _is_heading(cell: str) -> bool:
