@@ -41,7 +41,7 @@ from email.parser import BytesParser
 from typing import Iterable, Literal
 
 from erasure.parse.addresses import from_address_of, return_path_of, strict_address
-from erasure.parse.automatic import auto_response_suppressed, automatic_reason
+from erasure.parse.automatic import auto_response_suppressed, machine_signals
 from erasure.parse.headers import (
     MAX_HEADER_FIELD_BYTES,
     MAX_HEADER_FIELDS,
@@ -177,7 +177,7 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
     subject = subject_of(msg, out)
     from_address, from_problem = from_address_of(msg, from_count, out)
     return_path = return_path_of(msg)
-    automatic = automatic_reason(msg, return_path, subject)
+    automatic, maybe_automatic = machine_signals(msg, return_path, subject, raw)
     message_ids = raw_values(msg, "Message-ID")
     message_id = message_id_of(message_ids[0]) if message_ids else None
     references = references_of(message_id, msg)
@@ -192,6 +192,8 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
     suppressed = auto_response_suppressed(msg)
     if suppressed is not None:
         out.add(suppressed.code, suppressed.text)
+    if maybe_automatic is not None:
+        out.add(maybe_automatic.code, maybe_automatic.text)
     sink = IdCollector(out, max_len, max_ids)
     ids_from_text(request_text, sink)
     for name, kind_of_file, content in attachments:
