@@ -163,14 +163,14 @@ logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL + 1)
 def _parts(msg: Message) -> list[Message]:
     try:
         return list(itertools.islice(msg.walk(), _MAX_PARTS))
-    except Exception:
+    except Exception:  # noqa: BLE001 - reading mail never raises; the top part is still read
         return [msg]
 
 
 def _content_type(part: Message) -> str:
     try:
         return part.get_content_type()
-    except Exception:
+    except Exception:  # noqa: BLE001 - an unreadable type is no type
         return ""
 
 
@@ -187,7 +187,7 @@ def _bounced_addresses(raw: bytes | None) -> bool:
         msg = message_from_bytes(raw[:BOUNCE_SCAN_BYTES], policy=compat32)
         temporary, permanent = all_failures(msg)
         return bool(temporary or permanent)
-    except Exception:  # any failure in the library is "nothing found"
+    except Exception:  # noqa: BLE001 - any failure in the library (or a RecursionError) is "nothing found"
         return False
 
 
@@ -196,7 +196,7 @@ def _first_text(parts: list[Message], limit: int = 16 * 1024) -> str:
         if _content_type(part) == "text/plain":
             try:
                 payload = part.get_payload(decode=True)
-            except Exception:
+            except Exception:  # noqa: BLE001, S112 - an undecodable part has no text to read
                 continue
             if isinstance(payload, bytes):
                 return payload[:limit].decode("utf-8", "replace")
@@ -234,7 +234,7 @@ def _ses_notification(text: str) -> bool:
 def _attached_headers(part: Message) -> Message | None:
     try:
         payload = part.get_payload()
-    except Exception:
+    except Exception:  # noqa: BLE001 - no readable attached message
         return None
     if isinstance(payload, list) and payload and isinstance(payload[0], Message):
         return payload[0]
