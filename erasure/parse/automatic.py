@@ -94,7 +94,7 @@ _SYSTEM_LOCAL = (
     r"microsoftexchange[0-9a-f]{32}|"
     r"anti[-_]?virus|virus[-_]?(?:alert|wall|scanner|check)|amavisd?|mailscanner|mailsweeper|mail[-_]?guard"
 )
-_SYSTEM_SENDER = re.compile(rf"(?<![\w.+-])({_SYSTEM_LOCAL})(?=@|[\s>)\"]|$)", re.IGNORECASE)
+_SYSTEM_SENDER = re.compile(rf"(?<![\w.+-])({_SYSTEM_LOCAL})(?=\\?@|[\s>)\"]|$)", re.IGNORECASE)
 _SYSTEM_NAME = re.compile(r"^\s*\"?(mail delivery (?:sub)?system|mail administrator|mail system)\b", re.IGNORECASE)
 
 #: Subjects that bounce generators write, at the very start (a person's "Fwd:" or
@@ -103,8 +103,9 @@ _SYSTEM_NAME = re.compile(r"^\s*\"?(mail delivery (?:sub)?system|mail administra
 #: a person may title a question "Undeliverable: my last letter".
 BOUNCE_SUBJECTS: tuple[str, ...] = (
     r"undeliverable(?: mail)?\s*:", r"undelivered mail returned to sender", r"(?:mail )?delivery status notification",
-    r"mail delivery failed", r"mail delivery failure", r"returned mail\s*:", r"failure notice",
-    r"delivery failure\s*:", r"delivery notification\s*:", r"delivery has failed", r"message not delivered",
+    r"mail delivery failed", r"mail delivery failure", r"mail delivery warning", r"returned mail\s*[:-]",
+    r"failure notice", r"delivery failure(?:\s*:| notification|\s*$)", r"delivery notification\s*:",
+    r"mail could not be delivered", r"delivery has failed", r"message not delivered",
     r"non[- ]delivery report", r"warning\s*: could not send message", r"mail system error - returned mail",
     r"non remis\s*:", r"non distribuable\s*:", r"remise impossible", r"unzustellbar\s*:", r"nicht zustellbar",
     r"non recapitabile\s*:", r"no se puede entregar\s*:", r"onbestelbaar\s*:", r"n[aã]o (?:foi )?entregue\s*:",
@@ -337,6 +338,8 @@ def _doubt(msg: Message, subject: str, raw: bytes | None) -> Problem | None:
         _bounced_addresses(raw) or any(_NOREPLY.search(v) for v in froms)
     ):
         return Problem("maybe_automatic", "the message carries a returned message, as delivery reports do")
+    if _bounced_addresses(raw):
+        return Problem("maybe_automatic", "the text reads as a delivery report (flufl.bounce finds a bounced address)")
     if raw_values(msg, "List-Unsubscribe"):
         return Problem("maybe_automatic", "the message carries List-Unsubscribe, as list and bulk mail do")
     return None
