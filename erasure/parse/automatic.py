@@ -346,5 +346,5 @@ def _doubt(msg: Message, subject: str, raw: bytes | None) -> Problem | None:
 
 
 SNS_HEADERS = ("x-amz-sns-message-id", "x-amz-sns-subscription-arn", "x-amz-sns-topic-arn")
-_SNS_SENDER = re.compile(r"@sns\.amazonaws\.com\b", re.IGNORECASE)
+_SNS_SENDER = re.compile(r"@sns\.amazonaws\.com(?![\w-]|\.\w)", re.IGNORECASE)
 _NOREPLY = re.compile(r"(?<![\w.+-])no[-_.]?reply(?=@)", re.IGNORECASE)
