@@ -334,11 +334,12 @@ def _doubt(msg: Message, subject: str, raw: bytes | None) -> Problem | None:
     if _BOUNCE_SUBJECT.match(subject):
         return Problem("maybe_automatic", "the subject is that of a delivery report")
     parts = _parts(msg)
+    bounced = _bounced_addresses(raw)
     if any(_content_type(p) in _RETURNED_PARTS for p in parts[1:]) and (
-        _bounced_addresses(raw) or any(_NOREPLY.search(v) for v in froms)
+        bounced or any(_NOREPLY.search(v) for v in froms)
     ):
         return Problem("maybe_automatic", "the message carries a returned message, as delivery reports do")
-    if _bounced_addresses(raw):
+    if bounced:
         return Problem("maybe_automatic", "the text reads as a delivery report (flufl.bounce finds a bounced address)")
     if raw_values(msg, "List-Unsubscribe"):
         return Problem("maybe_automatic", "the message carries List-Unsubscribe, as list and bulk mail do")
