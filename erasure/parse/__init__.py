@@ -163,6 +163,7 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
     if too_many_delimiter_lines(body):
         out.add("too_many_parts", f"the message has more than {MAX_DELIMITER_LINES} MIME delimiter lines; the body was not read")
         msg = parser.parsebytes(head + b"\r\n", headersonly=True)
+        body = b""
     else:
         # Part headers get the same treatment as the top-level ones before the stdlib's parser sees them.
         body = capped_part_headers(body, out, body_is_message=MESSAGE_CONTENT_TYPE.search(head) is not None)
@@ -171,13 +172,15 @@ def _parse(raw: bytes, digest: str, max_len: int, max_ids: int, max_attachment: 
         except RecursionError:
             out.add("mime_too_deep", "the MIME structure is nested too deeply to read")
             msg = parser.parsebytes(head + b"\r\n", headersonly=True)
+            body = b""
     assert isinstance(msg, EmailMessage)
     out.defect(getattr(msg, "defects", ()))
 
     subject = subject_of(msg, out)
     from_address, from_problem = from_address_of(msg, from_count, out)
     return_path = return_path_of(msg)
-    automatic, maybe_automatic = machine_signals(msg, return_path, subject, raw)
+    # The bytes the stdlib was given (capped part headers), never the raw ones.
+    automatic, maybe_automatic = machine_signals(msg, return_path, subject, head + separator + body)
     message_ids = raw_values(msg, "Message-ID")
     message_id = message_id_of(message_ids[0]) if message_ids else None
     references = references_of(message_id, msg)
