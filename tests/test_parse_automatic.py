@@ -137,6 +137,7 @@ MACHINES = [
     ("SNS header", {"headers": "x-amz-sns-message-id: 9f1c\n"}, "notification_service"),
     ("SNS sender", {"from_": "AWS Notifications <no-reply@sns.amazonaws.com>"}, "notification_service"),
     ("SES JSON relayed from a tenant's own address", {"body": SES_JSON + "\n--\nunsubscribe: https://sns.example/\n"}, "notification_service"),
+    ("SES JSON quoting 30 KB of the original's headers", {"body": SES_JSON[:-2] + ',"headers":[' + ",".join(['{"name":"Received","value":"' + "x" * 200 + '"}'] * 150) + "]}}\n"}, "notification_service"),
     ("SES JSON inside the SNS envelope", {"body": '{"Type":"Notification","Message":' + __import__("json").dumps(SES_JSON) + "}"}, "notification_service"),
     ("ARF as multipart/mixed", dict(zip(("content_type", "body"), mixed(("text/plain", "abuse report"), ("message/feedback-report", "Feedback-Type: abuse\n"), ("message/rfc822", ORIGINAL)))), "feedback_report"),
     ("DSN as multipart/mixed", dict(zip(("content_type", "body"), mixed(("text/plain", "failed"), ("message/delivery-status", "Action: failed\n")))), "delivery_report"),

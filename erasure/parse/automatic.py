@@ -87,8 +87,9 @@ def auto_response_suppressed(msg: Message) -> Problem | None:
 # deliberately not here: a tenant's ticketing system may send genuine requests
 # from such an address. A system address is only a *marker*: a person may read
 # and write from postmaster@ (it must reach a human, RFC 5321 section 4.5.1), so
-# mail from one is automatic only together with the content of a report (see
-# ``_bounce_evidence``); without it, it goes to a person and is not answered.
+# mail from one is automatic only together with the content of a report (a
+# bounce subject, a returned message, SMTP status text, a bounced address);
+# without it, it goes to a person and is not answered (``maybe_automatic``).
 _SYSTEM_LOCAL = (
     r"mailer[-_]?daemon|mail[-_]?daemon|mdaemon|post[-_]?master|ndr|non[-_]?delivery|"
     r"microsoftexchange[0-9a-f]{32}|"
@@ -127,7 +128,7 @@ _BOUNCE_TEXT = re.compile(
 #: Headers that only mailing-list software writes: a list's notice to a
 #: non-member may carry List-Subscribe but no List-Id (fml, old ezmlm).
 #: List-Unsubscribe is not among them: CRMs and marketing tools put it on mail a
-#: tenant's staff send, so it alone is doubt (``list_unsubscribe_only``).
+#: tenant's staff send, so it alone is doubt (``maybe_automatic``).
 LIST_HEADERS = ("List-Id", "List-Subscribe", "List-Post", "List-Help", "List-Owner", "List-Archive",
                 "Mailing-List", "X-Mailman-Version", "X-MLServer", "X-ML-Name")
 
@@ -144,6 +145,11 @@ _REPORT_PARTS = {
 }
 #: Parts that carry the returned original (or its headers), as bounces attach it.
 _RETURNED_PARTS = {"message/rfc822", "text/rfc822-headers", "message/global", "message/global-headers"}
+
+#: Headers Amazon SNS puts on every notification it mails, and its sender.
+SNS_HEADERS = ("x-amz-sns-message-id", "x-amz-sns-subscription-arn", "x-amz-sns-topic-arn")
+_SNS_SENDER = re.compile(r"@sns\.amazonaws\.com(?![\w-]|\.\w)", re.IGNORECASE)
+_NOREPLY = re.compile(r"(?<![\w.+-])no[-_.]?reply(?=@)", re.IGNORECASE)
 
 #: Amazon SES event and notification types, as SNS relays them by mail (a JSON body).
 _SES_TYPES = {"bounce", "complaint", "delivery", "deliverydelay", "reject", "send", "open", "click",
@@ -308,9 +314,10 @@ def automatic_reason(msg: Message, return_path: str | None, subject: str = "",
             inner = _attached_headers(part)
             if inner is not None and raw_values(inner, "X-HmXmrOriginalRecipient"):
                 return Problem("feedback_report", "the message is a complaint report (Microsoft JMRP)")
-    text = _first_text(parts)
+    text = _first_text(parts, 64 * 1024)  # a notification that quotes the original's headers runs to some KB
     if _ses_notification(text):
         return Problem("notification_service", "the message is an Amazon SES notification (JSON body)")
+    text = text[: 16 * 1024]
 
     system = next((m.group(1) for v in froms if (m := _SYSTEM_SENDER.search(v) or _SYSTEM_NAME.search(v))), None)
     bounce_subject = _BOUNCE_SUBJECT.match(subject) is not None
@@ -345,7 +352,3 @@ def _doubt(msg: Message, subject: str, raw: bytes | None) -> Problem | None:
         return Problem("maybe_automatic", "the message carries List-Unsubscribe, as list and bulk mail do")
     return None
 
-
-SNS_HEADERS = ("x-amz-sns-message-id", "x-amz-sns-subscription-arn", "x-amz-sns-topic-arn")
-_SNS_SENDER = re.compile(r"@sns\.amazonaws\.com(?![\w-]|\.\w)", re.IGNORECASE)
-_NOREPLY = re.compile(r"(?<![\w.+-])no[-_.]?reply(?=@)", re.IGNORECASE)
