@@ -106,6 +106,7 @@ REASONS: dict[str, str] = {
     "attachment_header_unclear": "The first line of a one-column attachment looks like a heading but is not viewer_id.",
     "auto_response_suppressed": "The sender asked for no automatic answer (X-Auto-Response-Suppress): an auto-reply, or a request from a helpdesk; a person decides.",
     "forwards_our_letter": "The message forwards one of our own letters; the ids in it are not a new request, so a person reads it.",
+    "maybe_automatic": "The message has one marker of automatic mail (a mail system sender, a delivery-report subject, List-Unsubscribe) but not the rest; a person decides.",
     "echoes_our_reply": "The message repeats the text of one of our own letters (e.g. a helpdesk's automatic acknowledgement).",
     "ambiguous_wording": "The text says not to delete something; a person must read it.",
     "also_access_request": "The request also asks for access to or a copy of data.",
@@ -126,7 +127,9 @@ REASONS: dict[str, str] = {
     "mailing_list": "The message came through a mailing list.",
     "null_return_path": "The message has a null return path, as bounces do.",
     "delivery_report": "The message is a delivery or disposition report.",
-    "system_sender": "The message comes from a mail system address (MAILER-DAEMON, postmaster).",
+    "system_sender": "The message comes from a mail system address (MAILER-DAEMON, postmaster) and reads as a delivery report.",
+    "feedback_report": "The message is a complaint (feedback) report from a mail provider.",
+    "notification_service": "The message is a notification from a mail service (Amazon SES/SNS).",
 }
 
 
@@ -256,7 +259,7 @@ def cross_tenant_hint(message: ParsedMessage, tenant: Tenant, tenants: tuple[Ten
 #: tenant: the message echoes our own letter (a helpdesk's auto-acknowledgement,
 #: which would acknowledge our acknowledgement), or its sender asked for no
 #: automatic answer. A person reads it and answers, or approves, by hand.
-NEVER_ANSWERED = frozenset({"echoes_our_reply", "auto_response_suppressed"})
+NEVER_ANSWERED = frozenset({"echoes_our_reply", "auto_response_suppressed", "maybe_automatic"})
 
 
 def decide(message: ParsedMessage, config: Config) -> Decision:

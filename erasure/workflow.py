@@ -278,7 +278,7 @@ class Desk:
         """At the end of a run: acknowledge a request that is still open and has heard nothing."""
         with self.state.session() as session:
             request = session.get(ErasureRequest, request_id)
-            if request is None:
+            if request is None or self._answers_our_reply(session, (request.thread_refs or "").split(), request.message_id):
                 return
             said = session.scalar(
                 select(func.count()).select_from(OutboxMessage).where(OutboxMessage.request_id == request_id)
@@ -405,9 +405,17 @@ class Desk:
         )
         return decide(parsed, self.config), parsed
 
-    def _answers_our_reply(self, session: Session, parsed: ParsedMessage) -> bool:
-        """True when the mail quotes one of our own replies ("Thanks!" to a completion)."""
-        refs = [r[:255] for r in parsed.references if r != parsed.message_id]
+    @staticmethod
+    def _answers_our_reply(session: Session, references: Iterable[str], message_id: str | None) -> bool:
+        """True when the mail answers one of our own letters (its References name one).
+
+        Such mail is never acknowledged: an acknowledgement of a reply to our
+        letter is how two machines start writing to each other. It is still
+        read: naming no id it goes to a person (``reply_to_our_reply``);
+        naming ids it is a follow-up, decided like any request, and only
+        letters that carry a decision (completion, rejection) are sent.
+        """
+        refs = [r[:255] for r in references if r != message_id]
         return bool(refs) and session.scalar(
             select(OutboxMessage.id).where(OutboxMessage.message_id.in_(refs)).limit(1)
         ) is not None
@@ -434,7 +442,8 @@ class Desk:
                               body_sha=body_sha, request_id=original.id, destination="processed", now=self.now())
                 log.info("intake %s: the information asked for in %s", ref.key, original.reference)
                 return original.id, "processed", False
-            if parsed is not None and decision.reason_code == "no_viewer_id" and self._answers_our_reply(session, parsed):
+            follows_ours = parsed is not None and self._answers_our_reply(session, parsed.references, parsed.message_id)
+            if follows_ours and decision.reason_code == "no_viewer_id":
                 # A reply to our reply that names no ids is conversation, not a new
                 # request: a person reads it, and we do not answer (no reply loop).
                 decision = dataclasses.replace(
@@ -456,7 +465,8 @@ class Desk:
                             "from": parsed.from_address if parsed else None,
                             **({"forwarded": True} if parsed and parsed.forwarded else {})},
             )
-            self._acknowledge_at_intake(session, request)
+            if not follows_ours:
+                self._acknowledge_at_intake(session, request)
             destination = "processed" if request.planned == "erase" else "review"  # after the id cap
             # Logs carry references and reason codes, never viewer ids or message text.
             log.info("intake %s: %s from %s as %s (%s)", ref.key, request.reference, request.requester or "-",

@@ -479,9 +479,14 @@ def test_automatic_mail_is_recognised(headers: str, code: str) -> None:
 
 @pytest.mark.parametrize("from_", ["MAILER-DAEMON@mx.acme.example", "Postmaster <postmaster@acme.example>",
                                    "MAILER-DAEMON@mx.acme.example (Mail Delivery System)", "MAILER-DAEMON"])
-def test_mail_system_senders_are_automatic(from_: str) -> None:
-    message = parse_message(mail(from_=from_))
+def test_mail_system_senders_are_automatic_when_the_mail_reads_as_a_report(from_: str) -> None:
+    report = "This is the mail system at host mx.acme.example.\n\n<bob@acme.example>: 550 5.1.1 User unknown\n"
+    message = parse_message(mail(report, from_=from_))
     assert message.automatic is not None and message.automatic.code == "system_sender"
+    # Alone, the sender is a marker, not proof: a person may write from postmaster@.
+    # The request goes to a person and is never answered automatically.
+    person = parse_message(mail(from_=from_))
+    assert person.automatic is None and "maybe_automatic" in codes(person)
 
 
 def test_delivery_reports_are_automatic() -> None:

@@ -40,7 +40,7 @@ from email.parser import BytesParser
 from typing import Iterable, Literal
 
 from erasure.parse.addresses import from_address_of, return_path_of, strict_address
-from erasure.parse.automatic import auto_response_suppressed, automatic_reason
+from erasure.parse.automatic import auto_response_suppressed, machine_signals
 from erasure.parse.headers import (
     MAX_HEADER_FIELD_BYTES,
     MAX_HEADER_FIELDS,
@@ -165,6 +165,7 @@ def _parse(raw: bytes, max_len: int, max_ids: int, max_attachment: int, own: fro
     if too_many_delimiter_lines(body):
         out.add("too_many_parts", f"the message has more than {MAX_DELIMITER_LINES} MIME delimiter lines; the body was not read")
         msg = parser.parsebytes(head + b"\r\n", headersonly=True)
+        body = b""
     else:
         # Part headers get the same treatment as the top-level ones before the stdlib's parser sees them.
         body = capped_part_headers(body, out, body_is_message=MESSAGE_CONTENT_TYPE.search(head) is not None)
@@ -173,12 +174,14 @@ def _parse(raw: bytes, max_len: int, max_ids: int, max_attachment: int, own: fro
         except RecursionError:
             out.add("mime_too_deep", "the MIME structure is nested too deeply to read")
             msg = parser.parsebytes(head + b"\r\n", headersonly=True)
+            body = b""
     assert isinstance(msg, EmailMessage)
 
     subject = subject_of(msg, out)
     from_address, from_problem = from_address_of(msg, from_count, out)
     return_path = return_path_of(msg)
-    automatic = automatic_reason(msg, return_path, subject)
+    # The bytes the stdlib was given (capped part headers), never the raw ones.
+    automatic, maybe_automatic = machine_signals(msg, return_path, subject, head + separator + body)
     message_ids = raw_values(msg, "Message-ID")
     message_id = message_id_of(message_ids[0]) if message_ids else None
     references = references_of(message_id, msg)
@@ -197,6 +200,8 @@ def _parse(raw: bytes, max_len: int, max_ids: int, max_attachment: int, own: fro
     suppressed = auto_response_suppressed(msg)
     if suppressed is not None:
         out.add(suppressed.code, suppressed.text)
+    if maybe_automatic is not None:
+        out.add(maybe_automatic.code, maybe_automatic.text)
     sink = IdCollector(out, max_len, max_ids)
     ids_from_text(request_text, sink)
     for name, kind_of_file, content in attachments:

@@ -56,7 +56,7 @@ def raw_values(msg: Message, name: str) -> list[str]:
 
 
 def unfold(value: str) -> str:
-    return re.sub(r"\r?\n[ \t]*", " ", value).strip()
+    return re.sub(r"(?:\r\n|\r|\n)[ \t]*", " ", value).strip()  # bare CR too: some mail arrives CR-only
 
 
 def header_text(msg: Message, name: str, out: Collector) -> str | None:
