@@ -171,8 +171,6 @@ def test_too_many_ids_is_a_problem() -> None:
         "On Mon, 2 Jun 2025 at 10:00, Privacy Desk\n<privacy@privacy.example> wrote:\nViewer ID: old\n",
         "-----Original Message-----\nViewer ID: old\n",
         "________________________________\nFrom: Desk\nViewer ID: old\n",
-        "---------- Forwarded message ---------\nViewer ID: old\n",
-        "Begin forwarded message:\nViewer ID: old\n",
         "-- \nAlice\nViewer ID: old\n",
         "--\nAlice\nViewer ID: old\n",
     ],
@@ -181,6 +179,16 @@ def test_quoted_text_and_signatures_are_not_read(tail: str) -> None:
     message = parse_message(mail("Please erase.\nViewer ID: new\n\n" + tail))
     assert message.viewer_ids == ("new",)
     assert "old" not in message.body_text
+
+
+@pytest.mark.parametrize("tail", [
+    "---------- Forwarded message ---------\nViewer ID: fwd\n",
+    "Begin forwarded message:\nViewer ID: fwd\n",
+])
+def test_a_forwarded_request_is_read_one_level_deep(tail: str) -> None:
+    # Issue 13: a processor's requests arrive as forwards (tests/test_parse_forwards.py has the table).
+    message = parse_message(mail("Please erase.\nViewer ID: new\n\n" + tail))
+    assert (message.viewer_ids, message.forwarded) == (("new", "fwd"), True)
 
 
 def test_quoted_erasure_words_do_not_make_a_request() -> None:

@@ -95,8 +95,12 @@ QUOTE_STARTS = [
 def test_quoted_part_is_not_read_in_any_major_language(lang: str, start: str) -> None:
     body = f"Please erase this viewer.\nViewer ID: own-1\n\n{start}\nSubject: old request\n\nViewer ID: quoted-1\n"
     message = parse_message(mail(body))
-    assert message.viewer_ids == ("own-1",), lang
     assert "quoted-1" not in unquoted(body)
+    if lang.endswith(("-fwd", "-fwd-10", "-fwd-de")):
+        # A separator only forwards use: the forwarded request is read, one level deep (issue 13).
+        assert (message.viewer_ids, message.forwarded) == (("own-1", "quoted-1"), True), lang
+    else:
+        assert (message.viewer_ids, message.forwarded) == (("own-1",), False), lang
 
 
 # Human lines that resemble the markers but do not start a quote: the id after them is read.
