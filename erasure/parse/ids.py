@@ -308,11 +308,11 @@ def _one_column(name: str, first_lines: Iterator[str], sink: IdCollector) -> Non
         sink.add(clean_id(line))
 
 
-def _ids_from_csv(name: str, content: str, sink: IdCollector) -> None:
+def _ids_from_csv(name: str, content: str, sink: IdCollector, delimiters: list[str] | None = None) -> None:
     """The viewer_id column (comma, semicolon or tab separated, as spreadsheets export), or one id a line."""
     out = sink.out
     hint = re.match(r"sep=(.)\r?\n", content)  # Excel's delimiter hint line
-    delimiters = [hint.group(1)] if hint else [",", ";", "\t"]
+    delimiters = [hint.group(1)] if hint else delimiters or [",", ";", "\t"]
     if hint:
         content = content[hint.end() :]
     try:
@@ -343,11 +343,20 @@ def _ids_from_csv(name: str, content: str, sink: IdCollector) -> None:
         out.add("attachment_unreadable", f"the attachment {name} is not valid CSV ({exc})")
 
 
+def _tab_table(content: str) -> bool:
+    """A text file whose first non-empty line is tab-separated cells, one of them exactly a known heading."""
+    first = next((line for line in _lines(content) if line.strip()), "")
+    return "\t" in first and any(_is_heading(cell) for cell in first.split("\t"))
+
+
 def ids_from_attachment(name: str, kind: str, content: str, sink: IdCollector) -> None:
     if not content or content.isspace():  # (no .strip(): it would copy a large file)
         return
     if kind == "csv":
         _ids_from_csv(name, content, sink)
+        return
+    if _tab_table(content):  # Excel's "Unicode Text" (.txt): tab-separated, UTF-16 with a byte-order mark
+        _ids_from_csv(name, content, sink, delimiters=["\t"])
         return
     if "\r" in content and "\n" not in content:
         content = content.replace("\r", "\n")  # old Mac line ends
