@@ -20,6 +20,7 @@ ASK_FOR_INFORMATION = frozenset({
     "attachment_unreadable", "attachment_undecodable", "attachment_ambiguous", "attachment_no_viewer_id_column",
     "viewer_id_list_unclear", "viewer_id_label_unclear", "viewer_id_trailing_punctuation", "attachment_header_unclear",
     "viewer_id_unlabelled", "attachment_encoding_unclear", "viewer_id_number_mangled", "attachment_formula",
+    "attachment_hidden_cells", "attachment_several_sheets",
 })
 
 #: What a letter tells the customer's privacy team about each reason code, in
@@ -115,6 +116,11 @@ CUSTOMER_TEXTS: dict[str, str | None] = {
     "viewer_id_number_mangled": ("A viewer id in your spreadsheet is stored as a number that Excel may have changed (for "
                                  "example shown as 1.23E+15, rounded after 15 digits, or turned into a date). Please format "
                                  "the viewer_id column as Text, paste the ids again from your own records and send the file again."),
+    "attachment_hidden_cells": ("Some rows or columns of your spreadsheet are hidden (for example by a filter), and they "
+                                "hold viewer ids, so we could not tell whether those viewers are meant. Please send only "
+                                "the ids to erase, with nothing hidden."),
+    "attachment_several_sheets": ("Your workbook has data on more than one sheet. Please send the viewer ids on a single "
+                                  "sheet, with a \"viewer_id\" column."),
     "attachment_formula": ("A cell in the viewer_id column of your spreadsheet holds a formula rather than the id itself. "
                            "Please paste the ids as values and send the file again."),
 }

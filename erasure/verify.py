@@ -107,6 +107,8 @@ REASONS: dict[str, str] = {
     "attachment_encoding_unclear": "An attachment declares no charset and is not UTF-8; its encoding could not be told with certainty (the viewer ids would read differently in the likely encodings, or the guess is not one we read).",
     "viewer_id_number_mangled": "A viewer id in an attachment is a number as Excel shows or stores it (scientific notation, over 15 digits, a fraction, a date or a formatted number): Excel may have changed the id.",
     "attachment_formula": "A cell in a spreadsheet's viewer_id column is a formula; formulas are never evaluated, so the id it shows is not known.",
+    "attachment_hidden_cells": "A spreadsheet has ids in hidden rows or columns, or on a hidden sheet (a filtered list keeps its hidden rows); the sender may not have meant them.",
+    "attachment_several_sheets": "A workbook has data on more than one sheet; only the first is read, so ids on the others may be missed.",
     "auto_response_suppressed": "The sender asked for no automatic answer (X-Auto-Response-Suppress): an auto-reply, or a request from a helpdesk; a person decides.",
     "echoes_our_reply": "The message repeats the text of one of our own letters (e.g. a helpdesk's automatic acknowledgement).",
     "ambiguous_wording": "The text says not to delete something; a person must read it.",

@@ -78,11 +78,13 @@ end up in the audit trail and in letters, which must not carry raw ids.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterator
 
 from erasure.parse.problems import CONTROL_CATEGORIES, Collector
+from erasure.parse.spreadsheet import CellProblem, xlsx_rows
 
 #: Example ids printed in our packaged letters (templates/) and the README. A message
 #: naming one echoes our own words (an auto-acknowledgement quoting our letter, or a
@@ -305,7 +307,7 @@ def _one_column(name: str, first_lines: Iterator[str], sink: IdCollector) -> Non
                              f"the first line of the attachment {name} looks like a column heading but is not "
                              "'viewer_id'; heading or id?")
                 continue
-        sink.add(clean_id(line))
+        _file_id(clean_id(line), sink)
 
 
 def _ids_from_csv(name: str, content: str, sink: IdCollector, delimiters: list[str] | None = None) -> None:
@@ -332,7 +334,7 @@ def _ids_from_csv(name: str, content: str, sink: IdCollector, delimiters: list[s
                     if sink.full:
                         return
                     if col < len(row) and row[col].strip():
-                        sink.add(clean_id(row[col]))
+                        _file_id(clean_id(row[col]), sink)
                 return
         if any(len(row) != 1 for row in _rows(content, delimiters[0])):
             out.add("attachment_no_viewer_id_column",
@@ -349,7 +351,74 @@ def _tab_table(content: str) -> bool:
     return "\t" in first and any(_is_heading(cell) for cell in first.split("\t"))
 
 
-def ids_from_attachment(name: str, kind: str, content: str, sink: IdCollector) -> None:
+# Excel's scientific display of a long number ("1.23457E+15"): the id was a number Excel rounded.
+_SCIENTIFIC = re.compile(r"[+-]?\d(?:[.,]\d+)?E[+-]?\d{1,3}", re.IGNORECASE)
+
+
+def _file_id(value: str, sink: IdCollector) -> None:
+    """An id read from a file: Excel's scientific notation is a number it has already changed."""
+    if _SCIENTIFIC.fullmatch(value):
+        sink.out.add("viewer_id_number_mangled", "a viewer id in an attachment is written in scientific notation "
+                     "(as Excel shows long numbers), so its digits may have been lost")
+        return
+    sink.add(value)
+
+
+def _ids_from_sheet(name: str, rows: Iterator[dict[int, str | CellProblem]], sink: IdCollector) -> None:
+    """A spreadsheet's rows, read as a CSV file is: the viewer_id column, or one id a row (module docstring)."""
+    out = sink.out
+
+    def read(cell: str | CellProblem, where: str) -> None:
+        if isinstance(cell, CellProblem):
+            out.add(cell.code, f"a cell{where} of the workbook {name} {cell.text}")
+        else:
+            _file_id(clean_id(cell), sink)
+
+    header = next(rows, None)
+    if header is None:
+        return
+    matches = [col for col, cell in header.items() if isinstance(cell, str) and _is_heading(cell)]
+    if len(matches) > 1:
+        out.add("attachment_ambiguous", f"the attachment {name} has more than one viewer_id column")
+        return
+    if matches:
+        col = matches[0]
+        for row in rows:
+            if sink.full:
+                return
+            if col in row:
+                read(row[col], " in the viewer_id column")
+        return
+    unknown = next((cell for cell in header.values() if isinstance(cell, CellProblem)), None)
+    if unknown is not None and len(header) > 1:  # the heading may be the cell we cannot read (hidden, a formula)
+        read(unknown, " in the first row")
+        return
+    column = next(iter(header)) if len(header) == 1 else None
+    first = True
+    for row in itertools.chain([header], rows):
+        if sink.full:
+            return
+        if len(row) != 1 or column not in row:
+            out.add("attachment_no_viewer_id_column",
+                    f"the attachment {name} has several columns but none is called viewer_id")
+            return
+        cell = row[column]
+        if first:
+            first = False
+            if isinstance(cell, str) and _looks_like_heading(cell):
+                out.add("attachment_header_unclear",
+                        f"the first line of the attachment {name} looks like a column heading but is not "
+                        "'viewer_id'; heading or id?")
+                continue
+        read(cell, "")
+
+
+def ids_from_attachment(name: str, kind: str, content: str | bytes, sink: IdCollector) -> None:
+    """The ids of one attachment: CSV and text as decoded text, an .xlsx workbook as its bytes."""
+    if isinstance(content, bytes):
+        if kind == "xlsx":
+            _ids_from_sheet(name, xlsx_rows(name, content, sink.out), sink)
+        return
     if not content or content.isspace():  # (no .strip(): it would copy a large file)
         return
     if kind == "csv":

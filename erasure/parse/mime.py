@@ -15,6 +15,7 @@ from erasure.parse.htmltext import read_html
 from erasure.parse.ids import IdCollector, ids_from_attachment, ids_from_text
 from erasure.parse.problems import Collector, safe_name
 from erasure.parse.quotes import unquoted
+from erasure.parse.spreadsheet import XLSX_CONTENT_TYPE
 
 MAX_MIME_PARTS = 200
 MAX_MIME_DEPTH = 20
@@ -307,10 +308,10 @@ class _UndecodableTextDefect(Exception):
     """Text whose bytes fit neither its declared charset nor UTF-8."""
 
 
-def read_parts(msg: Message, out: Collector, max_attachment: int) -> tuple[list[str], list[tuple[str, str, str]]]:
-    """The readable body texts and the id-bearing attachments (name, "csv"|"txt", text), in order."""
+def read_parts(msg: Message, out: Collector, max_attachment: int) -> tuple[list[str], list[tuple[str, str, str | bytes]]]:
+    """The readable body texts and the id-bearing attachments (name, "csv"|"txt", text, or name, "xlsx", bytes), in order."""
     texts: list[str] = []
-    attachments: list[tuple[str, str, str]] = []
+    attachments: list[tuple[str, str, str | bytes]] = []
     for part in _walk(msg, out):
         ctype = _content_type(part)
         name = _filename(part)
@@ -335,11 +336,15 @@ def read_parts(msg: Message, out: Collector, max_attachment: int) -> tuple[list[
         kind = _attachment_kind(ctype, name)
         shown = safe_name(name or ctype)
         if kind is None:
-            out.add("attachment_unreadable", f"the attachment {shown} is not CSV or plain text and was not read")
+            out.add("attachment_unreadable", f"the attachment {shown} is {_unread_format(ctype, name)}, not CSV, "
+                    ".xlsx or plain text, and was not read")
             continue
         data = _payload(part, out)
         if len(data) > max_attachment:
             out.add("attachment_too_large", f"the attachment {shown} is larger than {max_attachment} bytes and was not read")
+            continue
+        if kind == "xlsx":
+            attachments.append((shown, kind, data))  # read by ids.ids_from_attachment, rows at a time
             continue
         content = _decode_attachment(data, _charset(part), shown, kind, out)
         if content is not None:
@@ -360,13 +365,42 @@ _IGNORED_TYPES = {
 }
 
 
+#: File name endings and content types of the files read, by kind. The name decides first:
+#: Windows labels .csv files application/vnd.ms-excel.
+_KINDS_BY_ENDING = ((".csv", "csv"), (".txt", "txt"), (".xlsx", "xlsx"))
+_KINDS_BY_TYPE = {
+    "text/csv": "csv", "application/csv": "csv", "text/comma-separated-values": "csv",
+    "text/plain": "txt",
+    XLSX_CONTENT_TYPE: "xlsx",
+}
+#: Files customers send that are not read, named so the officer knows what came.
+_UNREAD_FORMATS = (
+    (".xls", "an Excel 97-2003 workbook (.xls)"),
+    (".xlsm", "a macro-enabled Excel workbook (.xlsm)"),
+    (".xlsb", "a binary Excel workbook (.xlsb)"),
+    (".ods", "an OpenDocument spreadsheet (.ods)"),
+    (".numbers", "a Numbers spreadsheet (.numbers)"),
+    (".pdf", "a PDF document"),
+    (".docx", "a Word document"),
+    (".doc", "a Word 97-2003 document"),
+    (".zip", "a zip archive"),
+)
+
+
 def _attachment_kind(ctype: str, name: str | None) -> str | None:
+    """"csv", "txt" or "xlsx" for a file we read, else None."""
     lowered = (name or "").lower()
-    if ctype in ("text/csv", "application/csv", "text/comma-separated-values") or lowered.endswith(".csv"):
-        return "csv"
-    if ctype == "text/plain" or lowered.endswith(".txt"):
-        return "txt"
-    return None
+    for ending, kind in _KINDS_BY_ENDING:
+        if lowered.endswith(ending):
+            return kind
+    if any(lowered.endswith(ending) for ending, _ in _UNREAD_FORMATS):
+        return None
+    return _KINDS_BY_TYPE.get(ctype)
+
+
+def _unread_format(ctype: str, name: str | None) -> str:
+    lowered = (name or "").lower()
+    return next((what for ending, what in _UNREAD_FORMATS if lowered.endswith(ending)), f"of type {safe_name(ctype)}")
 
 
 def _decode_attachment(data: bytes, declared: str | None, shown: str, kind: str, out: Collector) -> str | None:
