@@ -23,7 +23,7 @@ from openpyxl import Workbook
 from erasure.config import config_from_dict
 from erasure.parse import parse_message
 from erasure.parse.budget import ParseBudget, ParseWorker
-from erasure.parse.ids import RESERVED_EXAMPLE_IDS
+from erasure.parse.ids import RESERVED_EXAMPLE_IDS, clean_id
 from erasure.parse.spreadsheet import (
     MAX_XLSX_MEMBER_BYTES,
     MAX_XLSX_TOTAL_BYTES,
@@ -362,7 +362,7 @@ def test_a_cell_is_read_as_its_text_or_the_request_goes_to_review(values: list[A
         return
     expected: list[str] = []
     for v in values:
-        text = str(int(v)) if isinstance(v, (int, float)) else v.strip(" \t\r\n")
+        text = str(int(v)) if isinstance(v, (int, float)) else clean_id(v)
         if text and text not in expected:
             expected.append(text)
     assert list(message.viewer_ids) == expected

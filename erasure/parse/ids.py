@@ -57,7 +57,16 @@ One-column CSV or TXT attachment (no heading cell found)
     ``_`` or ``-`` only, and containing "viewer", "id", "user" or "visitor",
     e.g. ``ViewerIdentifier``) the request goes to review
     (``attachment_header_unclear``); otherwise it is an id. A CSV with several
-    columns and no known heading goes to review.
+    columns and no known heading goes to review. A TXT file whose first line
+    is tab-separated cells, one exactly a known heading (Excel's "Unicode
+    Text"), is read as a tab-separated CSV.
+XLSX attachment
+    the first sheet's rows, read by the same heading rules as CSV (the first
+    non-empty row is the heading row); the cells are read by
+    ``parse/spreadsheet.py``, which sends formulas, numbers Excel may have
+    changed, and hidden cells to review. In any file, an id in Excel's
+    scientific notation (``1.23457E+15``) is a number Excel has rounded:
+    ``viewer_id_number_mangled``.
 
 Every id then passes the same checks (``IdCollector.add``): no control or
 invisible characters, no undecodable bytes, not over-long, no space, comma or
