@@ -89,7 +89,7 @@ def cell_text(value: Any, data_type: str, number_format: str) -> Cell | None:
     if data_type == "d" or not isinstance(value, (int, float)):
         return _mangled("a date or time")
     if number_format not in _PLAIN_NUMBER_FORMATS:
-        return _mangled("a number shown through the number format " + repr(number_format[:40]))
+        return _mangled("a number shown through a number format (such as 00000 or #,##0)")  # the format may hold text
     if isinstance(value, float):
         if not math.isfinite(value) or not value.is_integer():
             return _mangled("a number with a fraction or in scientific notation")
