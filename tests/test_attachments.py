@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -55,6 +56,10 @@ LATIN1 = (
     "viewer_id,ville,remarque\nviewer-00001,Besançon,déjà supprimé\nviewer-00002,Genève,à effacer\n"
     "3f2a9c1e-8d4a-4c6b-9e2f-0a1b2c3d4e77,Ñandú,año\n"
 ).encode("latin-1")
+SHORT_CP1252 = (  # short, with accents charset-normalizer finds messy (chaos 0.23): still read
+    'viewer_id,name\r\nviewer-00001,"Ñúñez, José"\r\nviewer-00002,"Björk"\r\n'
+    '3f2a9c1e-8d4a-4c6b-9e2f-0a1b2c3d4e77,"déjà vu"\r\n'
+).encode("cp1252")
 MAC_ROMAN = (  # Excel for Mac, "Comma Separated Values (.csv)" before 2016: Mac Roman, lone CR line ends
     "viewer_id,name\rviewer-00001,Zoé Müller\rviewer-00002,André Weiß\r3f2a9c1e-8d4a-4c6b-9e2f-0a1b2c3d4e77,Ça va\r"
 ).encode("mac_roman")
@@ -84,6 +89,7 @@ TAB_TABLE = UNICODE_TEXT.replace("Zoé Müller\tZürich", "Zoe\tZurich").replace
         (CP1252_QUOTED, "viewers.csv", "application/vnd.ms-excel"),
         (CP1252_QUOTED, "viewers.csv", "application/octet-stream"),
         (LATIN1, "ids.csv", "text/csv"),
+        (SHORT_CP1252, "ids.csv", "text/csv"),
         (MAC_ROMAN, "ids.csv", "text/csv"),
         (SHIFT_JIS, "削除依頼.csv", "text/csv"),
         (CP1251, "ids.csv", "text/csv"),
@@ -95,7 +101,7 @@ TAB_TABLE = UNICODE_TEXT.replace("Zoé Müller\tZürich", "Zoe\tZurich").replace
         (codecs.BOM_UTF8 + UNICODE_TEXT.encode("utf-8"), "utf8-bom.csv", "text/csv"),
         (UNICODE_TEXT.encode("utf-8"), "utf8.csv", "text/csv"),
     ],
-    ids=["cp1252-semicolon", "cp1252-quoted", "cp1252-octet-stream", "latin1", "mac-roman", "shift-jis", "cp1251",
+    ids=["cp1252-semicolon", "cp1252-quoted", "cp1252-octet-stream", "latin1", "cp1252-short", "mac-roman", "shift-jis", "cp1251",
          "gbk", "utf16le-bom-txt", "utf16le-no-bom", "utf16be-no-bom", "tab-txt", "utf8-bom", "utf8"],
 )
 def test_real_exports_are_read_exactly(data: bytes, filename: str, content_type: str) -> None:
@@ -143,11 +149,19 @@ def test_near_misses_go_to_review(data: bytes, content_type: str, code: str) -> 
     assert not any(not i.isascii() for i in message.viewer_ids)
 
 
-def test_the_officer_is_told_which_encodings_disagreed() -> None:
+def test_the_officer_is_told_why_the_guess_was_not_used() -> None:
     message = parse_message(attached(NON_ASCII_ID))
     (problem,) = [p for p in message.problems if p.code == "attachment_encoding_unclear"]
-    assert "ids.csv" in problem.text and "different viewer ids" in problem.text
+    assert "ids.csv" in problem.text and "not ASCII" in problem.text
     assert "müller" not in problem.text  # no problem text names an id
+
+
+def test_a_confident_detector_is_not_trusted_with_an_id_outside_ascii() -> None:
+    """Found by the property below: charset-normalizer is sure these cp1252 bytes are Shift_JIS ("｡爍")."""
+    message = parse_message(attached("viewer_id,name\r\n¡à¡,Smith\r\n".encode("cp1252")))
+    assert message.viewer_ids == ()
+    assert "attachment_encoding_unclear" in codes(message)
+
 
 
 def test_a_declared_allowed_charset_is_used_as_declared() -> None:
@@ -200,7 +214,8 @@ def test_which_readings_keep_ascii_bytes(names: list[str], keeps: bool) -> None:
 # ---------------------------------------------------------------- never a different id
 
 ASCII_ID = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@", min_size=1,
-                   max_size=20).filter(lambda s: not s.endswith((".", ":")) and s.lower() not in RESERVED_EXAMPLE_IDS)
+                   max_size=20).filter(lambda s: s.lower() not in RESERVED_EXAMPLE_IDS and not SCIENTIFIC.fullmatch(s))
+SCIENTIFIC = re.compile(r"[+-]?\d(?:[.,]\d+)?E[+-]?\d{1,3}", re.IGNORECASE)  # Excel's 1.23E+15: review, by design
 ANY_ID = st.text(min_size=1, max_size=12).map(lambda s: s.strip().replace("\n", "").replace("\r", "")).filter(
     lambda s: bool(s) and not any(c in s for c in ' ,;\t"\x00'))
 NAMES = ["Zoé Müller", "Jürgen Weiß", "André Dupont", "Ñúñez, José", "Björk", "Øyvind Ås", "Œuvre 5 €", "Łukasz Żółw",
