@@ -37,10 +37,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from openpyxl import load_workbook
-from openpyxl.cell.read_only import ReadOnlyCell
-from openpyxl.worksheet._reader import WorkSheetParser
-
 from erasure.parse.problems import Collector
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -117,7 +113,7 @@ def _not_plain(archive: zipfile.ZipFile) -> bool:
                for i in archive.infolist())
 
 
-def _hidden_columns(parser: WorkSheetParser) -> set[int]:
+def _hidden_columns(parser: Any) -> set[int]:
     hidden: set[int] = set()
     for attrs in parser.column_dimensions.values():
         if str(attrs.get("hidden", "")).lower() in ("1", "true"):
@@ -126,13 +122,17 @@ def _hidden_columns(parser: WorkSheetParser) -> set[int]:
     return hidden
 
 
-def _parser(workbook: Any, sheet: Any, source: Any) -> WorkSheetParser:
+def _parser(workbook: Any, sheet: Any, source: Any) -> Any:
     """The parser exactly as openpyxl's ReadOnlyWorksheet builds it (formulas as text: data_only is False)."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
     return WorkSheetParser(source, sheet._shared_strings, data_only=False, epoch=workbook.epoch,
                            date_formats=workbook._date_formats, timedelta_formats=workbook._timedelta_formats)
 
 
 def _rows(workbook: Any, sheet: Any) -> Iterator[Row]:
+    from openpyxl.cell.read_only import ReadOnlyCell
+
     hidden_sheet = sheet.sheet_state != "visible"
     hidden_columns: set[int] | None = None
     with sheet._get_source() as source:
@@ -164,6 +164,9 @@ def _has_data(workbook: Any, sheet: Any) -> bool:
 
 def xlsx_rows(name: str, data: bytes, out: Collector) -> Iterator[Row]:
     """The non-empty rows of the workbook's first sheet; anything unreadable is a Problem and ends the rows."""
+    # Imported here, not at the top: importing openpyxl costs every command 0.1 s, and few mails hold a workbook.
+    from openpyxl import load_workbook
+
     workbook = None
     try:
         try:
