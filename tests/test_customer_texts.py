@@ -108,3 +108,17 @@ def test_the_letter_a_customer_gets_for_a_request_without_ids_carries_customer_w
         flat = " ".join(re.sub(r"<[^>]+>", " ", body).split())
         assert CUSTOMER_TEXTS["no_viewer_id"] in flat
         assert "requester should" not in flat and "documented formats" not in flat
+
+
+@pytest.mark.parametrize("regulation", REGULATIONS)
+@pytest.mark.parametrize("kind", ["acknowledgement", "completed", "no_data_found", "needs_information", "rejected", "extended"])
+def test_no_packaged_letter_speaks_the_officers_language(kind: str, regulation: str) -> None:
+    """The letters' own words too: officer-written reasons (reject, extend) are the officer's to word."""
+    context = sample_context(kind, regulation)
+    for key in ("reasons", "missing"):
+        if key in context:
+            context[key] = "Your request names viewer ids we could not find."
+    subject, text, html = RENDERER.render(kind, context)
+    html_text = re.sub(r"<[^>]+>", " ", html)
+    for letter in (subject, text, html_text):
+        assert WORD_PATTERN.search(letter) is None, (kind, WORD_PATTERN.search(letter))
