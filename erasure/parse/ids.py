@@ -360,8 +360,10 @@ def _tab_table(content: str) -> bool:
     return "\t" in first and any(_is_heading(cell) for cell in first.split("\t"))
 
 
-# Excel's scientific display of a long number ("1.23457E+15"): the id was a number Excel rounded.
-_SCIENTIFIC = re.compile(r"[+-]?\d(?:[.,]\d+)?E[+-]?\d{1,3}", re.IGNORECASE)
+# Excel's scientific display of a long number ("1.23457E+15", "-1,2E+16" with a decimal comma): the id was a
+# number Excel rounded. Exactly Excel's shape (capital E, a sign, two or three digits), so that hex ids such
+# as "3e45" or "1e10" are still ids.
+_SCIENTIFIC = re.compile(r"-?\d(?:[.,]\d+)?E[+-]\d{2,3}")
 
 
 def _file_id(value: str, sink: IdCollector) -> None:
