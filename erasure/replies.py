@@ -20,7 +20,122 @@ ASK_FOR_INFORMATION = frozenset({
     "attachment_unreadable", "attachment_undecodable", "attachment_ambiguous", "attachment_no_viewer_id_column",
     "viewer_id_list_unclear", "viewer_id_label_unclear", "viewer_id_trailing_punctuation", "attachment_header_unclear",
     "viewer_id_unlabelled", "viewer_id_in_sentence", "viewer_id_unlikely_shape", "viewer_id_bare_uuid",
+    "attachment_encoding_unclear", "viewer_id_number_mangled", "attachment_formula",
+    "attachment_hidden_cells", "attachment_several_sheets",
 })
+
+#: What a letter tells the customer's privacy team about each reason code, in
+#: words written for them: ``verify.REASONS`` is written for the officer ("a person
+#: must look", "the requester should be asked") and never reaches a letter. Every
+#: reason code has an entry (a test checks); ``None`` means the reason is never
+#: told to a customer: no letter goes (unknown or unauthenticated senders,
+#: automatic mail), or saying why would teach a forger what we look for
+#: (hidden text, echoes of our letters), or it is our own internal failure.
+CUSTOMER_TEXTS: dict[str, str | None] = {
+    # no letter is sent for these at all (verify.decide: reply_to is None)
+    "automatic_mail": None,
+    "own_address": None,
+    "bad_from": None,
+    "unknown_sender": None,
+    "ambiguous_tenant": None,
+    "unauthenticated": None,
+    "unparseable": None,
+    "from_missing": None,
+    "from_multiple": None,
+    "from_invalid": None,
+    "from_unreadable": None,
+    "auto_submitted": None,
+    "bulk_mail": None,
+    "auto_reply_subject": None,
+    "mailing_list": None,
+    "null_return_path": None,
+    "delivery_report": None,
+    "system_sender": None,
+    "echoes_our_reply": None,  # a helpdesk echoing our letter: answering it starts a loop
+    "auto_response_suppressed": None,  # the sender asked for no automatic answer
+    # ours, not the customer's: the officer answers in person
+    "manual": None,
+    "ok": None,
+    "record_failed": None,
+    "erasure_not_verified": None,
+    "parse_budget_exceeded": None,
+    # telling the sender would teach a forger what we check
+    "hidden_text": None,
+    "html_too_complex": None,
+    "alternatives_disagree": None,
+    "cross_tenant_hint": None,
+    "header_too_long": None,
+    "too_many_headers": None,
+    "mime_too_deep": None,
+    "too_many_parts": None,
+    "part_header_too_long": None,
+    "too_many_part_headers": None,
+    "too_many_header_parameters": None,
+    # what the customer can put right
+    "reply_to_our_reply": "Your reply did not name a viewer id, so we could not tell which data it is about.",
+    "message_too_large": "Your message was too large for us to read. Please send the viewer ids again in a smaller message, for example as a CSV file.",
+    "access_request": "Your message asks for access to or a copy of data rather than for its erasure; our privacy team will answer it separately.",
+    "not_erasure": "We could not tell from your message that it asks us to erase data. If it does, please say so and name the viewer ids concerned.",
+    "also_access_request": "Your message asks both for erasure and for access to or a copy of data; our privacy team will answer the access part separately.",
+    "ambiguous_wording": "Part of your message says that something should not be deleted, so we could not tell exactly what you want us to erase.",
+    "regulation_ambiguous": "Your message names both the GDPR and the CCPA. Please tell us which law the request is made under.",
+    "no_viewer_id": "We could not find a viewer id in your message.",
+    "viewer_id_undecodable": "A viewer id in your message contains characters that did not come through readably.",
+    "viewer_id_control_chars": "A viewer id in your message contains invisible or control characters, so we cannot be sure what the id is.",
+    "viewer_id_too_long": "A viewer id in your message is longer than any id we record, so it is probably not a viewer id.",
+    "viewer_id_ambiguous": "A viewer id in your message contains a space, comma or semicolon, so we cannot tell whether it is one id or several.",
+    "too_many_viewer_ids": "Your request names more viewer ids than we can handle in one request. Please split it into several requests.",
+    "viewer_id_list_unclear": ("We could not read the list of viewer ids in your message: a line in it is not an id (a sentence, "
+                               "a name or a greeting), or no id follows the 'Viewer IDs:' line."),
+    "viewer_id_unlabelled": ("A line in your message looks like a viewer id but is not under a 'Viewer ID:' label or in the "
+                             "list of ids, so we could not tell whether it is one."),
+    "viewer_id_label_unclear": ("A line in your message starts like a 'Viewer ID:' label but has no colon after it "
+                                "(for example viewer-id-123), so we could not tell where the id begins."),
+    "viewer_id_trailing_punctuation": ("A viewer id in your message ends with a full stop, colon, question mark or exclamation "
+                                       "mark, so we could not tell whether the mark is part of the id."),
+    "viewer_id_reserved_example": ("Your message names one of the example ids printed in our letters. Please send the viewer "
+                                   "ids from your own records instead."),
+    "body_too_large": "Your message was too large for us to read. Please send the viewer ids again in a smaller message, for example as a CSV file.",
+    "forwarded_message": ("Your message contains a forwarded message. We do not take viewer ids from forwarded messages; "
+                          "please name them in your own message or in an attached file."),
+    "charset_refused": ("Your message or a file attached to it uses a character encoding we do not read. Please send it "
+                        "again saved as UTF-8."),
+    "attachment_unreadable": ("We could not read a file attached to your message. We read CSV files, Excel workbooks (.xlsx) "
+                              "and plain-text files; older Excel files (.xls), OpenDocument and Numbers files, PDFs and "
+                              "pictures we cannot read."),
+    "attachment_too_large": "A file attached to your message is larger than we accept. Please split it into smaller files.",
+    "attachment_undecodable": ("We could not read the text of a file attached to your message. Please save it as "
+                               "\"CSV UTF-8\" and send it again."),
+    "attachment_encoding_unclear": ("We could not tell for certain which character encoding a file attached to your message "
+                                    "uses, and the viewer ids in it would read differently depending on it. Please save the "
+                                    "file as \"CSV UTF-8\" and send it again."),
+    "attachment_ambiguous": "A file attached to your message has more than one viewer_id column, so we could not tell which to use.",
+    "attachment_no_viewer_id_column": ("A file attached to your message has several columns, but none is headed "
+                                       "\"viewer_id\", so we could not tell which column holds the viewer ids."),
+    "attachment_header_unclear": ("The first line of a file attached to your message looks like a column heading, but "
+                                  "not \"viewer_id\", so we could not tell whether it is a heading or an id."),
+    "viewer_id_number_mangled": ("A viewer id in your spreadsheet is stored as a number that Excel may have changed (for "
+                                 "example shown as 1.23E+15, rounded after 15 digits, or turned into a date). Please format "
+                                 "the viewer_id column as Text, paste the ids again from your own records and send the file again."),
+    "attachment_hidden_cells": ("Some rows or columns of your spreadsheet are hidden (for example by a filter), and they "
+                                "hold viewer ids, so we could not tell whether those viewers are meant. Please send only "
+                                "the ids to erase, with nothing hidden."),
+    "attachment_several_sheets": ("Your workbook has data on more than one sheet. Please send the viewer ids on a single "
+                                  "sheet, with a \"viewer_id\" column."),
+    "attachment_formula": ("A cell in the viewer_id column of your spreadsheet holds a formula rather than the id itself. "
+                           "Please paste the ids as values and send the file again."),
+}
+
+_CUSTOMER_FALLBACK = "We could not read the viewer ids in your message with enough certainty to act on them."
+
+
+def customer_text(reason_code: str | None) -> str:
+    """The sentence a letter gives the customer for a reason code: never the officer's wording.
+
+    A code with no customer text (one never told, or one added without an entry,
+    which a test forbids) gets a general sentence rather than reviewer wording.
+    """
+    return CUSTOMER_TEXTS.get(reason_code or "") or _CUSTOMER_FALLBACK
 
 #: The reply each step sends; steps not listed (verified, erasing, awaiting_approval,
 #: approved, ignored, cancelled) send none of their own.

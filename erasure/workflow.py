@@ -62,7 +62,7 @@ from erasure.parse import ParsedMessage, clean_viewer_ids
 from erasure.parse.budget import ParseBudget, parse_within_budget
 from erasure.parse.headers import storable, valid_message_id
 from erasure.register import RequestDetail, show_request
-from erasure.replies import ASK_FOR_INFORMATION, acknowledgement_due, reply_after
+from erasure.replies import ASK_FOR_INFORMATION, acknowledgement_due, customer_text, reply_after
 from erasure.state import State, open_state
 from erasure.store import ErasureResult, Target, ViewStore
 from erasure.verify import Decision, decide
@@ -563,7 +563,7 @@ class Desk:
             transitions.move(session, request, "review", reason=request.reason,
                              data={"reason_code": request.reason_code}, now=now)
             if reply_after("needs_review", reason_code=request.reason_code):
-                self._reply(session, request, "needs_information", missing=self._without_ids(request, request.reason or ""))
+                self._reply(session, request, "needs_information", missing=customer_text(request.reason_code))
             return
         audit.record(session, "verified", request=request, data={"tenant": request.tenant}, now=now)
         self._route_for_approval(session, request)

@@ -95,7 +95,16 @@ One-column CSV or TXT attachment (no heading cell found)
     ``_`` or ``-`` only, and containing "viewer", "id", "user" or "visitor",
     e.g. ``ViewerIdentifier``) the request goes to review
     (``attachment_header_unclear``); otherwise it is an id. A CSV with several
-    columns and no known heading goes to review.
+    columns and no known heading goes to review. A TXT file whose first line
+    is tab-separated cells, one exactly a known heading (Excel's "Unicode
+    Text"), is read as a tab-separated CSV.
+XLSX attachment
+    the first sheet's rows, read by the same heading rules as CSV (the first
+    non-empty row is the heading row); the cells are read by
+    ``parse/spreadsheet.py``, which sends formulas, numbers Excel may have
+    changed, and hidden cells to review. In any file, an id in Excel's
+    scientific notation (``1.23457E+15``) is a number Excel has rounded:
+    ``viewer_id_number_mangled``.
 
 Every id then passes the same checks (``IdCollector.add``): no control or
 invisible characters, no undecodable bytes, not over-long, no space, comma or
@@ -116,12 +125,14 @@ end up in the audit trail and in letters, which must not carry raw ids.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterator
 
 from erasure.parse.languages import LANGUAGES, TYPOGRAPHIC_SPACES, fold
 from erasure.parse.problems import CONTROL_CATEGORIES, Collector
+from erasure.parse.spreadsheet import CellProblem, xlsx_rows
 
 #: Example ids printed in our packaged letters (templates/) and the README. A message
 #: naming one echoes our own words (an auto-acknowledgement quoting our letter, or a
@@ -398,14 +409,14 @@ def _one_column(name: str, first_lines: Iterator[str], sink: IdCollector) -> Non
                              f"the first line of the attachment {name} looks like a column heading but is not "
                              "'viewer_id'; heading or id?")
                 continue
-        sink.add(clean_id(line))
+        _file_id(clean_id(line), sink)
 
 
-def _ids_from_csv(name: str, content: str, sink: IdCollector) -> None:
+def _ids_from_csv(name: str, content: str, sink: IdCollector, delimiters: list[str] | None = None) -> None:
     """The viewer_id column (comma, semicolon or tab separated, as spreadsheets export), or one id a line."""
     out = sink.out
     hint = re.match(r"sep=(.)\r?\n", content)  # Excel's delimiter hint line
-    delimiters = [hint.group(1)] if hint else [",", ";", "\t"]
+    delimiters = [hint.group(1)] if hint else delimiters or [",", ";", "\t"]
     if hint:
         content = content[hint.end() :]
     try:
@@ -425,7 +436,7 @@ def _ids_from_csv(name: str, content: str, sink: IdCollector) -> None:
                     if sink.full:
                         return
                     if col < len(row) and row[col].strip():
-                        sink.add(clean_id(row[col]))
+                        _file_id(clean_id(row[col]), sink)
                 return
         if any(len(row) != 1 for row in _rows(content, delimiters[0])):
             out.add("attachment_no_viewer_id_column",
@@ -436,11 +447,89 @@ def _ids_from_csv(name: str, content: str, sink: IdCollector) -> None:
         out.add("attachment_unreadable", f"the attachment {name} is not valid CSV ({exc})")
 
 
-def ids_from_attachment(name: str, kind: str, content: str, sink: IdCollector) -> None:
+def _tab_table(content: str) -> bool:
+    """A text file whose first non-empty line is tab-separated cells, one of them exactly a known heading."""
+    first = next((line for line in _lines(content) if line.strip()), "")
+    return "\t" in first and any(_is_heading(cell) for cell in first.split("\t"))
+
+
+# Excel's scientific display of a long number ("1.23457E+15", "-1,2E+16" with a decimal comma): the id was a
+# number Excel rounded. Exactly Excel's shape (capital E, a sign, two or three digits), so that hex ids such
+# as "3e45" or "1e10" are still ids.
+_SCIENTIFIC = re.compile(r"-?\d(?:[.,]\d+)?E[+-]\d{2,3}")
+
+
+def _file_id(value: str, sink: IdCollector) -> None:
+    """An id read from a file: Excel's scientific notation is a number it has already changed."""
+    if _SCIENTIFIC.fullmatch(value):
+        sink.out.add("viewer_id_number_mangled", "a viewer id in an attachment is written in scientific notation "
+                     "(as Excel shows long numbers), so its digits may have been lost")
+        return
+    sink.add(value)
+
+
+def _ids_from_sheet(name: str, rows: Iterator[dict[int, str | CellProblem]], sink: IdCollector) -> None:
+    """A spreadsheet's rows, read as a CSV file is: the viewer_id column, or one id a row (module docstring)."""
+    out = sink.out
+
+    def read(cell: str | CellProblem, where: str) -> None:
+        if isinstance(cell, CellProblem):
+            out.add(cell.code, f"a cell{where} of the workbook {name} {cell.text}")
+        else:
+            _file_id(clean_id(cell), sink)
+
+    header = next(rows, None)
+    if header is None:
+        return
+    matches = [col for col, cell in header.items() if isinstance(cell, str) and _is_heading(cell)]
+    if len(matches) > 1:
+        out.add("attachment_ambiguous", f"the attachment {name} has more than one viewer_id column")
+        return
+    if matches:
+        col = matches[0]
+        for row in rows:
+            if sink.full:
+                return
+            if col in row:
+                read(row[col], " in the viewer_id column")
+        return
+    unknown = next((cell for cell in header.values() if isinstance(cell, CellProblem)), None)
+    if unknown is not None and len(header) > 1:  # the heading may be the cell we cannot read (hidden, a formula)
+        read(unknown, " in the first row")
+        return
+    column = next(iter(header)) if len(header) == 1 else None
+    first = True
+    for row in itertools.chain([header], rows):
+        if sink.full:
+            return
+        if len(row) != 1 or column not in row:
+            out.add("attachment_no_viewer_id_column",
+                    f"the attachment {name} has several columns but none is called viewer_id")
+            return
+        cell = row[column]
+        if first:
+            first = False
+            if isinstance(cell, str) and _looks_like_heading(cell):
+                out.add("attachment_header_unclear",
+                        f"the first line of the attachment {name} looks like a column heading but is not "
+                        "'viewer_id'; heading or id?")
+                continue
+        read(cell, "")
+
+
+def ids_from_attachment(name: str, kind: str, content: str | bytes, sink: IdCollector) -> None:
+    """The ids of one attachment: CSV and text as decoded text, an .xlsx workbook as its bytes."""
+    if isinstance(content, bytes):
+        if kind == "xlsx":
+            _ids_from_sheet(name, xlsx_rows(name, content, sink.out), sink)
+        return
     if not content or content.isspace():  # (no .strip(): it would copy a large file)
         return
     if kind == "csv":
         _ids_from_csv(name, content, sink)
+        return
+    if _tab_table(content):  # Excel's "Unicode Text" (.txt): tab-separated, UTF-16 with a byte-order mark
+        _ids_from_csv(name, content, sink, delimiters=["\t"])
         return
     if "\r" in content and "\n" not in content:
         content = content.replace("\r", "\n")  # old Mac line ends

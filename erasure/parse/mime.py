@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import codecs
+import importlib
 import itertools
 import re
 from email.message import Message
 
+from charset_normalizer import from_bytes
+
 from erasure.parse.headers import UNREAD_PART_TYPE
 from erasure.parse.htmltext import read_html
-from erasure.parse.ids import IdCollector, ids_from_text
+from erasure.parse.ids import IdCollector, ids_from_attachment, ids_from_text
 from erasure.parse.problems import Collector, safe_name
 from erasure.parse.quotes import unquoted
+from erasure.parse.spreadsheet import XLSX_CONTENT_TYPE
 
 MAX_MIME_PARTS = 200
 MAX_MIME_DEPTH = 20
@@ -297,10 +301,10 @@ def _decode_text(data: bytes, declared: str | None, out: Collector) -> str:
     return data.decode(encodings[0], "replace")  # undecodable bytes become U+FFFD, which the id readers refuse
 
 
-def read_parts(msg: Message, out: Collector, max_attachment: int) -> tuple[list[str], list[tuple[str, str, str]]]:
-    """The readable body texts and the id-bearing attachments (name, "csv"|"txt", text), in order."""
+def read_parts(msg: Message, out: Collector, max_attachment: int) -> tuple[list[str], list[tuple[str, str, str | bytes]]]:
+    """The readable body texts and the id-bearing attachments (name, "csv"|"txt", text, or name, "xlsx", bytes), in order."""
     texts: list[str] = []
-    attachments: list[tuple[str, str, str]] = []
+    attachments: list[tuple[str, str, str | bytes]] = []
     for part in _walk(msg, out):
         ctype = _content_type(part)
         name = _filename(part)
@@ -325,13 +329,17 @@ def read_parts(msg: Message, out: Collector, max_attachment: int) -> tuple[list[
         kind = _attachment_kind(ctype, name)
         shown = safe_name(name or ctype)
         if kind is None:
-            out.add("attachment_unreadable", f"the attachment {shown} is not CSV or plain text and was not read")
+            out.add("attachment_unreadable", f"the attachment {shown} is {_unread_format(ctype, name)}, not CSV, "
+                    ".xlsx or plain text, and was not read")
             continue
         data = _payload(part, out)
         if len(data) > max_attachment:
             out.add("attachment_too_large", f"the attachment {shown} is larger than {max_attachment} bytes and was not read")
             continue
-        content = _decode_attachment(data, _charset(part), shown, out)
+        if kind == "xlsx":
+            attachments.append((shown, kind, data))  # read by ids.ids_from_attachment, rows at a time
+            continue
+        content = _decode_attachment(data, _charset(part), shown, kind, out)
         if content is not None:
             attachments.append((shown, kind, content))
     _check_alternatives(msg, out, max_attachment)
@@ -350,22 +358,67 @@ _IGNORED_TYPES = {
 }
 
 
+#: File name endings and content types of the files read, by kind. The name decides first:
+#: Windows labels .csv files application/vnd.ms-excel.
+_KINDS_BY_ENDING = ((".csv", "csv"), (".txt", "txt"), (".xlsx", "xlsx"))
+_KINDS_BY_TYPE = {
+    "text/csv": "csv", "application/csv": "csv", "text/comma-separated-values": "csv",
+    "text/plain": "txt",
+    XLSX_CONTENT_TYPE: "xlsx",
+}
+#: Files customers send that are not read, named so the officer knows what came.
+_UNREAD_FORMATS = (
+    (".xls", "an Excel 97-2003 workbook (.xls)"),
+    (".xlsm", "a macro-enabled Excel workbook (.xlsm)"),
+    (".xlsb", "a binary Excel workbook (.xlsb)"),
+    (".ods", "an OpenDocument spreadsheet (.ods)"),
+    (".numbers", "a Numbers spreadsheet (.numbers)"),
+    (".pdf", "a PDF document"),
+    (".docx", "a Word document"),
+    (".doc", "a Word 97-2003 document"),
+    (".zip", "a zip archive"),
+)
+
+
 def _attachment_kind(ctype: str, name: str | None) -> str | None:
+    """"csv", "txt" or "xlsx" for a file we read, else None."""
     lowered = (name or "").lower()
-    if ctype in ("text/csv", "application/csv", "text/comma-separated-values") or lowered.endswith(".csv"):
-        return "csv"
-    if ctype == "text/plain" or lowered.endswith(".txt"):
-        return "txt"
-    return None
+    for ending, kind in _KINDS_BY_ENDING:
+        if lowered.endswith(ending):
+            return kind
+    if any(lowered.endswith(ending) for ending, _ in _UNREAD_FORMATS):
+        return None
+    return _KINDS_BY_TYPE.get(ctype)
 
 
-def _decode_attachment(data: bytes, declared: str | None, shown: str, out: Collector) -> str | None:
-    """Attachments are decoded strictly: a wrongly decoded id would erase the wrong viewer (or none)."""
+def _unread_format(ctype: str, name: str | None) -> str:
+    lowered = (name or "").lower()
+    return next((what for ending, what in _UNREAD_FORMATS if lowered.endswith(ending)), f"of type {safe_name(ctype)}")
+
+
+def _decode_attachment(data: bytes, declared: str | None, shown: str, kind: str, out: Collector) -> str | None:
+    """Attachments are decoded strictly: a wrongly decoded id would erase the wrong viewer (or none).
+
+    A byte-order mark or a declared charset on the allow-list decides (with
+    UTF-8 as the fallback, as before). With neither, the file is read as UTF-8
+    when it is UTF-8 and holds no NUL byte (text never does: NULs mean UTF-16
+    or UTF-32 without a mark); otherwise its encoding is guessed
+    (``_guessed_text``), which is how Excel's cp1252 and Shift_JIS exports
+    arrive.
+    """
     encodings = _encodings(data, declared)
     if encodings is None:
         assert declared is not None
         out.add("charset_refused", f"the attachment {shown} {_refused(declared)}; it was not read")
         return None
+    marked = any(data.startswith(bom) for bom, _ in _BOMS)
+    if declared is None and not marked:
+        if not _looks_wide(data):
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        return _guessed_text(data, shown, kind, out)
     for encoding in encodings:
         try:
             return data.decode(encoding)
@@ -373,3 +426,120 @@ def _decode_attachment(data: bytes, declared: str | None, shown: str, out: Colle
             continue
     out.add("attachment_undecodable", f"the attachment {shown} is neither UTF-8 nor UTF-16 (nor its declared charset) and was not read")
     return None
+
+
+def _looks_wide(data: bytes) -> bool:
+    """UTF-16 or UTF-32 without a byte-order mark? Text of any kind in them is at least a quarter NUL bytes
+    (the high bytes of delimiters, line ends and ASCII ids); a stray NUL in UTF-8 is just a bad character."""
+    return data.count(b"\x00") * 4 >= len(data) > 0
+
+
+#: Above this share of characters out of place (charset-normalizer's "chaos")
+#: a reading is not text: no reading under it means the guess has no confidence.
+#: Above the library's default (0.2), which a short, real cp1252 export with
+#: "Ñúñez, José" and "déjà vu" exceeds (0.23); random bytes stay far above it.
+GUESS_MAX_CHAOS = 0.4
+_WIDE = frozenset({"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})
+
+
+def _is_wide(name: str) -> bool:
+    try:
+        return codecs.lookup(name).name in _WIDE
+    except LookupError:
+        return False
+
+
+def _keeps_ascii_bytes(names: list[str]) -> bool:
+    """Does one of these codecs (which decode this file identically) read every ASCII byte as itself, byte by byte?
+
+    True for the allow-list less UTF-16/32 (whose units are wider than a byte)
+    and for any single-byte table codec whose lower half is ASCII (Mac Roman,
+    the DOS code pages...). In such a reading an id made of ASCII bytes is the
+    same id, and the delimiters, quotes and line ends are the same bytes,
+    because no allowed multibyte charset uses them, nor any ASCII byte that
+    would make a character read as ASCII, inside a character
+    (tests/test_attachments.py checks both claims).
+    """
+    for name in names:
+        try:
+            codec = codecs.lookup(name).name
+        except LookupError:
+            continue
+        if codec in ALLOWED_CHARSETS and codec not in _WIDE:
+            return True
+        try:
+            table = getattr(importlib.import_module("encodings." + codec.replace("-", "_")), "decoding_table", None)
+        except ImportError:
+            table = None
+        if isinstance(table, str) and len(table) == 256 and table[:128] == "".join(map(chr, range(128))):
+            return True
+    return False
+
+
+def _scratch_ids(shown: str, kind: str, text: str) -> list[str] | None:
+    """The ids a decoded file names (None: more than can be compared); its problems are the main reading's to report."""
+    sink = IdCollector(Collector(), max_len=_COMPARE_MAX_ID_LENGTH, max_ids=_COMPARE_MAX_IDS)
+    ids_from_attachment(shown, kind, text, sink)
+    return None if sink.full else sink.ids
+
+
+def _guessed_text(data: bytes, shown: str, kind: str, out: Collector) -> str | None:
+    """A file with no charset and no byte-order mark that is not UTF-8: read only if the guess cannot matter.
+
+    charset-normalizer lists the plausible readings (each with the encodings
+    that give the very same text). The file is decoded with the first
+    plausible encoding on the allow-list; when none is (a Mac Roman export),
+    ISO-8859-1 stands in, reading every byte and keeping ASCII ones. It is read
+    only if every viewer id in it is ASCII: ids are ASCII in practice, and
+    ASCII ids read alike in every encoding that keeps ASCII bytes, whereas an
+    id with other letters is only as right as the guess (the detector, sure of
+    Shift_JIS, would read cp1252's "¡à¡" as "｡爍"), so a person looks.
+    Readings that do not keep ASCII bytes (UTF-16 guessed from NUL bytes, or
+    what the detector knows beyond our list) must name the same ids. No
+    reading that looks like text at all (more than ``GUESS_MAX_CHAOS`` out of
+    place), or only readings that change ASCII bytes: review.
+    """
+    matches = list(from_bytes(data, threshold=GUESS_MAX_CHAOS))
+    if not matches:
+        out.add("attachment_undecodable", f"the attachment {shown} declares no charset, is not UTF-8 and does not read "
+                "as text in any encoding we recognise; it was not read")
+        return None
+    wide = _looks_wide(data)
+    readings: list[tuple[str | None, bool, str, str]] = []  # (allowed codec, keeps ASCII bytes, text, name)
+    for match in matches:
+        names = [match.encoding, *match.could_be_from_charset]
+        if _is_wide(match.encoding) != wide:
+            continue  # UTF-16/32 only for NUL-heavy bytes (no delimiter or line end is possible otherwise), and only they
+        allowed = next((codec for codec in map(allowed_charset, names) if codec is not None), None)
+        try:
+            text = data.decode(allowed or match.encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        readings.append((allowed, _keeps_ascii_bytes(names), text, safe_name(allowed or match.encoding)))
+    chosen = next((r for r in readings if r[0] is not None), None)
+    if chosen is None and any(r[1] for r in readings):
+        # Only readings we do not decode with (Mac Roman, the DOS code pages...), some keeping ASCII bytes:
+        # ISO-8859-1 reads every byte and keeps ASCII ones, so it stands in for reading ASCII ids.
+        chosen = ("iso8859-1", True, data.decode("iso8859-1"), "ISO-8859-1")
+    if chosen is None:
+        seen = ", ".join(r[3] for r in readings[:3]) or "nothing"
+        out.add("attachment_encoding_unclear", f"the attachment {shown} declares no charset and is not UTF-8; it reads "
+                f"as {seen}, none of which is on the list of charsets we read; it was not read")
+        return None
+    ids = _scratch_ids(shown, kind, chosen[2])
+    if ids is None:
+        out.add("attachment_encoding_unclear", f"the attachment {shown} declares no charset and is not UTF-8, and names "
+                "too many viewer ids to check that its likely encodings agree on them; it was not read")
+        return None
+    if not all(i.isascii() for i in ids):
+        out.add("attachment_encoding_unclear", f"the attachment {shown} declares no charset and is not UTF-8, and a "
+                f"viewer id in it is not ASCII: read as {chosen[3]} by a guess, it may be another id; it was not read")
+        return None
+    for other in readings:
+        if other is chosen or other[1]:
+            continue
+        if _scratch_ids(shown, kind, other[2]) != ids:
+            out.add("attachment_encoding_unclear", f"the attachment {shown} declares no charset and is not UTF-8; it reads "
+                    f"as {chosen[3]} or {other[3]}, which give different viewer ids; it was not read")
+            return None
+    return chosen[2]
