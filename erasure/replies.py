@@ -53,6 +53,10 @@ CUSTOMER_TEXTS: dict[str, str | None] = {
     "system_sender": None,
     "echoes_our_reply": None,  # a helpdesk echoing our letter: answering it starts a loop
     "auto_response_suppressed": None,  # the sender asked for no automatic answer
+    "maybe_automatic": None,  # one marker of automatic mail: never answered automatically
+    "feedback_report": None,
+    "notification_service": None,
+    "forwards_our_letter": None,  # a person reads it and answers by hand
     # ours, not the customer's: the officer answers in person
     "manual": None,
     "ok": None,
@@ -89,6 +93,13 @@ CUSTOMER_TEXTS: dict[str, str | None] = {
                                "a name or a greeting), or no id follows the 'Viewer IDs:' line."),
     "viewer_id_unlabelled": ("A line in your message looks like a viewer id but is not under a 'Viewer ID:' label or in the "
                              "list of ids, so we could not tell whether it is one."),
+    "viewer_id_in_sentence": ("A viewer id in your message follows its label in the middle of a sentence. Please put "
+                              "each id on a line of its own, after a 'Viewer ID:' label."),
+    "viewer_id_unlikely_shape": ("A viewer id in your message looks like a date, a telephone number or a ticket number, "
+                                 "so we could not be sure it is a viewer id. Please check it and send it again on a "
+                                 "'Viewer ID:' line."),
+    "viewer_id_bare_uuid": ("Your message contains an identifier on a line of its own, without a 'Viewer ID:' label "
+                            "or a sentence introducing a list of viewer ids, so we could not tell what it identifies."),
     "viewer_id_label_unclear": ("A line in your message starts like a 'Viewer ID:' label but has no colon after it "
                                 "(for example viewer-id-123), so we could not tell where the id begins."),
     "viewer_id_trailing_punctuation": ("A viewer id in your message ends with a full stop, colon, question mark or exclamation "

@@ -102,7 +102,6 @@ def test_workbooks_are_read_as_the_customer_sees_them(rows: list[list[Any]], bui
     message = read(xlsx(rows, build=build))
     assert message.viewer_ids == expected
     assert message.problems == ()
-    assert message.attachments == ("viewers.xlsx",)
 
 
 def test_a_text_cell_that_starts_with_an_equals_sign_is_text() -> None:
