@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator, NoReturn, Optional
 import typer
 
 from erasure import __version__
-from erasure.config import Config, default_config_path, load_config
+from erasure.config import Config, default_config_path, load_config, require_role
 from erasure.errors import (
     EXIT_ATTENTION,
     EXIT_TEMPFAIL,
@@ -202,6 +202,7 @@ def init(ctx: typer.Context) -> None:
 
     with errors():
         config: Config = ctx.obj.config
+        require_role(config)
         state = open_state(config.state.url, base_dir=config.base_dir)
         typer.echo(f"state database ready at schema {current_revision(state.engine)}")
         state.close()
