@@ -329,3 +329,17 @@ def test_status_flags_requests_near_or_past_the_controllers_deadline(state):
     assert "ER-TEST-EXTENDED" in text.split("will pass the controller's deadline")[1]
     data = report.to_json()
     assert [i["reference"] for i in data["controller_deadline"]] == ["ER-TEST-PAST", "ER-TEST-EXTENDED", "ER-TEST-SOON"]
+
+
+@pytest.mark.parametrize(
+    ("name", "stated"),
+    [
+        ("fw_received_on_german.eml", dt.date(2026, 10, 8)),
+        ("fw_received_on_ambiguous.eml", None),
+        ("fw_received_on_quoted_old_date.eml", dt.date(2026, 10, 28)),
+    ],
+)
+def test_the_corpus_messages_state_these_dates(name, stated):
+    from tests.test_email_corpus import EMAILS
+
+    assert parse_message((EMAILS / name).read_bytes()).controller_received_on == stated
