@@ -494,7 +494,10 @@ class Desk:
                 thread_refs=" ".join(parsed.references) if parsed and parsed.references else None,
                 audit_data={"source": source_name, "message_key": ref.key, "size": ref.size, "body_sha256": body_sha,
                             "from": parsed.from_address if parsed else None,
-                            **({"forwarded": True} if parsed and parsed.forwarded else {})},
+                            **({"forwarded": True} if parsed and parsed.forwarded else {}),
+                            # A stated receipt date that was not used (after ours): kept for the officer.
+                            **({"controller_received_on_refused": parsed.controller_received_on.isoformat()}
+                               if parsed and parsed.controller_received_on and controller_received_on is None else {})},
                 controller_received_on=controller_received_on,
             )
             if not follows_ours:

@@ -257,8 +257,10 @@ def test_without_a_stated_date_the_due_date_is_a_month_from_our_receipt(world):
 def test_a_doubtful_receipt_date_sends_the_request_to_review_on_our_own_clock(world, line, code):
     deliver(world, f"Please erase this viewer.\n{line}\nViewer ID: viewer-00001\n")
     world.poll()
-    request, _ = only_request(world)
+    request, data = only_request(world)
     assert request.status == "needs_review" and request.reason_code == code
+    assert data.get("controller_received_on_refused") == ("2026-11-03" if code == "received_on_future" else None)
+    assert "controller_received_on" not in data
     assert request.reason.startswith(REASONS[code])
     assert request.due_on == dt.date(2026, 12, 2) and request.controller_due_on is None
     assert world.views(viewer="viewer-00001") == 9  # nothing erased on a doubt (3 environments x 3 views)
