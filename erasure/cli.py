@@ -393,7 +393,7 @@ def requests_add(
     requester: Optional[str] = typer.Option(None, "--requester", help="Address to send replies to. Default: no replies."),
     actor: Optional[str] = ActorOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the ids and count what would be erased; record nothing."),
-    received_on: Optional[str] = typer.Option(
+    received_on: str | None = typer.Option(
         None, "--received-on", metavar="YYYY-MM-DD",
         help="The day the request reached the controller (your customer, in the processor role); the due date "
              "is then the earlier of its legal deadline and policy.processor_response_days from today."),
