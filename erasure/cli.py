@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterator, NoReturn, Optional
 import typer
 
 from erasure import __version__
-from erasure.config import Config, default_config_path, load_config
+from erasure.config import Config, default_config_path, load_config, require_role
 from erasure.errors import (
     EXIT_ATTENTION,
     EXIT_TEMPFAIL,
@@ -202,6 +203,7 @@ def init(ctx: typer.Context) -> None:
 
     with errors():
         config: Config = ctx.obj.config
+        require_role(config)
         state = open_state(config.state.url, base_dir=config.base_dir)
         typer.echo(f"state database ready at schema {current_revision(state.engine)}")
         state.close()
@@ -357,6 +359,8 @@ def requests_show(
         f"received:   {data['received_at']}",
         f"due:        {data['due']}" + (" OVERDUE" if data["overdue"] else ""),
     ]
+    if data["controller_due"]:
+        lines.append(f"controller: due {data['controller_due']} (the customer's own deadline)")
     if data["reason_code"]:
         lines.append(f"reason:     {data['reason_code']}: {data['reason']}")
     if data["rows_erased"] is not None:
@@ -389,12 +393,25 @@ def requests_add(
     requester: Optional[str] = typer.Option(None, "--requester", help="Address to send replies to. Default: no replies."),
     actor: Optional[str] = ActorOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the ids and count what would be erased; record nothing."),
+    received_on: str | None = typer.Option(
+        None, "--received-on", metavar="YYYY-MM-DD",
+        help="The day the request reached the controller (your customer, in the processor role); the due date "
+             "is then the earlier of its legal deadline and policy.processor_response_days from today."),
 ) -> None:
     """Record a request that came by letter, phone or web form, and process it.
 
-    Example: erasure requests add --tenant acme --viewer-id v-1234 --regulation gdpr --requester privacy@acme.example
+    Example: erasure requests add --tenant acme --viewer-id v-1234 --regulation gdpr --requester privacy@acme.example --received-on 2026-11-20
     """
     with errors():
+        controller_received_on = None
+        if received_on is not None:
+            # fromisoformat alone would also take 20261120 and week dates: only the documented form.
+            try:
+                if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", received_on):
+                    raise ValueError(received_on)
+                controller_received_on = dt.date.fromisoformat(received_on)
+            except ValueError:
+                raise UsageError(f"--received-on {received_on!r} is not a date; write it as YYYY-MM-DD") from None
         if regulation is not None and regulation not in tuple(Regulation):
             raise UsageError(f"--regulation {regulation!r}: use one of {', '.join(Regulation)}")
         if requester is not None:
@@ -406,7 +423,8 @@ def requests_add(
             if dry_run:
                 _preview(desk.preview_manual(tenant=tenant, viewer_ids=viewer_id))
                 return
-            outcome = desk.add_manual(tenant=tenant, viewer_ids=viewer_id, regulation=regulation, requester=requester, actor=actor)
+            outcome = desk.add_manual(tenant=tenant, viewer_ids=viewer_id, regulation=regulation, requester=requester,
+                                      actor=actor, controller_received_on=controller_received_on)
             _deliver(ctx, desk)
     _decision_output(outcome)
 

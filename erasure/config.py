@@ -138,6 +138,16 @@ class PolicySettings:
         help="Keep deleting views that reappear under viewer ids erased earlier (CCPA 7022(e)); see `erasure suppression sweep`.",
     )
     default_regulation: Regulation = setting("gdpr", help="Regulation applied when a request names none.")
+    role: Literal["processor", "controller"] = setting(
+        "processor",
+        help='"processor" (you erase your customers\' viewers\' data for them; CCPA: service provider) or '
+             '"controller" (your own users\' data). `erasure init` wants it set explicitly.',
+    )
+    processor_response_days: int = setting(
+        10,
+        help="Processor role: calendar days from our receipt to answer the customer (your data processing "
+             "agreement's period); a request is due by this or the customer's own legal deadline, whichever is earlier.",
+    )
     ccpa_days: int = setting(45, help="CCPA: calendar days to answer.")
     ccpa_extension_days: int = setting(45, help="CCPA: extension in calendar days.")
     gdpr_extension_months: int = setting(2, help="GDPR: extension in months.")
@@ -194,6 +204,8 @@ class Config:
     templates: TemplateSettings = setting(factory=TemplateSettings, help="[templates]")
     controller: ControllerSettings = setting(factory=ControllerSettings, help="[controller]")
     base_dir: Path = field(default=Path("."), metadata={"help": "internal", "internal": True})
+    # Whether the file itself set policy.role: `erasure init` insists on it (require_role).
+    role_set: bool = field(default=False, metadata={"help": "internal", "internal": True})
 
     def tenant(self, name: str) -> Tenant:
         """The tenant called ``name``; a ConfigError naming the known ones otherwise."""
@@ -276,9 +288,26 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 def config_from_dict(data: dict[str, Any], *, base_dir: Path = Path("."), source: str = "config") -> Config:
     """Build a Config from already-parsed TOML (tests and `demo` use this directly)."""
     config = _build(Config, data, prefix="", source=source)
-    config = dataclasses.replace(config, base_dir=base_dir)
+    policy = data.get("policy")
+    config = dataclasses.replace(config, base_dir=base_dir,
+                                 role_set=isinstance(policy, dict) and "role" in policy)
     _check(config, source)
     return config
+
+
+def require_role(config: Config) -> None:
+    """A ConfigError unless the config file says in which role the tool runs.
+
+    The role decides whose deadline a request is due by (deadlines.py), so an
+    installation states it once, at `erasure init`, rather than inheriting a
+    default nobody chose. Other commands keep working with the default.
+    """
+    if not config.role_set:
+        raise ConfigError(
+            'policy.role is not set; add role = "processor" under [policy] if you erase your customers\' '
+            'viewers\' data on their behalf (a processor; CCPA: service provider), or role = "controller" if '
+            "the data is your own users', then run erasure init again"
+        )
 
 
 def _fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
@@ -431,6 +460,8 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: audit.retired_keys must name each earlier key_version once, and not the current one")
     if config.mailbox.kind == "imap" and not config.mailbox.username:
         raise ConfigError(f"{source}: mailbox.username is required when mailbox.kind = \"imap\"")
+    if config.policy.processor_response_days < 1:
+        raise ConfigError(f"{source}: policy.processor_response_days must be at least 1 (calendar days from our receipt)")
     if config.policy.parse_timeout_seconds < 1:
         raise ConfigError(f"{source}: policy.parse_timeout_seconds must be at least 1 (seconds to read one message)")
     if config.policy.parse_memory_mb < 128:

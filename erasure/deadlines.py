@@ -31,6 +31,22 @@ The rules, and the choices this module makes where the law leaves room:
   start with the first business day after receipt; Saturdays, Sundays and the
   dates in ``policy.holidays`` are skipped.
 
+* **Processor role (GDPR Art. 28(3)(e); CCPA service provider, 11 CCR 7051).**
+  A processor answers its controller, not the data subject: it owes help
+  "insofar as this is possible" within the controller's own deadline, which
+  started when the data subject wrote to the controller. When the controller
+  says when that was (``Received on: YYYY-MM-DD`` in the forwarding mail, or
+  ``requests add --received-on``), the controller's legal date is computed with
+  the rules above from that day, and our own contractual date is
+  ``policy.processor_response_days`` calendar days from our receipt (the data
+  processing agreement's period; receipt is day 0, as for CCPA). The request
+  is due on the earlier of the two: a request forwarded on day 25 of the
+  controller's month is due on the controller's day 30, not on our day 55.
+  Without that date only our own receipt is known and the rules above apply
+  unchanged. In the controller role the date is the day the request first
+  reached the organisation (a letter logged before it was typed in): the
+  legal period runs from it when it is earlier.
+
 * **No rolling forward.** Regulation 1182/71 Art. 3(4) and California Civil
   Code sections 10 and 12a both move a deadline that falls on a weekend or holiday to the next
   working day. We do not: the earlier date is never late under either rule,
@@ -74,12 +90,19 @@ class DeadlinePolicy(Protocol):
     def ccpa_extension_days(self) -> int: ...
     @property
     def gdpr_extension_months(self) -> int: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def processor_response_days(self) -> int: ...
 
 
 __all__ = [
     "Deadlines",
+    "RequestDates",
     "add_business_days",
     "add_months",
+    "controller_due_date",
+    "controller_receipt_problem",
     "days_left",
     "deadlines_for",
     "extension_allowed",
@@ -89,6 +112,7 @@ __all__ = [
     "parse_holidays",
     "receipt_time",
     "received_date",
+    "request_dates",
 ]
 
 GDPR_MONTHS = 1  # Art. 12(3): "within one month of receipt"; fixed by law, not a setting
@@ -219,6 +243,71 @@ def deadlines_for(
             extended_to=respond_by + timedelta(days=policy.ccpa_extension_days) if extended else None,
         )
     raise ValueError(f"unknown regulation {regulation!r}; expected 'gdpr' or 'ccpa'")
+
+
+def controller_due_date(regulation: Literal["gdpr", "ccpa"], controller_received_on: date,
+                        policy: DeadlinePolicy) -> date:
+    """The controller's legal answer date, counted from the day the data subject's request reached it.
+
+    The same rules as :func:`deadlines_for` (GDPR Art. 12(3): one month; CCPA
+    7021(b): ``policy.ccpa_days`` calendar days), from the controller's receipt.
+    """
+    if regulation == Regulation.GDPR:
+        return add_months(controller_received_on, GDPR_MONTHS)
+    if regulation == Regulation.CCPA:
+        return controller_received_on + timedelta(days=policy.ccpa_days)
+    raise ValueError(f"unknown regulation {regulation!r}; expected 'gdpr' or 'ccpa'")
+
+
+def controller_receipt_problem(controller_received_on: date, received_on: date) -> str | None:
+    """Why a stated controller receipt date cannot be used, or None.
+
+    A request cannot reach the controller after it reached us: such a date is a
+    typo or a lie, and a guess either way would move a legal deadline. Taking
+    our own receipt instead would hide the doubt, so a person looks.
+    """
+    if controller_received_on > received_on:
+        return (f"the controller's receipt date {controller_received_on.isoformat()} is after the day the "
+                f"request reached us ({received_on.isoformat()}); check the date with the customer")
+    return None
+
+
+@dataclass(frozen=True)
+class RequestDates:
+    """The dates stored on a new request: ours, and the controller's where it is known."""
+
+    deadlines: Deadlines  # from our receipt; acknowledge_by and extensions are counted from it
+    due_on: date  # the date the request must be answered by
+    controller_received_on: date | None
+    controller_due_on: date | None
+
+
+def request_dates(
+    regulation: Literal["gdpr", "ccpa"],
+    received_at: datetime,
+    policy: DeadlinePolicy,
+    *,
+    controller_received_on: date | None = None,
+) -> RequestDates:
+    """The due date of a new request in the configured role (see the module docstring).
+
+    Processor role with the controller's receipt date known: the earlier of the
+    controller's legal date and ``policy.processor_response_days`` from our
+    receipt. Controller role: the legal date from the earlier of the two
+    receipts. Without the controller's date, :func:`deadlines_for` alone. The
+    caller checks :func:`controller_receipt_problem` first; a later controller
+    date is never allowed to move the due date later here either.
+    """
+    own = deadlines_for(regulation, received_at, policy)
+    if controller_received_on is None:
+        return RequestDates(own, own.respond_by, None, None)
+    controller_due = controller_due_date(regulation, controller_received_on, policy)
+    if policy.role == "processor":
+        ours = own.received_on + timedelta(days=policy.processor_response_days)
+        due_on = min(controller_due, ours)
+    else:
+        due_on = min(controller_due, own.respond_by)
+    return RequestDates(own, due_on, controller_received_on, controller_due)
 
 
 def extension_allowed(deadlines: Deadlines, today: date) -> bool:

@@ -78,6 +78,7 @@ senders = ["privacy@globex.example"]
 environments = ["env_globex_prod"]
 
 [policy]
+role = "processor"
 trusted_authserv_ids = ["{AUTHSERV}"]
 require_authentication = true
 

@@ -129,6 +129,8 @@ class ErasureRequest(Base):
     acknowledge_by: Mapped[dt.date | None] = mapped_column(Date)
     due_on: Mapped[dt.date] = mapped_column(Date, index=True)
     extended_to: Mapped[dt.date | None] = mapped_column(Date)
+    # Processor role: the controller's own legal date, when the day it received the request is known.
+    controller_due_on: Mapped[dt.date | None] = mapped_column(Date)
     match_count: Mapped[int | None] = mapped_column(BigInteger)
     rows_erased: Mapped[int | None] = mapped_column(BigInteger)
     response: Mapped[str | None] = mapped_column(String(32))  # completed | no_data_found | rejected | ignored | cancelled

@@ -113,9 +113,12 @@ class RequestDetail:
     subjects: tuple[str, ...]  # masked (audit.masked_viewer_id): never a raw id
     events: tuple[EventLine, ...]
     replies: tuple[ReplyLine, ...]
+    # Processor role: the controller's legal date, when its receipt date was given (deadlines.request_dates).
+    controller_due: dt.date | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = self.summary.to_json()
+        data["controller_due"] = self.controller_due.isoformat() if self.controller_due else None
         data["subjects"] = list(self.subjects)
         data["events"] = [e.to_json() for e in self.events]
         data["replies"] = [m.to_json() for m in self.replies]
@@ -166,4 +169,5 @@ def show_request(state: State, reference: str, *, today: dt.date) -> RequestDeta
             events=tuple(EventLine(e.seq, e.at, e.actor, e.event, e.reason, json.loads(e.data)) for e in events),
             replies=tuple(ReplyLine(m.kind, m.recipient, m.status, m.message_id, m.attempts, m.last_error)
                           for m in r.replies),
+            controller_due=r.controller_due_on,
         )

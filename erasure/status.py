@@ -113,6 +113,9 @@ class StatusReport:
     unacknowledged: tuple[DueItem, ...] = ()
     poll_stale_after: dt.timedelta = POLL_STALE_AFTER
     due_soon_days: int = DUE_SOON_DAYS
+    # Open requests whose controller's own deadline (processor role) is within due_soon_days or past;
+    # ``due`` is that deadline.
+    controller_deadline: tuple[DueItem, ...] = ()
 
     @property
     def last_success_at(self) -> dt.datetime | None:
@@ -135,6 +138,8 @@ class StatusReport:
             found.append(f"{self.counts[S.NEEDS_REVIEW]} request(s) need review")
         if self.counts.get(S.AWAITING_APPROVAL):
             found.append(f"{self.counts[S.AWAITING_APPROVAL]} request(s) await approval")
+        if late := [i for i in self.controller_deadline if i.days_left < 0]:
+            found.append(f"{len(late)} request(s) past the controller's own deadline; tell the customer")
         if self.unacknowledged:
             found.append(f"{len(self.unacknowledged)} CCPA request(s) past their acknowledgement date with no reply sent")
         if self.parked:
@@ -164,6 +169,7 @@ class StatusReport:
             "due_soon": [i.to_json() for i in self.due_soon],
             "due_soon_days": self.due_soon_days,
             "unacknowledged": [i.to_json() for i in self.unacknowledged],
+            "controller_deadline": [i.to_json() for i in self.controller_deadline],
             "parked_replies": [p.to_json() for p in self.parked],
             "polls": [p.to_json() for p in self.polls],
             "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
@@ -200,6 +206,9 @@ class StatusReport:
         items(f"due within {self.due_soon_days} days", self.due_soon)
         if self.unacknowledged:
             items("not acknowledged in time (CCPA 7021(a))", self.unacknowledged)
+        if self.controller_deadline:
+            items(f"will pass the controller's deadline (within {self.due_soon_days} days or past)",
+                  self.controller_deadline)
         lines.append("parked replies: " + ("none" if not self.parked else str(len(self.parked))))
         lines += [f"  #{p.id} {p.reference} {p.kind} to {p.recipient}" + (f": {p.problem}" if p.problem else "")
                   for p in self.parked]
@@ -253,7 +262,8 @@ def status(
         counts[state] = n
     open_rows = session.execute(
         select(ErasureRequest.id, ErasureRequest.reference, ErasureRequest.tenant, ErasureRequest.regulation,
-               ErasureRequest.status, ErasureRequest.due_on, ErasureRequest.extended_to)
+               ErasureRequest.status, ErasureRequest.due_on, ErasureRequest.extended_to,
+               ErasureRequest.controller_due_on)
         .where(ErasureRequest.status.in_(list(S.OPEN)))
         .order_by(ErasureRequest.due_on, ErasureRequest.id)
     ).all()
@@ -261,6 +271,9 @@ def status(
     overdue = tuple(i for i in items if is_overdue(i.due, today))
     unacknowledged = _unacknowledged(session, today)
     due_soon = tuple(i for i in items if not is_overdue(i.due, today) and i.days_left < due_soon_days)
+    controller_deadline = tuple(sorted(
+        (i for r in open_rows if (i := _controller_item(r, today)) is not None and i.days_left < due_soon_days),
+        key=lambda i: (i.due, i.reference)))
     parked = tuple(
         ParkedReply(id=m.id, reference=ref or str(m.request_id), kind=m.kind, recipient=m.recipient, problem=m.last_error)
         for m, ref in session.execute(
@@ -278,7 +291,7 @@ def status(
     return StatusReport(
         today=today, now=now, time_zone=config.policy.time_zone, counts=counts, overdue=overdue,
         due_soon=due_soon, parked=parked, polls=polls, audit=chain, unacknowledged=unacknowledged,
-        poll_stale_after=poll_stale_after, due_soon_days=due_soon_days,
+        poll_stale_after=poll_stale_after, due_soon_days=due_soon_days, controller_deadline=controller_deadline,
     )
 
 
@@ -288,6 +301,20 @@ def _due_item(row: Any, today: dt.date) -> DueItem:
     ``row`` is one row of the query in :func:`status` (``Any``: its ``Row`` type differs between SQLAlchemy 2.0 and 2.1).
     """
     due = effective_due(row.due_on, row.extended_to)
+    return DueItem(reference=row.reference or str(row.id), tenant=row.tenant, regulation=row.regulation,
+                   status=row.status, due=due, days_left=days_left(due, today), extended=row.extended_to is not None)
+
+
+def _controller_item(row: Any, today: dt.date) -> DueItem | None:
+    """An open request by its controller's own deadline (processor role), when that is known.
+
+    A processor's due date is never later than the controller's (deadlines.request_dates),
+    but an extension, or a request forwarded late, can bring the customer's date near
+    or past while ours still looks fine: the officer sees both.
+    """
+    if row.controller_due_on is None:
+        return None
+    due = row.controller_due_on
     return DueItem(reference=row.reference or str(row.id), tenant=row.tenant, regulation=row.regulation,
                    status=row.status, due=due, days_left=days_left(due, today), extended=row.extended_to is not None)
 

@@ -135,6 +135,10 @@ REASONS: dict[str, str] = {
     "system_sender": "The message comes from a mail system address (MAILER-DAEMON, postmaster) and reads as a delivery report.",
     "feedback_report": "The message is a complaint (feedback) report from a mail provider.",
     "notification_service": "The message is a notification from a mail service (Amazon SES/SNS).",
+    # the controller's receipt date (branch i14-deadlines)
+    "received_on_unreadable": "A 'Received on:' line does not give one date as YYYY-MM-DD or DD.MM.YYYY; the controller's deadline is unknown.",
+    "received_on_conflict": "The message names different dates on which the controller received the request.",
+    "received_on_future": "The controller's receipt date is after the day the request reached us.",
 }
 
 

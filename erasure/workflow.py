@@ -31,12 +31,14 @@ from erasure import audit, ledger, retention, transitions
 from erasure.config import Config, Tenant
 from erasure.deadlines import (
     Deadlines,
+    controller_receipt_problem,
     deadlines_for,
     extension_allowed,
     format_date,
     number_in_words,
     receipt_time,
     received_date,
+    request_dates,
 )
 from erasure.errors import (
     ErasureError,
@@ -46,6 +48,7 @@ from erasure.errors import (
     StateUnavailableError,
     TemporaryError,
     TenantOverrideRequiredError,
+    UsageError,
 )
 from erasure.ledger import ledger_key
 from erasure.mailbox import IncomingMessage, MailSource, MessageRef
@@ -65,7 +68,7 @@ from erasure.register import RequestDetail, show_request
 from erasure.replies import ASK_FOR_INFORMATION, acknowledgement_due, customer_text, reply_after
 from erasure.state import State, open_state
 from erasure.store import ErasureResult, Target, ViewStore
-from erasure.verify import Decision, decide
+from erasure.verify import REASONS, Decision, decide
 
 log = logging.getLogger("erasure.workflow")
 
@@ -311,10 +314,13 @@ class Desk:
         thread_refs: str | None = None,
         actor: str = audit.SYSTEM,
         audit_data: dict[str, object] | None = None,
+        controller_received_on: dt.date | None = None,
     ) -> ErasureRequest:
         now = self.now()
         decision, dropped = self._capped(decision)
-        deadlines = deadlines_for(decision.regulation, received_at, self.config.policy)
+        dates = request_dates(decision.regulation, received_at, self.config.policy,
+                              controller_received_on=controller_received_on)
+        deadlines = dates.deadlines
         # Header values are normalised here as well as by the columns' guard, so
         # the request, its audit event and any reply built from it agree.
         refs = [r for r in (valid_message_id(t) for t in (thread_refs or "").split()) if r is not None]
@@ -334,7 +340,8 @@ class Desk:
             reason=storable(audit.without_viewer_ids(decision.reason, decision.viewer_ids), multiline=True),
             received_at=received_at,
             acknowledge_by=deadlines.acknowledge_by,
-            due_on=deadlines.respond_by,
+            due_on=dates.due_on,
+            controller_due_on=dates.controller_due_on,
             created_at=now,
             updated_at=now,
         )
@@ -352,6 +359,8 @@ class Desk:
             session, "received", actor=actor, request=request, now=now,
             data={"channel": channel, "viewer_ids": len(request.subjects), "regulation": request.regulation,
                   "due": request.due_on.isoformat(), **({"viewer_ids_not_stored": dropped} if dropped else {}),
+                  **({"controller_received_on": controller_received_on.isoformat(),
+                      "controller_due": str(request.controller_due_on)} if controller_received_on else {}),
                   **{k: storable(v, HEADER_LEN) if isinstance(v, str) else v for k, v in (audit_data or {}).items()}},
         )
         return request
@@ -420,6 +429,27 @@ class Desk:
             select(OutboxMessage.id).where(OutboxMessage.message_id.in_(refs)).limit(1)
         ) is not None
 
+    def _controller_receipt(self, decision: Decision, parsed: ParsedMessage | None,
+                            received_at: dt.datetime) -> tuple[Decision, dt.date | None]:
+        """The controller's receipt date the message states, unless it lies after our own receipt.
+
+        The parser has no clock, so this check is here: a date after the day the
+        mail reached us is a typo or worse, and a request that would have been
+        erased goes to review instead of running on a guessed deadline.
+        """
+        stated = parsed.controller_received_on if parsed is not None else None
+        if stated is None:
+            return decision, None
+        problem = controller_receipt_problem(stated, received_date(received_at, self.config.policy))
+        if problem is None:
+            return decision, stated
+        if decision.outcome == "erase":
+            decision = dataclasses.replace(
+                decision, outcome="review", reason_code="received_on_future",
+                reason=f"{REASONS['received_on_future']} ({problem})",
+            )
+        return decision, None
+
     def intake(self, source_name: str, incoming: IncomingMessage) -> tuple[int | None, str, bool]:
         """Record one message as a request (one transaction). Returns (request id, destination, duplicate).
 
@@ -451,6 +481,7 @@ class Desk:
                     reason="A reply to one of our own messages, naming no viewer id; a person reads it.", reply_to=None,
                 )
             received_at = receipt_time(ref.internal_date, self.now())
+            decision, controller_received_on = self._controller_receipt(decision, parsed, received_at)
             request = self._new_request(
                 session,
                 channel="email",
@@ -463,7 +494,11 @@ class Desk:
                 thread_refs=" ".join(parsed.references) if parsed and parsed.references else None,
                 audit_data={"source": source_name, "message_key": ref.key, "size": ref.size, "body_sha256": body_sha,
                             "from": parsed.from_address if parsed else None,
-                            **({"forwarded": True} if parsed and parsed.forwarded else {})},
+                            **({"forwarded": True} if parsed and parsed.forwarded else {}),
+                            # A stated receipt date that was not used (after ours): kept for the officer.
+                            **({"controller_received_on_refused": parsed.controller_received_on.isoformat()}
+                               if parsed and parsed.controller_received_on and controller_received_on is None else {})},
+                controller_received_on=controller_received_on,
             )
             if not follows_ours:
                 self._acknowledge_at_intake(session, request)
@@ -855,9 +890,20 @@ class Desk:
         requester: str | None = None,
         actor: str | None = None,
         received_at: dt.datetime | None = None,
+        controller_received_on: dt.date | None = None,
     ) -> RequestOutcome:
-        """Intake from a letter, a phone call or a web form, checked like mail is."""
+        """Intake from a letter, a phone call or a web form, checked like mail is.
+
+        ``controller_received_on``: the day the request reached the controller
+        (the customer, in the processor role), when the officer knows it; the
+        due date then follows the controller's deadline (deadlines.request_dates).
+        """
         ids = self._manual_ids(tenant, viewer_ids)
+        received_at = received_at or self.now()
+        if controller_received_on is not None:
+            problem = controller_receipt_problem(controller_received_on, received_date(received_at, self.config.policy))
+            if problem is not None:
+                raise UsageError(f"--received-on: {problem}")
         decision = Decision(
             outcome="erase", reason_code="manual", reason="entered by an officer",
             tenant=tenant, regulation=(regulation or self.config.policy.default_regulation),  # type: ignore[arg-type]
@@ -866,8 +912,8 @@ class Desk:
         with self.state.session() as session:
             request = self._new_request(
                 session, channel="manual", decision=decision, kind="erasure",
-                received_at=received_at or self.now(), requester=requester, actor=actor or default_actor(),
-                audit_data={"requester": requester},
+                received_at=received_at, requester=requester, actor=actor or default_actor(),
+                audit_data={"requester": requester}, controller_received_on=controller_received_on,
             )
             self._acknowledge_at_intake(session, request)
             request_id = request.id

@@ -188,6 +188,21 @@ def test_init_checks_the_view_store_against_the_config(tmp_path):
     assert "viewer" in bad.output and "store.tables[0].viewer_column" in bad.output
 
 
+def test_init_wants_the_role_stated_while_other_commands_use_the_default(tmp_path):
+    d = tmp_path / "demo"
+    assert run("demo", "--dir", d).exit_code == 0
+    config = d / "erasure.toml"
+    assert 'role = "processor"' in config.read_text()
+    config.write_text(config.read_text().replace('role = "processor"\n', ""))
+    bad = cli(d, "init")
+    assert bad.exit_code == 2, bad.output
+    assert "policy.role is not set" in bad.output and 'role = "processor"' in bad.output
+    assert "Traceback" not in bad.output
+    assert cli(d, "requests", "list").exit_code in (0, 1)  # the default role serves everything else
+    config.write_text(config.read_text().replace("[policy]\n", '[policy]\nrole = "controller"\n'))
+    assert cli(d, "init").exit_code == 0
+
+
 def test_add_and_approve_dry_runs_count_and_change_nothing(tmp_path):
     d = tmp_path / "demo"
     assert run("demo", "--dir", d).exit_code == 0

@@ -101,3 +101,34 @@ def test_0004_drops_last_uid_and_keeps_each_sources_cursor(state_url):
         assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
+
+
+def test_0005_adds_a_nullable_controller_due_on_and_takes_it_back(state_url):
+    import sqlalchemy as sa
+    from alembic import command
+
+    from erasure.state import _alembic_config, make_engine
+
+    engine = make_engine(state_url)
+    cfg = _alembic_config()
+
+    def migrate(step, target):
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, target)
+
+    def columns():
+        return {c["name"]: c for c in sa.inspect(engine).get_columns("requests")}
+
+    try:
+        migrate(command.upgrade, "0004")
+        assert "controller_due_on" not in columns()
+        migrate(command.upgrade, "0005")
+        column = columns()["controller_due_on"]
+        assert column["nullable"] and isinstance(column["type"], sa.Date)  # earlier requests have none
+        migrate(command.downgrade, "0004")
+        assert "controller_due_on" not in columns()
+        migrate(command.upgrade, "head")
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()

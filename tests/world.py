@@ -42,7 +42,7 @@ def config_dict(tmp: Path, **policy: object) -> dict:
             {"name": "acme", "senders": ["@acme.example"], "environments": TENANTS["acme"]},
             {"name": "globex", "senders": ["privacy@globex.example"], "environments": TENANTS["globex"]},
         ],
-        "policy": {"trusted_authserv_ids": [AUTHSERV], "auto_approve_max_views": 100, **policy},
+        "policy": {"role": "processor", "trusted_authserv_ids": [AUTHSERV], "auto_approve_max_views": 100, **policy},
         "audit": {"hmac_key_env": KEY_ENV},
     }
 

@@ -34,6 +34,7 @@ skipped silently.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -71,6 +72,7 @@ from erasure.parse.mime import (
 )
 from erasure.parse.problems import Collector, Problem, safe_name
 from erasure.parse.quotes import echoes_our_letters, forwarded_message, unquoted
+from erasure.parse.received import controller_received_on
 
 __all__ = [
     "DEFAULT_MAX_ATTACHMENT_BYTES", "MAX_HEADER_FIELD_BYTES", "Kind", "ParsedMessage", "Problem",
@@ -99,6 +101,7 @@ class ParsedMessage:
     body_text: str = ""  # the unquoted text that was read (capped), for `requests show` and tenant hints
     forwarded: bool = False  # the request was read (also) from a forwarded message; recorded in the audit trail
     forwarded_from: tuple[str, ...] = ()  # the forwarded messages' senders ("" where not one clear address)
+    controller_received_on: date | None = None  # "Received on: ..." (parse/received.py): starts the controller's clock
 
 
 # ---------------------------------------------------------------- entry point
@@ -211,6 +214,7 @@ def _parse(raw: bytes, max_len: int, max_ids: int, max_attachment: int, own: fro
     words = subject + "\n" + request_text
     kind = kind_of(words, out)
     regulation = regulation_of(words, out)
+    received_on = controller_received_on(request_text, out)
 
     return ParsedMessage(
         message_id=message_id,
@@ -227,6 +231,7 @@ def _parse(raw: bytes, max_len: int, max_ids: int, max_attachment: int, own: fro
         body_text=request_text[:MAX_BODY_TEXT_CHARS],
         forwarded=bool(forwards),
         forwarded_from=tuple(f.sender or "" for f in forwards),
+        controller_received_on=received_on,
     )
 
 
