@@ -22,6 +22,7 @@ ASK_FOR_INFORMATION = frozenset({
     "viewer_id_unlabelled", "viewer_id_in_sentence", "viewer_id_unlikely_shape", "viewer_id_bare_uuid",
     "attachment_encoding_unclear", "viewer_id_number_mangled", "attachment_formula",
     "attachment_hidden_cells", "attachment_several_sheets",
+    "received_on_unreadable", "received_on_conflict", "received_on_future",
 })
 
 #: What a letter tells the customer's privacy team about each reason code, in
@@ -93,6 +94,12 @@ CUSTOMER_TEXTS: dict[str, str | None] = {
                                "a name or a greeting), or no id follows the 'Viewer IDs:' line."),
     "viewer_id_unlabelled": ("A line in your message looks like a viewer id but is not under a 'Viewer ID:' label or in the "
                              "list of ids, so we could not tell whether it is one."),
+    "received_on_unreadable": ("We could not read the date on which you received the request from your viewer. Please "
+                               "give it on a line of its own as 'Received on: YYYY-MM-DD'."),
+    "received_on_conflict": ("Your message gives more than one date on which you received the request. Please give "
+                             "the one date on a line of its own as 'Received on: YYYY-MM-DD'."),
+    "received_on_future": ("The date you give for receiving the request from your viewer is later than the day your "
+                           "message reached us. Please check it and send it again as 'Received on: YYYY-MM-DD'."),
     "viewer_id_in_sentence": ("A viewer id in your message follows its label in the middle of a sentence. Please put "
                               "each id on a line of its own, after a 'Viewer ID:' label."),
     "viewer_id_unlikely_shape": ("A viewer id in your message looks like a date, a telephone number or a ticket number, "
