@@ -70,19 +70,28 @@ def test_a_state_database_locked_by_another_writer_is_a_temporary_failure(tmp_pa
         state.close()
 
 
-def test_0004_drops_last_uid_and_keeps_each_sources_cursor(state_url):
-    import sqlalchemy as sa
-    from alembic import command
+def _migrator(engine):
+    """migrate(command.upgrade | command.downgrade, revision) on this engine, one transaction a step."""
+    from erasure.state import _alembic_config
 
-    from erasure.state import _alembic_config, make_engine
-
-    engine = make_engine(state_url)
     cfg = _alembic_config()
 
     def migrate(step, target):
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             step(cfg, target)
+
+    return migrate
+
+
+def test_0004_drops_last_uid_and_keeps_each_sources_cursor(state_url):
+    import sqlalchemy as sa
+    from alembic import command
+
+    from erasure.state import make_engine
+
+    engine = make_engine(state_url)
+    migrate = _migrator(engine)
 
     def columns():
         return {c["name"] for c in sa.inspect(engine).get_columns("mailbox_cursor")}
@@ -107,15 +116,10 @@ def test_0005_adds_a_nullable_controller_due_on_and_takes_it_back(state_url):
     import sqlalchemy as sa
     from alembic import command
 
-    from erasure.state import _alembic_config, make_engine
+    from erasure.state import make_engine
 
     engine = make_engine(state_url)
-    cfg = _alembic_config()
-
-    def migrate(step, target):
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            step(cfg, target)
+    migrate = _migrator(engine)
 
     def columns():
         return {c["name"]: c for c in sa.inspect(engine).get_columns("requests")}
