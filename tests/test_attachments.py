@@ -9,7 +9,6 @@ request goes to review: never a different id.
 
 from __future__ import annotations
 
-import base64
 import codecs
 import re
 
@@ -21,18 +20,12 @@ from erasure.parse import parse_message
 from erasure.parse.ids import RESERVED_EXAMPLE_IDS
 from erasure.parse.mime import ALLOWED_CHARSETS, _keeps_ascii_bytes
 from erasure.verify import REASONS
-from tests.world import mail
+from tests.world import with_attachment
 
 
 def attached(data: bytes, *, filename: str = "ids.csv", content_type: str = "text/csv") -> bytes:
-    """A request with one base64 attachment, as mail clients send files (no charset parameter unless given)."""
-    encoded = base64.encodebytes(data).decode()
-    body = (
-        "--b\nContent-Type: text/plain\n\nPlease erase the viewers in the attached file.\n"
-        f'--b\nContent-Type: {content_type}\nContent-Disposition: attachment; filename="{filename}"\n'
-        f"Content-Transfer-Encoding: base64\n\n{encoded}--b--\n"
-    )
-    return mail("dpo@acme.example", body, headers={"Content-Type": 'multipart/mixed; boundary="b"'})
+    return with_attachment(data, filename=filename, content_type=content_type,
+                           text="Please erase the viewers in the attached file.")
 
 
 def codes(message) -> set[str]:  # type: ignore[no-untyped-def]

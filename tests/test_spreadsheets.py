@@ -7,7 +7,6 @@ hidden rows from a filter, lying zip directories).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import io
 import math
@@ -32,7 +31,7 @@ from erasure.parse.spreadsheet import (
     XLSX_CONTENT_TYPE,
 )
 from erasure.verify import REASONS, decide
-from tests.world import mail
+from tests.world import with_attachment
 
 
 def xlsx(rows: list[list[Any]], *, build: Callable[[Any, Any], None] | None = None, sheets: int = 1) -> bytes:
@@ -52,13 +51,8 @@ def xlsx(rows: list[list[Any]], *, build: Callable[[Any, Any], None] | None = No
 
 
 def attached(data: bytes, *, filename: str = "viewers.xlsx", content_type: str = XLSX_CONTENT_TYPE) -> bytes:
-    encoded = base64.encodebytes(data).decode()
-    body = (
-        "--b\nContent-Type: text/plain\n\nPlease erase the viewers in the attached workbook.\n"
-        f'--b\nContent-Type: {content_type}\nContent-Disposition: attachment; filename="{filename}"\n'
-        f"Content-Transfer-Encoding: base64\n\n{encoded}--b--\n"
-    )
-    return mail("dpo@acme.example", body, headers={"Content-Type": 'multipart/mixed; boundary="b"'})
+    return with_attachment(data, filename=filename, content_type=content_type,
+                           text="Please erase the viewers in the attached workbook.")
 
 
 def codes(message) -> set[str]:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@ synthetic views, a Maildir, a state database and .eml delivery, all in tmp_path.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import email.utils
@@ -66,6 +67,18 @@ def mail(sender: str, body: str, *, subject: str = "Erasure request", authentica
     }
     return ("".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n" + body.replace("\n", "\r\n")).encode()
 
+
+
+def with_attachment(data: bytes, *, filename: str, content_type: str, text: str,
+                    sender: str = "dpo@acme.example") -> bytes:
+    """A request with one base64 attachment, as mail clients send files (no charset parameter unless given)."""
+    encoded = base64.encodebytes(data).decode()
+    body = (
+        f"--b\nContent-Type: text/plain\n\n{text}\n"
+        f'--b\nContent-Type: {content_type}\nContent-Disposition: attachment; filename="{filename}"\n'
+        f"Content-Transfer-Encoding: base64\n\n{encoded}--b--\n"
+    )
+    return mail(sender, body, headers={"Content-Type": 'multipart/mixed; boundary="b"'})
 
 @dataclasses.dataclass
 class World:
