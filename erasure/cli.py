@@ -29,6 +29,7 @@ from erasure.errors import (
     EXIT_TEMPFAIL,
     ConfigError,
     ErasureError,
+    TimeZoneMissingError,
     UsageError,
     exit_code_for,
 )
@@ -189,21 +190,32 @@ def _print_table(headers: list[str], rows: list[list[str]], *, highlight: list[b
 
 
 @app.command()
-def init(ctx: typer.Context) -> None:
+def init(
+    ctx: typer.Context,
+    time_zone: Optional[str] = typer.Option(
+        None, "--time-zone", metavar="ZONE",
+        help='The office time zone (IANA name, e.g. "Europe/Berlin"), written to the config file as '
+             "policy.time_zone when it names none. Asked for on a terminal if missing.",
+    ),
+) -> None:
     """Create or upgrade the state database, check the view store's tables and columns and,
     for an IMAP mailbox, log in and check its folders (creating the processed and review folders).
 
+    The config file must name the office time zone (policy.time_zone): the day a
+    request is received, and every deadline, is counted in it. If it names none,
+    init writes the one given with --time-zone (or asked for) into the file.
     Safe to run again: it only applies migrations that are missing.
 
-    Example: erasure --config erasure.toml init
+    Example: erasure --config erasure.toml init --time-zone Europe/Berlin
     """
     from erasure.runner import check_mailbox
     from erasure.state import current_revision, open_state
     from erasure.store import ViewStore
 
     with errors():
-        config: Config = ctx.obj.config
+        config = _config_with_time_zone(ctx, time_zone)
         require_role(config)
+        typer.echo(f"office time zone: {config.policy.time_zone} (dates of receipt and deadlines are counted in it)")
         state = open_state(config.state.url, base_dir=config.base_dir)
         typer.echo(f"state database ready at schema {current_revision(state.engine)}")
         state.close()
@@ -217,6 +229,32 @@ def init(ctx: typer.Context) -> None:
             typer.echo(f"warning: {warning}", err=True)
         if not config.store.tables:
             typer.echo("warning: no [[store.tables]] configured; nothing can be erased", err=True)
+
+
+def _config_with_time_zone(ctx: typer.Context, time_zone: str | None) -> Config:
+    """The config, after writing policy.time_zone into the file if it names none (init only)."""
+    from erasure.config import write_time_zone
+
+    try:
+        config: Config = ctx.obj.config
+    except TimeZoneMissingError:
+        if time_zone is None and sys.stdin.isatty():
+            typer.echo("The config file names no office time zone (policy.time_zone). Dates of receipt and "
+                       "deadlines are counted in it.")
+            time_zone = typer.prompt('Office time zone (IANA name, e.g. "Europe/Berlin" or "America/Los_Angeles")')
+        if time_zone is None:
+            raise
+        path = default_config_path(ctx.obj.config_path)
+        write_time_zone(path, time_zone.strip())
+        typer.echo(f'policy.time_zone = "{time_zone.strip()}" written to {path}')
+        ctx.obj = Context(ctx.obj.config_path)
+        return ctx.obj.config
+    if time_zone is not None and time_zone.strip() != config.policy.time_zone:
+        raise UsageError(
+            f"--time-zone {time_zone!r}: the config already names policy.time_zone = {config.policy.time_zone!r}; "
+            "edit the file to change it (dates of requests already received stay as they were)"
+        )
+    return config
 
 
 # ---------------------------------------------------------------- demo

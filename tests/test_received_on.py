@@ -23,7 +23,7 @@ from erasure.status import status
 from erasure.verify import REASONS
 from tests import desk
 from tests.desk import D, make_request
-from tests.world import NOW, mail
+from tests.world import NOW, mail, zoned
 
 state = desk.state
 
@@ -321,7 +321,7 @@ def test_status_flags_requests_near_or_past_the_controllers_deadline(state):
                                      controller_due_on=controller_due))
         audit.record(session, "received", now=dt.datetime(2026, 11, 29, 7, tzinfo=dt.UTC))
     with state.session() as session:
-        report = status(session, today=today, config=config_from_dict({}), now=dt.datetime(2026, 11, 29, 7, tzinfo=dt.UTC))
+        report = status(session, today=today, config=config_from_dict(zoned({})), now=dt.datetime(2026, 11, 29, 7, tzinfo=dt.UTC))
     flagged = [(i.reference, i.due, i.days_left) for i in report.controller_deadline]
     assert flagged == [("ER-TEST-PAST", D(2026, 11, 27), -2), ("ER-TEST-EXTENDED", D(2026, 12, 1), 2),
                        ("ER-TEST-SOON", D(2026, 12, 5), 6)]
