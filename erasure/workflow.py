@@ -60,7 +60,7 @@ from erasure.models import (
     RequestStatus,
     Subject,
 )
-from erasure.notify import ReplySpec, TemplateRenderer, queue_reply
+from erasure.notify import ReplySpec, TemplateRenderer, notice_context, queue_recipient_notice, queue_reply
 from erasure.parse import ParsedMessage, clean_viewer_ids
 from erasure.parse.budget import ParseBudget, parse_within_budget
 from erasure.parse.headers import storable, valid_message_id
@@ -696,14 +696,44 @@ class Desk:
                          data={"counts": dict(result.counts), "total": result.total, "resumed": resumed})
             if request.rows_erased:
                 counts = {"views counted at verification": request.match_count} if resumed else dict(result.counts)
+                told = self._notify_recipients(session, request, counts)
                 self._reply(session, request, reply_after("completed"), counts=counts, total_rows=request.rows_erased,
-                            total_rows_words=number_in_words(request.rows_erased))
+                            total_rows_words=number_in_words(request.rows_erased), recipients_notified=told)
                 response = "completed"
             else:
                 self._reply(session, request, reply_after("no_data_found"))
                 response = "no_data_found"
             transitions.move(session, request, "complete", response=response, data={"response": response},
                              now=self.now())
+
+    def _notify_recipients(self, session: Session, request: ErasureRequest, counts: dict[str, int]) -> list[str]:
+        """Queue a notice to each of the tenant's recipients (GDPR Art. 19, 28(4); CCPA 7022(b)-(c)); their names.
+
+        In the completion's own transaction, so a completion is never recorded
+        without its notices, nor notices without the completion. Only a
+        `completed` erasure is told: after `no_data_found` nothing was erased,
+        so there is no erasure to pass on, and a notice would only tell third
+        parties that someone asked about a viewer we hold nothing on. The
+        notice names the reference and the counts, never a viewer id, the
+        tenant or the requester. Each notice has a Message-ID fixed by request
+        and recipient, so queueing again (a resumed run) finds it and adds none.
+        """
+        recipients = self.config.tenant(request.tenant or "").recipients
+        if not recipients:
+            return []
+        context = dict(counts=counts, total_rows=request.rows_erased or 0, completed_on=format_date(self.today()))
+        told = []
+        for recipient in recipients:
+            row = queue_recipient_notice(
+                session, self.config, request, recipient.name, recipient.address,
+                notice_context(self.config, request, recipient.name, **context), self.renderer, now=self.now(),
+            )
+            told.append({"name": recipient.name.strip(), "address": recipient.address, "message_id": row.message_id})
+        # Addresses too: they are the recipients' business addresses, not the data
+        # subject's data, and the trail must show where each notice went even
+        # after the config changes.
+        audit.record(session, "recipients_notified", request=request, now=self.now(), data={"recipients": told})
+        return [t["name"] for t in told]
 
     def _erased_after_completion(self, session: Session, request_id: int, result: ErasureResult) -> None:
         """Two runs erased one request at once (an officer's approve and a poll) and the
