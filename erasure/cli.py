@@ -357,7 +357,8 @@ def requests_list(
     from erasure.register import list_requests
 
     with errors(), _desk(ctx) as desk:
-        summaries = list_requests(desk.state, today=desk.today(), status=status, tenant=tenant,
+        summaries = list_requests(desk.state, today=desk.today(), time_zone=desk.config.policy.time_zone,
+                                  status=status, tenant=tenant,
                                   overdue=overdue, due_within=due_within)
     rows = [r.to_json() for r in summaries]
     if as_json:
@@ -366,9 +367,9 @@ def requests_list(
     if not rows:
         typer.echo("no requests")
         return
-    headers = ["reference", "tenant", "law", "state", "received", "due", "days left"]
+    headers = ["reference", "tenant", "law", "channel", "state", "received", "due", "days left"]
     table = [
-        [r["reference"], r["tenant"] or "-", r["regulation"].upper(), r["status"], r["received_at"][:10], r["due"],
+        [r["reference"], r["tenant"] or "-", r["regulation"].upper(), r["channel"], r["status"], r["received_on"], r["due"],
          "" if r["days_left"] is None else (f"{r['days_left']}" + (" OVERDUE" if r["overdue"] else ""))]
         for r in rows
     ]
@@ -394,7 +395,7 @@ def requests_show(
         f"{data['reference']}  {data['status']}  ({data['regulation'].upper()}, {data['channel']})",
         f"tenant:     {data['tenant'] or '-'}",
         f"requester:  {data['requester'] or '-'}",
-        f"received:   {data['received_at']}",
+        f"received:   {data['received_on']} (office time; {data['received_at']})",
         f"due:        {data['due']}" + (" OVERDUE" if data["overdue"] else ""),
     ]
     if data["controller_due"]:
@@ -433,23 +434,24 @@ def requests_add(
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the ids and count what would be erased; record nothing."),
     received_on: str | None = typer.Option(
         None, "--received-on", metavar="YYYY-MM-DD",
+        help="The day the letter, phone call or form reached us (office time zone, policy.time_zone; not in the "
+             "future), so the request is dated and due from its receipt, not from the day it is typed in. "
+             "Default: today."),
+    channel: str | None = typer.Option(
+        None, "--channel", metavar="letter|phone|form|email",
+        help="How the request reached us; stored as manual:<channel> (mail the poll reads is \"email\" on its own)."),
+    controller_received_on: str | None = typer.Option(
+        None, "--controller-received-on", metavar="YYYY-MM-DD",
         help="The day the request reached the controller (your customer, in the processor role); the due date "
-             "is then the earlier of its legal deadline and policy.processor_response_days from today."),
+             "is then the earlier of its legal deadline and policy.processor_response_days from our receipt."),
 ) -> None:
     """Record a request that came by letter, phone or web form, and process it.
 
-    Example: erasure requests add --tenant acme --viewer-id v-1234 --regulation gdpr --requester privacy@acme.example --received-on 2026-11-20
+    Example: erasure requests add --tenant acme --viewer-id v-1234 --regulation gdpr --requester privacy@acme.example --received-on 2026-11-20 --channel letter --controller-received-on 2026-11-18
     """
     with errors():
-        controller_received_on = None
-        if received_on is not None:
-            # fromisoformat alone would also take 20261120 and week dates: only the documented form.
-            try:
-                if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", received_on):
-                    raise ValueError(received_on)
-                controller_received_on = dt.date.fromisoformat(received_on)
-            except ValueError:
-                raise UsageError(f"--received-on {received_on!r} is not a date; write it as YYYY-MM-DD") from None
+        ours = _date_option(received_on, "--received-on")
+        theirs = _date_option(controller_received_on, "--controller-received-on")
         if regulation is not None and regulation not in tuple(Regulation):
             raise UsageError(f"--regulation {regulation!r}: use one of {', '.join(Regulation)}")
         if requester is not None:
@@ -459,12 +461,25 @@ def requests_add(
                 raise ConfigError(f"--requester {requester!r} is not one plain email address")
         with _desk(ctx) as desk:
             if dry_run:
-                _preview(desk.preview_manual(tenant=tenant, viewer_ids=viewer_id))
+                _preview(desk.preview_manual(tenant=tenant, viewer_ids=viewer_id, channel=channel, received_on=ours))
                 return
             outcome = desk.add_manual(tenant=tenant, viewer_ids=viewer_id, regulation=regulation, requester=requester,
-                                      actor=actor, controller_received_on=controller_received_on)
+                                      actor=actor, received_on=ours, channel=channel, controller_received_on=theirs)
             _deliver(ctx, desk)
     _decision_output(outcome)
+
+
+def _date_option(value: str | None, option: str) -> dt.date | None:
+    """A YYYY-MM-DD option as a date; a UsageError naming the option otherwise."""
+    if value is None:
+        return None
+    # fromisoformat alone would also take 20261120 and week dates: only the documented form.
+    try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r} is not a date; write it as YYYY-MM-DD") from None
 
 
 def _preview(result: Any) -> None:

@@ -277,10 +277,10 @@ def queue_reply(session: Session, config: Config, request: ErasureRequest, spec:
 
 
 def _enqueue(session: Session, config: Config, request: ErasureRequest, kind: str, message_id: str, to: str,
-             raw: bytes, *, now: dt.datetime) -> OutboxMessage:
-    """Put checked bytes in the outbox (held when ``to`` has had its day's share) and audit it."""
-    recent = replies_to_recipient_since(session, to, now - dt.timedelta(days=1))
-    held = recent >= config.delivery.max_per_recipient_per_day
+             raw: bytes, *, now: dt.datetime, capped: bool = True) -> OutboxMessage:
+    """Put checked bytes in the outbox (held when ``capped`` and ``to`` has had its day's share) and audit it."""
+    recent = replies_to_recipient_since(session, to, now - dt.timedelta(days=1)) if capped else 0
+    held = capped and recent >= config.delivery.max_per_recipient_per_day
     row = OutboxMessage(
         request=request,
         kind=kind,
@@ -351,7 +351,10 @@ def queue_recipient_notice(session: Session, config: Config, request: ErasureReq
     In-Reply-To or References (it must not thread into the requester's
     conversation, which its recipient never saw), no "Re:", Auto-Submitted:
     auto-generated (RFC 3834), and sent whether or not the requester may be
-    answered.
+    answered. Not held by ``delivery.max_per_recipient_per_day``: that cap
+    stops reply storms to requesters, while a recipient is an address the
+    operator configured that may serve every tenant and get one notice per
+    completed erasure; parking those would delay a notice the law requires.
     """
     message_id = notice_message_id(request, recipient_name, config.delivery.from_address)
     existing = session.scalar(select(OutboxMessage).where(OutboxMessage.message_id == message_id))
@@ -362,7 +365,7 @@ def queue_recipient_notice(session: Session, config: Config, request: ErasureReq
                    threading=(None, None), reference=request.reference or "", auto_submitted="auto-generated")
     raw = msg.as_bytes(policy=WIRE_POLICY)
     check_rendered(raw, msg, text, html, (None, None))
-    return _enqueue(session, config, request, RECIPIENT_NOTICE, message_id, address, raw, now=now)
+    return _enqueue(session, config, request, RECIPIENT_NOTICE, message_id, address, raw, now=now, capped=False)
 
 
 @dataclass

@@ -36,6 +36,7 @@ from erasure.deadlines import (
     extension_allowed,
     format_date,
     number_in_words,
+    receipt_date_problem,
     receipt_time,
     received_date,
     request_dates,
@@ -69,6 +70,7 @@ from erasure.replies import ASK_FOR_INFORMATION, acknowledgement_due, customer_t
 from erasure.state import State, open_state
 from erasure.store import ErasureResult, Target, ViewStore
 from erasure.verify import REASONS, Decision, decide
+from erasure.vocabulary import Channel, ManualChannel
 
 log = logging.getLogger("erasure.workflow")
 
@@ -212,7 +214,7 @@ class Desk:
 
     def find(self, reference: str) -> RequestDetail:
         """One request by reference (or numeric id) as `requests show` reads it; RequestNotFoundError if none."""
-        return show_request(self.state, reference, today=self.today())
+        return show_request(self.state, reference, today=self.today(), time_zone=self.config.policy.time_zone)
 
     # ------------------------------------------------------------ helpers
 
@@ -357,7 +359,8 @@ class Desk:
         request.reference = f"ER-{received_at.year}-{request.id:06d}"
         audit.record(
             session, "received", actor=actor, request=request, now=now,
-            data={"channel": channel, "viewer_ids": len(request.subjects), "regulation": request.regulation,
+            data={"channel": channel, "received_on": received_date(received_at, self.config.policy).isoformat(),
+                  "viewer_ids": len(request.subjects), "regulation": request.regulation,
                   "due": request.due_on.isoformat(), **({"viewer_ids_not_stored": dropped} if dropped else {}),
                   **({"controller_received_on": controller_received_on.isoformat(),
                       "controller_due": str(request.controller_due_on)} if controller_received_on else {}),
@@ -484,7 +487,7 @@ class Desk:
             decision, controller_received_on = self._controller_receipt(decision, parsed, received_at)
             request = self._new_request(
                 session,
-                channel="email",
+                channel=Channel.EMAIL,
                 decision=decision,
                 kind=parsed.kind if parsed else "other",
                 received_at=received_at,
@@ -849,7 +852,7 @@ class Desk:
         try:
             with self.state.session() as session:
                 request = self._new_request(
-                    session, channel="email", decision=decision, kind="other",
+                    session, channel=Channel.EMAIL, decision=decision, kind="other",
                     received_at=receipt_time(ref.internal_date, self.now()), requester=None,
                     audit_data={"source": source_name, "message_key": ref.key, "size": ref.size,
                                 "body_sha256": body_sha, "error": error},
@@ -920,20 +923,29 @@ class Desk:
         requester: str | None = None,
         actor: str | None = None,
         received_at: dt.datetime | None = None,
+        received_on: dt.date | None = None,
+        channel: str | None = None,
         controller_received_on: dt.date | None = None,
     ) -> RequestOutcome:
         """Intake from a letter, a phone call or a web form, checked like mail is.
 
-        ``controller_received_on``: the day the request reached the controller
-        (the customer, in the processor role), when the officer knows it; the
-        due date then follows the controller's deadline (deadlines.request_dates).
+        ``received_on``: the office-local day the letter, call or form reached
+        us, so the request is dated on receipt, not on the day it was typed in
+        (deadlines.receipt_time). ``channel``: how it came (``ManualChannel``),
+        stored as ``manual:<how>``. ``controller_received_on``: the day the
+        request reached the controller (the customer, in the processor role),
+        when the officer knows it; the due date then follows the controller's
+        deadline (deadlines.request_dates).
         """
+        how = self._manual_channel(channel)
         ids = self._manual_ids(tenant, viewer_ids)
-        received_at = received_at or self.now()
+        policy = self.config.policy
+        self._manual_receipt(received_on)
+        received_at = received_at or receipt_time(None, self.now(), received_on=received_on, policy=policy)
         if controller_received_on is not None:
-            problem = controller_receipt_problem(controller_received_on, received_date(received_at, self.config.policy))
+            problem = controller_receipt_problem(controller_received_on, received_date(received_at, policy))
             if problem is not None:
-                raise UsageError(f"--received-on: {problem}")
+                raise UsageError(f"--controller-received-on: {problem}")
         decision = Decision(
             outcome="erase", reason_code="manual", reason="entered by an officer",
             tenant=tenant, regulation=(regulation or self.config.policy.default_regulation),  # type: ignore[arg-type]
@@ -941,15 +953,30 @@ class Desk:
         )
         with self.state.session() as session:
             request = self._new_request(
-                session, channel="manual", decision=decision, kind="erasure",
+                session, channel=how.stored if how else Channel.MANUAL, decision=decision, kind="erasure",
                 received_at=received_at, requester=requester, actor=actor or default_actor(),
-                audit_data={"requester": requester}, controller_received_on=controller_received_on,
+                audit_data={"requester": requester, **({"received_on_given": True} if received_on else {})},
+                controller_received_on=controller_received_on,
             )
             self._acknowledge_at_intake(session, request)
             request_id = request.id
         outcome = self.advance(request_id)
         self.acknowledge_if_due(request_id)
         return self._outcome_of(request_id) if outcome.status in S.OPEN else outcome
+
+    @staticmethod
+    def _manual_channel(channel: str | None) -> ManualChannel | None:
+        if channel is None:
+            return None
+        try:
+            return ManualChannel(channel)
+        except ValueError:
+            raise UsageError(f"--channel {channel!r}: use one of {', '.join(ManualChannel)}") from None
+
+    def _manual_receipt(self, received_on: dt.date | None) -> None:
+        problem = receipt_date_problem(received_on, self.today()) if received_on is not None else None
+        if problem is not None:
+            raise UsageError(f"--received-on: {problem}")
 
     def _manual_ids(self, tenant: str, viewer_ids: Sequence[str]) -> tuple[str, ...]:
         """Typed ids pass the same checks as ids read from mail."""
@@ -964,8 +991,11 @@ class Desk:
             raise InvalidTransitionError("no viewer id given; pass --viewer-id at least once")
         return tuple(ids)
 
-    def preview_manual(self, *, tenant: str, viewer_ids: Sequence[str]) -> ErasureResult:
-        """`requests add --dry-run`: what the request would erase; nothing is recorded."""
+    def preview_manual(self, *, tenant: str, viewer_ids: Sequence[str], channel: str | None = None,
+                       received_on: dt.date | None = None) -> ErasureResult:
+        """`requests add --dry-run`: the same checks as adding, then what the request would erase; nothing is recorded."""
+        self._manual_channel(channel)
+        self._manual_receipt(received_on)
         ids = self._manual_ids(tenant, viewer_ids)
         return self.store.count(Target("(dry run)", self.config.tenant(tenant).environments, ids))
 

@@ -261,3 +261,21 @@ def test_recipients_are_read_per_tenant(tmp_path):
     config = config_from_dict(raw)
     assert [(r.name, r.address) for r in config.tenant("acme").recipients] == [
         ("Example CDN Ltd", "privacy@cdn.example"), ("Warehouse Inc", "dpo@warehouse.example")]
+
+
+def test_notices_are_not_held_by_the_per_recipient_cap(tmp_path, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setenv(KEY_ENV, "test-key")
+    desk = open_desk(tmp_path)
+    desk.config = dataclasses.replace(desk.config, delivery=dataclasses.replace(desk.config.delivery,
+                                                                                max_per_recipient_per_day=1))
+    try:
+        for viewer in ("viewer-00006", "viewer-00007", "viewer-00008"):
+            desk.add_manual(tenant="acme", viewer_ids=[viewer], actor="officer")
+        with desk.state.session() as session:
+            states = session.scalars(sa.select(OutboxMessage.status).where(OutboxMessage.kind == RECIPIENT_NOTICE)).all()
+        assert states == ["queued"] * 6
+    finally:
+        desk.close()
+        desk.state.close()
