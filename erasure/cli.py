@@ -29,6 +29,7 @@ from erasure.errors import (
     EXIT_TEMPFAIL,
     ConfigError,
     ErasureError,
+    TimeZoneMissingError,
     UsageError,
     exit_code_for,
 )
@@ -189,21 +190,32 @@ def _print_table(headers: list[str], rows: list[list[str]], *, highlight: list[b
 
 
 @app.command()
-def init(ctx: typer.Context) -> None:
+def init(
+    ctx: typer.Context,
+    time_zone: Optional[str] = typer.Option(
+        None, "--time-zone", metavar="ZONE",
+        help='The office time zone (IANA name, e.g. "Europe/Berlin"), written to the config file as '
+             "policy.time_zone when it names none. Asked for on a terminal if missing.",
+    ),
+) -> None:
     """Create or upgrade the state database, check the view store's tables and columns and,
     for an IMAP mailbox, log in and check its folders (creating the processed and review folders).
 
+    The config file must name the office time zone (policy.time_zone): the day a
+    request is received, and every deadline, is counted in it. If it names none,
+    init writes the one given with --time-zone (or asked for) into the file.
     Safe to run again: it only applies migrations that are missing.
 
-    Example: erasure --config erasure.toml init
+    Example: erasure --config erasure.toml init --time-zone Europe/Berlin
     """
     from erasure.runner import check_mailbox
     from erasure.state import current_revision, open_state
     from erasure.store import ViewStore
 
     with errors():
-        config: Config = ctx.obj.config
+        config = _config_with_time_zone(ctx, time_zone)
         require_role(config)
+        typer.echo(f"office time zone: {config.policy.time_zone} (dates of receipt and deadlines are counted in it)")
         state = open_state(config.state.url, base_dir=config.base_dir)
         typer.echo(f"state database ready at schema {current_revision(state.engine)}")
         state.close()
@@ -217,6 +229,32 @@ def init(ctx: typer.Context) -> None:
             typer.echo(f"warning: {warning}", err=True)
         if not config.store.tables:
             typer.echo("warning: no [[store.tables]] configured; nothing can be erased", err=True)
+
+
+def _config_with_time_zone(ctx: typer.Context, time_zone: str | None) -> Config:
+    """The config, after writing policy.time_zone into the file if it names none (init only)."""
+    from erasure.config import write_time_zone
+
+    try:
+        config: Config = ctx.obj.config
+    except TimeZoneMissingError:
+        if time_zone is None and sys.stdin.isatty():
+            typer.echo("The config file names no office time zone (policy.time_zone). Dates of receipt and "
+                       "deadlines are counted in it.")
+            time_zone = typer.prompt('Office time zone (IANA name, e.g. "Europe/Berlin" or "America/Los_Angeles")')
+        if time_zone is None:
+            raise
+        path = default_config_path(ctx.obj.config_path)
+        write_time_zone(path, time_zone.strip())
+        typer.echo(f'policy.time_zone = "{time_zone.strip()}" written to {path}')
+        ctx.obj = Context(ctx.obj.config_path)
+        return ctx.obj.config
+    if time_zone is not None and time_zone.strip() != config.policy.time_zone:
+        raise UsageError(
+            f"--time-zone {time_zone!r}: the config already names policy.time_zone = {config.policy.time_zone!r}; "
+            "edit the file to change it (dates of requests already received stay as they were)"
+        )
+    return config
 
 
 # ---------------------------------------------------------------- demo
@@ -319,7 +357,8 @@ def requests_list(
     from erasure.register import list_requests
 
     with errors(), _desk(ctx) as desk:
-        summaries = list_requests(desk.state, today=desk.today(), status=status, tenant=tenant,
+        summaries = list_requests(desk.state, today=desk.today(), time_zone=desk.config.policy.time_zone,
+                                  status=status, tenant=tenant,
                                   overdue=overdue, due_within=due_within)
     rows = [r.to_json() for r in summaries]
     if as_json:
@@ -328,9 +367,9 @@ def requests_list(
     if not rows:
         typer.echo("no requests")
         return
-    headers = ["reference", "tenant", "law", "state", "received", "due", "days left"]
+    headers = ["reference", "tenant", "law", "channel", "state", "received", "due", "days left"]
     table = [
-        [r["reference"], r["tenant"] or "-", r["regulation"].upper(), r["status"], r["received_at"][:10], r["due"],
+        [r["reference"], r["tenant"] or "-", r["regulation"].upper(), r["channel"], r["status"], r["received_on"], r["due"],
          "" if r["days_left"] is None else (f"{r['days_left']}" + (" OVERDUE" if r["overdue"] else ""))]
         for r in rows
     ]
@@ -356,7 +395,7 @@ def requests_show(
         f"{data['reference']}  {data['status']}  ({data['regulation'].upper()}, {data['channel']})",
         f"tenant:     {data['tenant'] or '-'}",
         f"requester:  {data['requester'] or '-'}",
-        f"received:   {data['received_at']}",
+        f"received:   {data['received_on']} (office time; {data['received_at']})",
         f"due:        {data['due']}" + (" OVERDUE" if data["overdue"] else ""),
     ]
     if data["controller_due"]:
@@ -395,23 +434,24 @@ def requests_add(
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the ids and count what would be erased; record nothing."),
     received_on: str | None = typer.Option(
         None, "--received-on", metavar="YYYY-MM-DD",
+        help="The day the letter, phone call or form reached us (office time zone, policy.time_zone; not in the "
+             "future), so the request is dated and due from its receipt, not from the day it is typed in. "
+             "Default: today."),
+    channel: str | None = typer.Option(
+        None, "--channel", metavar="letter|phone|form|email",
+        help="How the request reached us; stored as manual:<channel> (mail the poll reads is \"email\" on its own)."),
+    controller_received_on: str | None = typer.Option(
+        None, "--controller-received-on", metavar="YYYY-MM-DD",
         help="The day the request reached the controller (your customer, in the processor role); the due date "
-             "is then the earlier of its legal deadline and policy.processor_response_days from today."),
+             "is then the earlier of its legal deadline and policy.processor_response_days from our receipt."),
 ) -> None:
     """Record a request that came by letter, phone or web form, and process it.
 
-    Example: erasure requests add --tenant acme --viewer-id v-1234 --regulation gdpr --requester privacy@acme.example --received-on 2026-11-20
+    Example: erasure requests add --tenant acme --viewer-id v-1234 --regulation gdpr --requester privacy@acme.example --received-on 2026-11-20 --channel letter --controller-received-on 2026-11-18
     """
     with errors():
-        controller_received_on = None
-        if received_on is not None:
-            # fromisoformat alone would also take 20261120 and week dates: only the documented form.
-            try:
-                if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", received_on):
-                    raise ValueError(received_on)
-                controller_received_on = dt.date.fromisoformat(received_on)
-            except ValueError:
-                raise UsageError(f"--received-on {received_on!r} is not a date; write it as YYYY-MM-DD") from None
+        ours = _date_option(received_on, "--received-on")
+        theirs = _date_option(controller_received_on, "--controller-received-on")
         if regulation is not None and regulation not in tuple(Regulation):
             raise UsageError(f"--regulation {regulation!r}: use one of {', '.join(Regulation)}")
         if requester is not None:
@@ -421,12 +461,25 @@ def requests_add(
                 raise ConfigError(f"--requester {requester!r} is not one plain email address")
         with _desk(ctx) as desk:
             if dry_run:
-                _preview(desk.preview_manual(tenant=tenant, viewer_ids=viewer_id))
+                _preview(desk.preview_manual(tenant=tenant, viewer_ids=viewer_id, channel=channel, received_on=ours))
                 return
             outcome = desk.add_manual(tenant=tenant, viewer_ids=viewer_id, regulation=regulation, requester=requester,
-                                      actor=actor, controller_received_on=controller_received_on)
+                                      actor=actor, received_on=ours, channel=channel, controller_received_on=theirs)
             _deliver(ctx, desk)
     _decision_output(outcome)
+
+
+def _date_option(value: str | None, option: str) -> dt.date | None:
+    """A YYYY-MM-DD option as a date; a UsageError naming the option otherwise."""
+    if value is None:
+        return None
+    # fromisoformat alone would also take 20261120 and week dates: only the documented form.
+    try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r} is not a date; write it as YYYY-MM-DD") from None
 
 
 def _preview(result: Any) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from erasure.deadlines import office_zone, parse_holidays
-from erasure.errors import ConfigError
+from erasure.errors import ConfigError, TimeZoneMissingError
 
 DEFAULT_CONFIG_NAME = "erasure.toml"
 CONFIG_ENV = "ERASURE_CONFIG"
@@ -30,11 +30,17 @@ Security = Literal["tls", "starttls", "none"]
 Regulation = Literal["gdpr", "ccpa"]
 
 
-def setting(default: Any = dataclasses.MISSING, *, help: str, factory: Any = None) -> Any:
-    """Declare one setting with its help text (used by the docs test and errors)."""
+def setting(default: Any = dataclasses.MISSING, *, help: str, factory: Any = None, required: bool = False) -> Any:
+    """Declare one setting with its help text (used by the docs test and errors).
+
+    ``required``: a config file must state it, although the dataclass keeps
+    ``default`` for code that builds settings directly (the pure deadline
+    functions' tests); used where no default is right for every office.
+    """
+    metadata = {"help": help, **({"required": True} if required else {})}
     if factory is not None:
-        return field(default_factory=factory, metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,14 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """A downstream recipient or sub-processor of a tenant's view data, told of each erasure (GDPR Art. 19, 28(4))."""
+
+    name: str = setting(help="The recipient's name, as the completed letter names it to the customer (unique per tenant).")
+    address: str = setting(help="Where its erasure notice goes: one plain address, e.g. privacy@cdn.example.")
+
+
+@dataclass(frozen=True)
 class Tenant:
     name: str = setting(help="Short tenant name used on the CLI and in the register.")
     senders: tuple[str, ...] = setting(factory=tuple, help='Allowed From addresses; "@domain" allows the whole domain.')
@@ -108,6 +122,12 @@ class Tenant:
         None,
         help="Where letters go when an officer approves a request for this tenant that another tenant sent "
         "(`requests approve --override-tenant`); default: the first full address in senders.",
+    )
+    recipients: tuple[Recipient, ...] = setting(
+        factory=tuple,
+        help="Downstream recipients and sub-processors of this tenant's view data ([[tenants.recipients]]): each "
+        "gets a notice naming the reference and the counts when an erasure completes (GDPR Art. 19, 28(4); "
+        "CCPA 11 CCR 7022(b)-(c)).",
     )
 
     @property
@@ -153,7 +173,12 @@ class PolicySettings:
     gdpr_extension_months: int = setting(2, help="GDPR: extension in months.")
     ack_business_days: int = setting(10, help="CCPA: business days to confirm receipt.")
     holidays: tuple[str, ...] = setting(factory=tuple, help="Dates (YYYY-MM-DD) that are not business days.")
-    time_zone: str = setting("UTC", help="Office time zone for deadlines (IANA name).")
+    time_zone: str = setting(
+        "UTC", required=True,
+        help='Office time zone (IANA name, e.g. "Europe/Berlin" or "America/Los_Angeles"): the day a request is '
+             "received, and so every deadline, is counted in it. Required: a default of UTC dates a mail that arrives "
+             "at 23:30 in Los Angeles on the next day.",
+    )
     record_retention_months: int = setting(24, help="Request records are kept this long after closing, then pruned.")
     max_viewer_id_length: int = setting(256, help="Longer viewer ids go to review.")
     max_viewer_ids: int = setting(100_000, help="Requests naming more ids go to review; no request stores more than this many.")
@@ -310,6 +335,35 @@ def require_role(config: Config) -> None:
         )
 
 
+def write_time_zone(path: str | os.PathLike[str], zone: str) -> None:
+    """Add ``time_zone = "<zone>"`` under [policy] in the config file (`erasure init --time-zone`).
+
+    Only a file that does not name a time zone yet is changed, by inserting one
+    line (comments and layout stay as written); a zone that is not an IANA name
+    is a ConfigError before anything is written. The result must load, else the
+    file is left as it was.
+    """
+    import re
+
+    office_zone(zone)
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    line = f'time_zone = "{zone}"\n'
+    header = re.search(r"^[ \t]*\[policy\][ \t]*(#[^\n]*)?$", text, flags=re.MULTILINE)
+    if header is None:
+        changed = text + ("" if text.endswith("\n") or not text else "\n") + "\n[policy]\n" + line
+    else:
+        at = header.end() + 1 if header.end() < len(text) else len(text)
+        changed = text[:at] + ("" if text[:at].endswith("\n") else "\n") + line + text[at:]
+    try:
+        data = tomllib.loads(changed)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: could not add policy.time_zone ({exc}); add time_zone = \"{zone}\" under [policy] by hand") from exc
+    if (data.get("policy") or {}).get("time_zone") != zone:
+        raise ConfigError(f"{p}: could not add policy.time_zone; add time_zone = \"{zone}\" under [policy] by hand")
+    p.write_text(changed, encoding="utf-8")
+
+
 def _fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
     return {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
 
@@ -329,9 +383,34 @@ def _build(cls: type, data: Any, *, prefix: str, source: str) -> Any:
     for name, f in known.items():
         if name in data:
             kwargs[name] = _convert(hints[name], data[name], key=f"{prefix}{name}", source=source)
+        elif f.metadata.get("required"):
+            raise _missing(f"{prefix}{name}", source)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{source}: {prefix}{name} is required ({f.metadata['help']})")
+        elif dataclasses.is_dataclass(hints[name]) and _has_required(hints[name]):
+            # A whole table left out must still state its required keys.
+            kwargs[name] = _build(hints[name], {}, prefix=f"{prefix}{name}.", source=source)
     return cls(**kwargs)
+
+
+def _has_required(cls: type) -> bool:
+    return any(f.metadata.get("required") for f in _fields(cls).values())
+
+
+#: The fix for each setting a config file must state (`setting(required=True)`).
+_REQUIRED_FIXES = {
+    "policy.time_zone": (
+        'add time_zone = "Europe/Berlin" (the IANA name of your office\'s time zone, e.g. "America/Los_Angeles") '
+        "under [policy], or run `erasure init --time-zone ZONE`; the day a request is received, and so every "
+        "deadline, is counted in it (in UTC a mail that arrives at 23:30 in Los Angeles is dated the next day)"
+    ),
+}
+
+
+def _missing(key: str, source: str) -> ConfigError:
+    fix = _REQUIRED_FIXES.get(key, "add it")
+    error = TimeZoneMissingError if key == "policy.time_zone" else ConfigError
+    return error(f"{source}: {key} is not set; {fix}")
 
 
 def _convert(hint: Any, value: Any, *, key: str, source: str) -> Any:
@@ -441,6 +520,7 @@ def _check(config: Config, source: str) -> None:
         if tenant.contact is not None and not _plain_address(tenant.contact):
             raise ConfigError(f"{source}: tenants[{i}].contact = {tenant.contact!r} is not one plain address; "
                               "write it like privacy@acme.example")
+        _check_recipients(tenant, f"tenants[{i}].recipients", config.delivery.from_address, source)
     _check_store_tables(config.store.tables, source)
     from erasure.state import resolve_sqlite_url
 
@@ -469,6 +549,26 @@ def _check(config: Config, source: str) -> None:
     # Checked at load rather than at the first request that needs them.
     parse_holidays(config.policy.holidays)
     office_zone(config.policy.time_zone)
+
+
+def _check_recipients(tenant: Tenant, key: str, own_address: str, source: str) -> None:
+    """Each recipient named once, with one plain address that is not our own (a notice to ourselves is a loop)."""
+    seen: dict[str, int] = {}
+    for j, recipient in enumerate(tenant.recipients):
+        name = recipient.name.strip()
+        if not name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise ConfigError(f"{source}: {key}[{j}].name = {recipient.name!r} is empty or holds control characters; "
+                              "give the recipient's name, e.g. \"Example CDN Ltd\"")
+        if name.casefold() in seen:
+            raise ConfigError(f"{source}: {key}[{j}].name = {recipient.name!r} is configured twice "
+                              f"(also {key}[{seen[name.casefold()]}]); list each recipient once")
+        seen[name.casefold()] = j
+        if not _plain_address(recipient.address):
+            raise ConfigError(f"{source}: {key}[{j}].address = {recipient.address!r} is not one plain address; "
+                              "write it like privacy@cdn.example")
+        if recipient.address.casefold() == own_address.casefold():
+            raise ConfigError(f"{source}: {key}[{j}].address is delivery.from_address, our own address; "
+                              "give the recipient's address")
 
 
 def _check_store_tables(tables: tuple[StoreTable, ...], source: str) -> None:
@@ -521,12 +621,13 @@ def settings_reference() -> list[tuple[str, str, str]]:
             if dataclasses.is_dataclass(sub):
                 walk(sub, f"{prefix}{name}.")
                 continue
-            if f.default is not dataclasses.MISSING:
-                default = repr(f.default)
-            elif f.default_factory is not dataclasses.MISSING:
-                default = repr(list(f.default_factory()))
-            else:
+            if f.metadata.get("required") or (f.default is dataclasses.MISSING
+                                               and f.default_factory is dataclasses.MISSING):
                 default = "(required)"
+            elif f.default is not dataclasses.MISSING:
+                default = repr(f.default)
+            else:
+                default = repr(list(f.default_factory()))
             rows.append((f"{prefix}{name}", default, f.metadata["help"]))
 
     walk(Config, "")

@@ -63,7 +63,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -146,20 +146,39 @@ class Deadlines:
 # ---------------------------------------------------------------- receipt
 
 
-def receipt_time(arrived_at: datetime | None, intake_at: datetime) -> datetime:
-    """The moment the clock starts: mailbox arrival, else the time of intake.
+def receipt_time(arrived_at: datetime | None, intake_at: datetime, *, received_on: date | None = None,
+                 policy: DeadlinePolicy | None = None) -> datetime:
+    """The moment the clock starts: mailbox arrival, else the day an officer says it came, else the time of intake.
 
     Both regulations count from receipt, and a request is received when it
     reaches the mailbox, not when this tool gets round to reading it. Letters,
-    calls and web forms have no arrival time, so their intake time is used.
-    If a skewed server clock puts the arrival after the intake, the earlier of
-    the two is taken: a deadline that starts too early is never missed.
-    Naive datetimes are taken as UTC.
+    calls and web forms have no arrival time: the officer gives the office-local
+    day they arrived (``received_on``, with ``policy`` for the time zone), and the
+    request is dated noon of that day (a time every office day has, DST or
+    not), or the intake time itself when that is the same day. Without it, the
+    intake time is used. If a clock puts the arrival after the intake, the
+    earlier of the two is taken: a deadline that starts too early is never
+    missed. Naive datetimes are taken as UTC.
     """
     intake = _aware(intake_at)
+    if received_on is not None:
+        if policy is None:
+            raise TypeError("receipt_time(received_on=...) needs the policy for its time zone")
+        if received_date(intake, policy) == received_on:
+            return intake
+        noon = datetime.combine(received_on, time(12), tzinfo=office_zone(policy.time_zone)).astimezone(UTC)
+        return min(noon, intake)
     if arrived_at is None:
         return intake
     return min(_aware(arrived_at), intake)
+
+
+def receipt_date_problem(received_on: date, today: date) -> str | None:
+    """Why an officer's receipt date cannot be right, or None: a request cannot reach us after today."""
+    if received_on > today:
+        return (f"{received_on.isoformat()} is after today ({today.isoformat()}, office time); give the day the "
+                "letter, call or form reached us")
+    return None
 
 
 def received_date(received_at: datetime, policy: DeadlinePolicy) -> date:

@@ -79,6 +79,7 @@ environments = ["env_globex_prod"]
 
 [policy]
 role = "processor"
+time_zone = "Europe/Berlin"
 trusted_authserv_ids = ["{AUTHSERV}"]
 require_authentication = true
 

@@ -32,6 +32,10 @@ class ConfigError(ErasureError):
     exit_code = EXIT_USAGE
 
 
+class TimeZoneMissingError(ConfigError):
+    """The config file does not name the office time zone (`erasure init --time-zone` writes it)."""
+
+
 class UsageError(ConfigError):
     """An option's value is not one the command accepts; the message lists the valid ones."""
 

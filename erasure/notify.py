@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import email.policy
 import email.utils
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -102,13 +103,14 @@ def message_id_for(request: ErasureRequest, kind: str, n: int, from_address: str
 
 
 def base_context(config: Config, request: ErasureRequest) -> dict[str, Any]:
-    from erasure.deadlines import format_date
+    from erasure.deadlines import format_date, received_date
 
     return {
         "reference": request.reference,
         "regulation": request.regulation,
         "regulation_name": REGULATION_NAMES[request.regulation],
-        "received_date": format_date(request.received_at.date()),
+        # The office-local day, as deadlines count it (not the UTC date of the stored instant).
+        "received_date": format_date(received_date(request.received_at, config.policy)),
         "due_date": format_date(request.due),
         "tenant": request.tenant or "",
         "viewer_id_count": len(request.subjects),
@@ -129,25 +131,35 @@ def _build(config: Config, request: ErasureRequest, spec: ReplySpec, renderer: T
     """The reply, and the two bodies exactly as the templates rendered them (for ``check_rendered``)."""
     context = base_context(config, request) | spec.extra
     subject, text, html = renderer.render(spec.kind, context)
-    msg = EmailMessage(policy=email.policy.SMTP)
-    msg["From"] = config.delivery.from_address
-    msg["To"] = request.requester
     # "Re:" marks a reply in the requester's client. The requester's own subject
     # is deliberately not echoed: it is untrusted text (RFC 2047 words decode to
     # anything), and the reference in our subject threads the conversation.
-    in_reply_to, references = thread_headers(request)
-    msg["Subject"] = f"Re: {subject}" if in_reply_to else subject
+    threading = thread_headers(request)
+    msg = _compose(config, to=request.requester or "", subject=f"Re: {subject}" if threading[0] else subject,
+                   text=text, html=html, message_id=message_id, now=now, threading=threading,
+                   reference=request.reference or "", auto_submitted="auto-replied")
+    return msg, text, html
+
+
+def _compose(config: Config, *, to: str, subject: str, text: str, html: str, message_id: str, now: dt.datetime,
+             threading: tuple[str | None, str | None], reference: str, auto_submitted: str) -> EmailMessage:
+    """One message from rendered parts: the header fields every letter of ours carries, in one order."""
+    in_reply_to, references = threading
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = config.delivery.from_address
+    msg["To"] = to
+    msg["Subject"] = subject
     msg["Date"] = email.utils.format_datetime(now)
     msg["Message-ID"] = message_id
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to
     if references:
         msg["References"] = references
-    msg["Auto-Submitted"] = "auto-replied"
-    msg["X-Erasure-Reference"] = request.reference or ""
+    msg["Auto-Submitted"] = auto_submitted
+    msg["X-Erasure-Reference"] = reference
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
-    return msg, text, html
+    return msg
 
 
 #: Serialising at RFC 5322's hard limit (998), not the advisory 78: the stdlib
@@ -261,14 +273,20 @@ def queue_reply(session: Session, config: Config, request: ErasureRequest, spec:
     msg, text, html = _build(config, request, spec, renderer, message_id=message_id, now=now)
     raw = msg.as_bytes(policy=WIRE_POLICY)
     check_rendered(raw, msg, text, html, thread_headers(request))
-    recent = replies_to_recipient_since(session, request.requester, now - dt.timedelta(days=1))
-    held = recent >= config.delivery.max_per_recipient_per_day
+    return _enqueue(session, config, request, spec.kind, message_id, request.requester, raw, now=now)
+
+
+def _enqueue(session: Session, config: Config, request: ErasureRequest, kind: str, message_id: str, to: str,
+             raw: bytes, *, now: dt.datetime, capped: bool = True) -> OutboxMessage:
+    """Put checked bytes in the outbox (held when ``capped`` and ``to`` has had its day's share) and audit it."""
+    recent = replies_to_recipient_since(session, to, now - dt.timedelta(days=1)) if capped else 0
+    held = capped and recent >= config.delivery.max_per_recipient_per_day
     row = OutboxMessage(
         request=request,
-        kind=spec.kind,
+        kind=kind,
         message_id=message_id,
-        recipient=request.requester,
-        recipient_key=recipient_key(request.requester),
+        recipient=to,
+        recipient_key=recipient_key(to),
         raw=raw,
         status=OutboxState.PARKED if held else OutboxState.QUEUED,
         attempts=0,
@@ -281,9 +299,73 @@ def queue_reply(session: Session, config: Config, request: ErasureRequest, spec:
     session.add(row)
     session.flush()
     audit.record(session, "reply_parked" if held else "reply_queued", request=request,
-                 data={"kind": spec.kind, "message_id": message_id}, now=now,
+                 data={"kind": kind, "message_id": message_id}, now=now,
                  reason=row.last_error)
     return row
+
+
+#: The outbox kind of a notice to a downstream recipient (not a reply: it goes to a third party).
+RECIPIENT_NOTICE = "recipient_notice"
+
+
+def notice_message_id(request: ErasureRequest, recipient_name: str, from_address: str) -> str:
+    """Deterministic per (request, recipient): a notice queued again after a crash is recognised, not sent twice.
+
+    Keyed by the recipient's name (unique per tenant, case-insensitive), not
+    its position in the config file, so reordering the list changes nothing;
+    hashed so that any name makes a valid msg-id.
+    """
+    token = hashlib.sha256(recipient_name.strip().casefold().encode("utf-8")).hexdigest()[:16]
+    return message_id_for(request, f"{RECIPIENT_NOTICE}.{token}", 0, from_address)
+
+
+def notice_context(config: Config, request: ErasureRequest, recipient_name: str, *, counts: dict[str, int],
+                   total_rows: int, completed_on: str) -> dict[str, Any]:
+    """Everything a recipient notice may say: the reference, the dates and the counts.
+
+    Built from nothing else (not ``base_context``), so the notice cannot name
+    the tenant, the requester, its subject line or a viewer id even if an
+    overriding template asks: StrictUndefined turns that into a TemplateError.
+    """
+    from erasure.deadlines import number_in_words
+
+    return {
+        "reference": request.reference,
+        "regulation_name": REGULATION_NAMES[request.regulation],
+        "recipient_name": recipient_name.strip(),
+        "completed_date": completed_on,
+        "counts": dict(counts),
+        "total_rows": total_rows,
+        "total_rows_words": number_in_words(total_rows),
+        "viewer_id_count": len(request.subjects),
+        "controller": config.controller,
+    }
+
+
+def queue_recipient_notice(session: Session, config: Config, request: ErasureRequest, recipient_name: str,
+                           address: str, context: dict[str, Any], renderer: TemplateRenderer,
+                           *, now: dt.datetime) -> OutboxMessage:
+    """Render and queue one recipient's notice in the caller's transaction; the existing row if already queued.
+
+    A notice is a letter of its own to a third party, not a reply: no
+    In-Reply-To or References (it must not thread into the requester's
+    conversation, which its recipient never saw), no "Re:", Auto-Submitted:
+    auto-generated (RFC 3834), and sent whether or not the requester may be
+    answered. Not held by ``delivery.max_per_recipient_per_day``: that cap
+    stops reply storms to requesters, while a recipient is an address the
+    operator configured that may serve every tenant and get one notice per
+    completed erasure; parking those would delay a notice the law requires.
+    """
+    message_id = notice_message_id(request, recipient_name, config.delivery.from_address)
+    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.message_id == message_id))
+    if existing is not None:
+        return existing
+    subject, text, html = renderer.render(RECIPIENT_NOTICE, context)
+    msg = _compose(config, to=address, subject=subject, text=text, html=html, message_id=message_id, now=now,
+                   threading=(None, None), reference=request.reference or "", auto_submitted="auto-generated")
+    raw = msg.as_bytes(policy=WIRE_POLICY)
+    check_rendered(raw, msg, text, html, (None, None))
+    return _enqueue(session, config, request, RECIPIENT_NOTICE, message_id, address, raw, now=now, capped=False)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from erasure import audit
-from erasure.deadlines import days_left, is_overdue
+from erasure.deadlines import days_left, is_overdue, office_zone
 from erasure.errors import ConfigError, RequestNotFoundError
 from erasure.models import AuditEvent, ErasureRequest, RequestStatus
 from erasure.state import State
@@ -34,6 +34,7 @@ class RequestSummary:
     kind: str
     requester: str | None
     received_at: dt.datetime
+    received_on: dt.date  # the office-local day of received_at: the day deadlines count from
     due: dt.date
     days_left: int | None  # None once closed
     overdue: bool
@@ -45,10 +46,12 @@ class RequestSummary:
     closed_at: dt.datetime | None
 
     @classmethod
-    def of(cls, r: ErasureRequest, today: dt.date) -> RequestSummary:
+    def of(cls, r: ErasureRequest, today: dt.date, time_zone: str) -> RequestSummary:
+        at = r.received_at if r.received_at.tzinfo else r.received_at.replace(tzinfo=dt.timezone.utc)
         return cls(
             reference=r.reference, status=r.status, channel=r.channel, tenant=r.tenant, regulation=r.regulation,
-            kind=r.kind, requester=r.requester, received_at=r.received_at, due=r.due,
+            kind=r.kind, requester=r.requester, received_at=r.received_at,
+            received_on=at.astimezone(office_zone(time_zone)).date(), due=r.due,
             days_left=days_left(r.due, today) if r.is_open else None,
             overdue=bool(r.is_open and is_overdue(r.due, today)),
             reason_code=r.reason_code, reason=r.reason, match_count=r.match_count, rows_erased=r.rows_erased,
@@ -65,6 +68,7 @@ class RequestSummary:
             "kind": self.kind,
             "requester": self.requester,
             "received_at": self.received_at.isoformat(),
+            "received_on": self.received_on.isoformat(),
             "due": self.due.isoformat(),
             "days_left": self.days_left,
             "overdue": self.overdue,
@@ -130,7 +134,7 @@ def check_status(status: str | None) -> None:
         raise ConfigError(f"--status {status!r} is not a state; use one of {', '.join(RequestStatus.ALL)}")
 
 
-def list_requests(state: State, *, today: dt.date, status: str | None = None, tenant: str | None = None,
+def list_requests(state: State, *, today: dt.date, time_zone: str, status: str | None = None, tenant: str | None = None,
                   overdue: bool = False, due_within: int | None = None) -> list[RequestSummary]:
     """The register in order of arrival; ``due_within`` keeps open requests due within that many days
     (overdue ones included)."""
@@ -141,7 +145,7 @@ def list_requests(state: State, *, today: dt.date, status: str | None = None, te
             stmt = stmt.where(ErasureRequest.status == status)
         if tenant:
             stmt = stmt.where(ErasureRequest.tenant == tenant)
-        rows = [RequestSummary.of(r, today) for r in session.scalars(stmt)]
+        rows = [RequestSummary.of(r, today, time_zone) for r in session.scalars(stmt)]
     if overdue:
         rows = [r for r in rows if r.overdue]
     if due_within is not None:
@@ -159,12 +163,12 @@ def lookup(session: Session, reference: str) -> ErasureRequest:
     return request
 
 
-def show_request(state: State, reference: str, *, today: dt.date) -> RequestDetail:
+def show_request(state: State, reference: str, *, today: dt.date, time_zone: str) -> RequestDetail:
     with state.session() as session:
         r = lookup(session, reference)
         events = session.scalars(select(AuditEvent).where(AuditEvent.request_ref == r.reference).order_by(AuditEvent.seq))
         return RequestDetail(
-            summary=RequestSummary.of(r, today),
+            summary=RequestSummary.of(r, today, time_zone),
             subjects=tuple(audit.masked_viewer_id(s.viewer_id, s.viewer_hmac) for s in r.subjects),
             events=tuple(EventLine(e.seq, e.at, e.actor, e.event, e.reason, json.loads(e.data)) for e in events),
             replies=tuple(ReplyLine(m.kind, m.recipient, m.status, m.message_id, m.attempts, m.last_error)

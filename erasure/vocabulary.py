@@ -56,3 +56,30 @@ class Regulation(enum.StrEnum):
 
     GDPR = "gdpr"
     CCPA = "ccpa"
+
+
+class Channel(enum.StrEnum):
+    """How a request reached us, as ``requests.channel`` stores it.
+
+    Mail read from the mailbox is ``email``. A request an officer enters is
+    ``manual:<how>`` (``ManualChannel``), so polled mail stays apart from a mail
+    that reached someone's own inbox and was typed in; ``manual`` alone is a
+    row entered before the channel was recorded. At most 16 characters (the column).
+    """
+
+    EMAIL = "email"
+    MANUAL = "manual"
+
+
+class ManualChannel(enum.StrEnum):
+    """How a request entered by an officer (`requests add --channel`) reached us."""
+
+    LETTER = "letter"
+    PHONE = "phone"
+    FORM = "form"
+    EMAIL = "email"
+
+    @property
+    def stored(self) -> str:
+        """The ``requests.channel`` value: ``manual:letter`` etc."""
+        return f"{Channel.MANUAL}:{self.value}"

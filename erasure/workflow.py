@@ -36,6 +36,7 @@ from erasure.deadlines import (
     extension_allowed,
     format_date,
     number_in_words,
+    receipt_date_problem,
     receipt_time,
     received_date,
     request_dates,
@@ -60,7 +61,7 @@ from erasure.models import (
     RequestStatus,
     Subject,
 )
-from erasure.notify import ReplySpec, TemplateRenderer, queue_reply
+from erasure.notify import ReplySpec, TemplateRenderer, notice_context, queue_recipient_notice, queue_reply
 from erasure.parse import ParsedMessage, clean_viewer_ids
 from erasure.parse.budget import ParseBudget, parse_within_budget
 from erasure.parse.headers import storable, valid_message_id
@@ -69,6 +70,7 @@ from erasure.replies import ASK_FOR_INFORMATION, acknowledgement_due, customer_t
 from erasure.state import State, open_state
 from erasure.store import ErasureResult, Target, ViewStore
 from erasure.verify import REASONS, Decision, decide
+from erasure.vocabulary import Channel, ManualChannel
 
 log = logging.getLogger("erasure.workflow")
 
@@ -212,7 +214,7 @@ class Desk:
 
     def find(self, reference: str) -> RequestDetail:
         """One request by reference (or numeric id) as `requests show` reads it; RequestNotFoundError if none."""
-        return show_request(self.state, reference, today=self.today())
+        return show_request(self.state, reference, today=self.today(), time_zone=self.config.policy.time_zone)
 
     # ------------------------------------------------------------ helpers
 
@@ -357,7 +359,8 @@ class Desk:
         request.reference = f"ER-{received_at.year}-{request.id:06d}"
         audit.record(
             session, "received", actor=actor, request=request, now=now,
-            data={"channel": channel, "viewer_ids": len(request.subjects), "regulation": request.regulation,
+            data={"channel": channel, "received_on": received_date(received_at, self.config.policy).isoformat(),
+                  "viewer_ids": len(request.subjects), "regulation": request.regulation,
                   "due": request.due_on.isoformat(), **({"viewer_ids_not_stored": dropped} if dropped else {}),
                   **({"controller_received_on": controller_received_on.isoformat(),
                       "controller_due": str(request.controller_due_on)} if controller_received_on else {}),
@@ -484,7 +487,7 @@ class Desk:
             decision, controller_received_on = self._controller_receipt(decision, parsed, received_at)
             request = self._new_request(
                 session,
-                channel="email",
+                channel=Channel.EMAIL,
                 decision=decision,
                 kind=parsed.kind if parsed else "other",
                 received_at=received_at,
@@ -696,14 +699,44 @@ class Desk:
                          data={"counts": dict(result.counts), "total": result.total, "resumed": resumed})
             if request.rows_erased:
                 counts = {"views counted at verification": request.match_count} if resumed else dict(result.counts)
+                told = self._notify_recipients(session, request, counts)
                 self._reply(session, request, reply_after("completed"), counts=counts, total_rows=request.rows_erased,
-                            total_rows_words=number_in_words(request.rows_erased))
+                            total_rows_words=number_in_words(request.rows_erased), recipients_notified=told)
                 response = "completed"
             else:
                 self._reply(session, request, reply_after("no_data_found"))
                 response = "no_data_found"
             transitions.move(session, request, "complete", response=response, data={"response": response},
                              now=self.now())
+
+    def _notify_recipients(self, session: Session, request: ErasureRequest, counts: dict[str, int]) -> list[str]:
+        """Queue a notice to each of the tenant's recipients (GDPR Art. 19, 28(4); CCPA 7022(b)-(c)); their names.
+
+        In the completion's own transaction, so a completion is never recorded
+        without its notices, nor notices without the completion. Only a
+        `completed` erasure is told: after `no_data_found` nothing was erased,
+        so there is no erasure to pass on, and a notice would only tell third
+        parties that someone asked about a viewer we hold nothing on. The
+        notice names the reference and the counts, never a viewer id, the
+        tenant or the requester. Each notice has a Message-ID fixed by request
+        and recipient, so queueing again (a resumed run) finds it and adds none.
+        """
+        recipients = self.config.tenant(request.tenant or "").recipients
+        if not recipients:
+            return []
+        context = dict(counts=counts, total_rows=request.rows_erased or 0, completed_on=format_date(self.today()))
+        told = []
+        for recipient in recipients:
+            row = queue_recipient_notice(
+                session, self.config, request, recipient.name, recipient.address,
+                notice_context(self.config, request, recipient.name, **context), self.renderer, now=self.now(),
+            )
+            told.append({"name": recipient.name.strip(), "address": recipient.address, "message_id": row.message_id})
+        # Addresses too: they are the recipients' business addresses, not the data
+        # subject's data, and the trail must show where each notice went even
+        # after the config changes.
+        audit.record(session, "recipients_notified", request=request, now=self.now(), data={"recipients": told})
+        return [t["name"] for t in told]
 
     def _erased_after_completion(self, session: Session, request_id: int, result: ErasureResult) -> None:
         """Two runs erased one request at once (an officer's approve and a poll) and the
@@ -819,7 +852,7 @@ class Desk:
         try:
             with self.state.session() as session:
                 request = self._new_request(
-                    session, channel="email", decision=decision, kind="other",
+                    session, channel=Channel.EMAIL, decision=decision, kind="other",
                     received_at=receipt_time(ref.internal_date, self.now()), requester=None,
                     audit_data={"source": source_name, "message_key": ref.key, "size": ref.size,
                                 "body_sha256": body_sha, "error": error},
@@ -890,20 +923,29 @@ class Desk:
         requester: str | None = None,
         actor: str | None = None,
         received_at: dt.datetime | None = None,
+        received_on: dt.date | None = None,
+        channel: str | None = None,
         controller_received_on: dt.date | None = None,
     ) -> RequestOutcome:
         """Intake from a letter, a phone call or a web form, checked like mail is.
 
-        ``controller_received_on``: the day the request reached the controller
-        (the customer, in the processor role), when the officer knows it; the
-        due date then follows the controller's deadline (deadlines.request_dates).
+        ``received_on``: the office-local day the letter, call or form reached
+        us, so the request is dated on receipt, not on the day it was typed in
+        (deadlines.receipt_time). ``channel``: how it came (``ManualChannel``),
+        stored as ``manual:<how>``. ``controller_received_on``: the day the
+        request reached the controller (the customer, in the processor role),
+        when the officer knows it; the due date then follows the controller's
+        deadline (deadlines.request_dates).
         """
+        how = self._manual_channel(channel)
         ids = self._manual_ids(tenant, viewer_ids)
-        received_at = received_at or self.now()
+        policy = self.config.policy
+        self._manual_receipt(received_on)
+        received_at = received_at or receipt_time(None, self.now(), received_on=received_on, policy=policy)
         if controller_received_on is not None:
-            problem = controller_receipt_problem(controller_received_on, received_date(received_at, self.config.policy))
+            problem = controller_receipt_problem(controller_received_on, received_date(received_at, policy))
             if problem is not None:
-                raise UsageError(f"--received-on: {problem}")
+                raise UsageError(f"--controller-received-on: {problem}")
         decision = Decision(
             outcome="erase", reason_code="manual", reason="entered by an officer",
             tenant=tenant, regulation=(regulation or self.config.policy.default_regulation),  # type: ignore[arg-type]
@@ -911,15 +953,30 @@ class Desk:
         )
         with self.state.session() as session:
             request = self._new_request(
-                session, channel="manual", decision=decision, kind="erasure",
+                session, channel=how.stored if how else Channel.MANUAL, decision=decision, kind="erasure",
                 received_at=received_at, requester=requester, actor=actor or default_actor(),
-                audit_data={"requester": requester}, controller_received_on=controller_received_on,
+                audit_data={"requester": requester, **({"received_on_given": True} if received_on else {})},
+                controller_received_on=controller_received_on,
             )
             self._acknowledge_at_intake(session, request)
             request_id = request.id
         outcome = self.advance(request_id)
         self.acknowledge_if_due(request_id)
         return self._outcome_of(request_id) if outcome.status in S.OPEN else outcome
+
+    @staticmethod
+    def _manual_channel(channel: str | None) -> ManualChannel | None:
+        if channel is None:
+            return None
+        try:
+            return ManualChannel(channel)
+        except ValueError:
+            raise UsageError(f"--channel {channel!r}: use one of {', '.join(ManualChannel)}") from None
+
+    def _manual_receipt(self, received_on: dt.date | None) -> None:
+        problem = receipt_date_problem(received_on, self.today()) if received_on is not None else None
+        if problem is not None:
+            raise UsageError(f"--received-on: {problem}")
 
     def _manual_ids(self, tenant: str, viewer_ids: Sequence[str]) -> tuple[str, ...]:
         """Typed ids pass the same checks as ids read from mail."""
@@ -934,8 +991,11 @@ class Desk:
             raise InvalidTransitionError("no viewer id given; pass --viewer-id at least once")
         return tuple(ids)
 
-    def preview_manual(self, *, tenant: str, viewer_ids: Sequence[str]) -> ErasureResult:
-        """`requests add --dry-run`: what the request would erase; nothing is recorded."""
+    def preview_manual(self, *, tenant: str, viewer_ids: Sequence[str], channel: str | None = None,
+                       received_on: dt.date | None = None) -> ErasureResult:
+        """`requests add --dry-run`: the same checks as adding, then what the request would erase; nothing is recorded."""
+        self._manual_channel(channel)
+        self._manual_receipt(received_on)
         ids = self._manual_ids(tenant, viewer_ids)
         return self.store.count(Target("(dry run)", self.config.tenant(tenant).environments, ids))
 

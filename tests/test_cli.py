@@ -122,6 +122,7 @@ def test_an_unreachable_state_database_is_a_temporary_failure(tmp_path):
     port = free_port()  # nothing listens there
     (tmp_path / "erasure.toml").write_text(
         f'[state]\nurl = "postgresql+psycopg://postgres@127.0.0.1:{port}/x?connect_timeout=2"\n'
+        '[policy]\ntime_zone = "UTC"\n'
     )
     result = run("--config", tmp_path / "erasure.toml", "requests", "list")
     assert result.exit_code == 75, result.output

@@ -10,6 +10,7 @@ import pytest
 
 from erasure.config import config_from_dict, load_config, read_secret, settings_reference
 from erasure.errors import ConfigError
+from tests.world import zoned
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -62,7 +63,7 @@ def test_every_setting_is_documented_in_the_readme():
 )
 def test_bad_config_is_refused_with_the_key_and_the_fix(data, message):
     with pytest.raises(ConfigError) as err:
-        config_from_dict(data)
+        config_from_dict(zoned(data))
     assert message in str(err.value)
 
 
@@ -87,14 +88,14 @@ def test_secrets_come_from_the_named_environment_variable(monkeypatch):
 
 
 def test_settings_are_frozen():
-    config = config_from_dict({})
+    config = config_from_dict(zoned({}))
     with pytest.raises(AttributeError):
         config.policy.retention_days = 1  # type: ignore[misc]
 
 
 def test_relative_paths_are_relative_to_the_config_file(tmp_path):
     p = tmp_path / "erasure.toml"
-    p.write_text('[mailbox]\nkind = "maildir"\npath = "mail"\n')
+    p.write_text('[mailbox]\nkind = "maildir"\npath = "mail"\n[policy]\ntime_zone = "UTC"\n')
     config = load_config(p)
     assert config.path(config.mailbox.path) == tmp_path / "mail"
 

@@ -64,7 +64,7 @@ def _config(tmp_path, *, store_url="sqlite:///views.db", state_url="sqlite:///st
         f'[store]\nurl = "{store_url}"\n'
         '[mailbox]\nkind = "maildir"\npath = "Maildir"\n'
         '[delivery]\nkind = "directory"\ndirectory = "replies"\n'
-        '[policy]\nrole = "processor"\n'
+        '[policy]\nrole = "processor"\ntime_zone = "UTC"\n'
     )
     return path
 

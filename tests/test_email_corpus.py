@@ -28,7 +28,8 @@ def corpus_config() -> Config:
                 {"name": "acme", "senders": ["@acme.example", "dpo@acme-group.example"], "environments": ["env_acme_prod"]},
                 {"name": "globex", "senders": ["privacy@globex.example"], "environments": ["env_globex_prod"]},
             ],
-            "policy": {"trusted_authserv_ids": ["mx.privacy.example"], "require_authentication": True},
+            "policy": {"trusted_authserv_ids": ["mx.privacy.example"], "require_authentication": True,
+                       "time_zone": "UTC"},
             "delivery": {"from_address": "privacy@privacy.example"},
         }
     )

@@ -110,6 +110,7 @@ def test_officer_sees_parked_replies_and_retries_them(tmp_path, monkeypatch, smt
         "[state]\nurl = \"sqlite:///state.db\"\n"
         f"[delivery]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {smtp_server.port}\nsecurity = \"none\"\n"
         "from_address = \"privacy@analytics.example\"\n"
+        "[policy]\ntime_zone = \"UTC\"\n"
     )
     from erasure.cli import app
 

@@ -204,7 +204,8 @@ def test_outbox_list_shows_a_reply_being_sent(queued, tmp_path):
     first = rows(queued)[0]
     _claim(queued, first.id, "host-a:42:abc", NOW, CLAIM_LEASE)
     config = tmp_path / "list.toml"
-    config.write_text(f'[state]\nurl = "{queued.engine.url.render_as_string(hide_password=False)}"\n')
+    config.write_text(f'[state]\nurl = "{queued.engine.url.render_as_string(hide_password=False)}"\n'
+                      '[policy]\ntime_zone = "UTC"\n')
     result = CliRunner().invoke(app, ["--config", str(config), "outbox", "list", "--json"])
     assert result.exit_code == 0, result.output
     listed = {r["id"]: r for r in json.loads(result.output)}

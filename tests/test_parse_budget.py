@@ -137,7 +137,7 @@ def test_red_team_messages_are_read_within_bounds(name: str, build: Callable[[],
     # The honest text part is still read (for the officer), but the request goes to review.
     config = config_from_dict({
         "tenants": [{"name": "acme", "senders": ["@acme.example"], "environments": ["env_acme_prod"]}],
-        "policy": {"trusted_authserv_ids": ["mx.privacy.example"]},
+        "policy": {"trusted_authserv_ids": ["mx.privacy.example"], "time_zone": "UTC"},
     })
     assert decide(parsed, config).outcome == "review"
 
@@ -324,7 +324,7 @@ def test_a_budget_problem_is_a_review_decision_that_is_never_answered() -> None:
         parsed = worker.parse(slow_message(), **SLOW_LIMITS)
     config = config_from_dict({
         "tenants": [{"name": "acme", "senders": ["@acme.example"], "environments": ["env_acme_prod"]}],
-        "policy": {"trusted_authserv_ids": ["mx.privacy.example"]},
+        "policy": {"trusted_authserv_ids": ["mx.privacy.example"], "time_zone": "UTC"},
     })
     decision = decide(parsed, config)
     assert (decision.outcome, decision.reason_code, decision.reply_to) == ("review", "parse_budget_exceeded", None)

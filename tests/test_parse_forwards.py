@@ -142,7 +142,7 @@ def test_unless_told_our_address_the_decision_still_refuses_to_act_on_our_forwar
     assert parsed.forwarded_from == ("privacy@privacy.example",)
     config = config_from_dict({
         "tenants": [{"name": "acme", "senders": ["@acme.example"], "environments": ["env_acme_prod"]}],
-        "policy": {"require_authentication": False},
+        "policy": {"require_authentication": False, "time_zone": "UTC"},
         "delivery": {"from_address": "privacy@privacy.example"},
     })
     assert decide(parsed, config).reason_code == "forwards_our_letter"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -23,7 +24,7 @@ from erasure.status import status
 from erasure.verify import REASONS
 from tests import desk
 from tests.desk import D, make_request
-from tests.world import NOW, mail
+from tests.world import NOW, mail, zoned
 
 state = desk.state
 
@@ -278,25 +279,25 @@ def test_an_officer_gives_the_controllers_receipt_date(world):
         world.desk.add_manual(tenant="acme", viewer_ids=["viewer-00003"], controller_received_on=dt.date(2026, 11, 3))
 
 
-def test_requests_add_received_on_on_the_command_line(tmp_path):
+def test_requests_add_controller_received_on_on_the_command_line(tmp_path):
     from tests.test_cli import cli, run
 
     d = tmp_path / "demo"
     assert run("demo", "--dir", d).exit_code == 0
-    today = dt.datetime.now(dt.UTC).date()
+    today = dt.datetime.now(ZoneInfo("Europe/Berlin")).date()  # the demo's office time zone
     start = today - dt.timedelta(days=25)
     added = cli(d, "requests", "add", "--tenant", "acme", "--viewer-id", "viewer-00010",
-                "--received-on", start.isoformat())
+                "--controller-received-on", start.isoformat())
     assert added.exit_code in (0, 1), added.output
     reference = added.output.split(":")[0].strip()
     shown = json.loads(cli(d, "requests", "show", reference, "--json").output)
     assert shown["controller_due"] == add_months(start, 1).isoformat()  # the month rule is tabled elsewhere
     assert shown["due"] == min(shown["controller_due"], (today + dt.timedelta(days=10)).isoformat())
     assert f"controller: due {shown['controller_due']}" in cli(d, "requests", "show", reference).output
-    for bad in ("20.11.2026", "2026-02-30", "20261120", (today + dt.timedelta(days=1)).isoformat()):
-        refused = cli(d, "requests", "add", "--tenant", "acme", "--viewer-id", "viewer-00011", "--received-on", bad)
+    for bad in ("20.11.2026", "2026-02-30", "20261120", (today + dt.timedelta(days=2)).isoformat()):
+        refused = cli(d, "requests", "add", "--tenant", "acme", "--viewer-id", "viewer-00011", "--controller-received-on", bad)
         assert refused.exit_code == 2, (bad, refused.output)
-        assert "--received-on" in refused.output and "Traceback" not in refused.output
+        assert "--controller-received-on" in refused.output and "Traceback" not in refused.output
 
 
 # ---------------------------------------------------------------- the status screen
@@ -321,7 +322,7 @@ def test_status_flags_requests_near_or_past_the_controllers_deadline(state):
                                      controller_due_on=controller_due))
         audit.record(session, "received", now=dt.datetime(2026, 11, 29, 7, tzinfo=dt.UTC))
     with state.session() as session:
-        report = status(session, today=today, config=config_from_dict({}), now=dt.datetime(2026, 11, 29, 7, tzinfo=dt.UTC))
+        report = status(session, today=today, config=config_from_dict(zoned({})), now=dt.datetime(2026, 11, 29, 7, tzinfo=dt.UTC))
     flagged = [(i.reference, i.due, i.days_left) for i in report.controller_deadline]
     assert flagged == [("ER-TEST-PAST", D(2026, 11, 27), -2), ("ER-TEST-EXTENDED", D(2026, 12, 1), 2),
                        ("ER-TEST-SOON", D(2026, 12, 5), 6)]

@@ -177,7 +177,7 @@ def test_near_misses_go_to_review(rows: list[list[Any]], build: Any, code: str) 
     assert code in REASONS
     decision = decide(message, config_from_dict({
         "tenants": [{"name": "acme", "senders": ["@acme.example"], "environments": ["env_acme_prod"]}],
-        "policy": {"trusted_authserv_ids": ["mx.test.example"]},
+        "policy": {"trusted_authserv_ids": ["mx.test.example"], "time_zone": "UTC"},
         "delivery": {"from_address": "privacy@privacy.example"},
     }))
     assert decision.outcome == "review"

@@ -171,7 +171,7 @@ def test_status_exits_1_and_says_why_when_something_needs_attention(config_file)
 @needs_desk_commands
 def test_status_exits_0_on_a_quiet_morning(tmp_path):
     config = tmp_path / "erasure.toml"
-    config.write_text(f'[state]\nurl = "sqlite:///{tmp_path / "quiet.db"}"\n')
+    config.write_text(f'[state]\nurl = "sqlite:///{tmp_path / "quiet.db"}"\n[policy]\ntime_zone = "UTC"\n')
     s = open_state(f"sqlite:///{tmp_path / 'quiet.db'}")
     with s.session() as session:
         add_poll(session, dt.datetime.now(UTC))

@@ -28,6 +28,7 @@ from erasure.store import (
 )
 from erasure.viewschema import DEMO_STORE_TABLES, view_events, views
 from tests.services import free_port
+from tests.world import zoned
 
 NOW = datetime(2026, 11, 1, 12, 0, 0)
 ACME = ("env_acme_prod", "env_acme_staging")
@@ -359,7 +360,7 @@ EVENTS = {"name": "view_events", "parent": "views", "parent_key": "view_id", "ke
 def test_a_wrong_table_tree_is_refused_at_config_load_naming_the_key(tables: list[dict], message: str) -> None:
     clean = [{k: v for k, v in t.items() if v is not None} for t in tables]
     with pytest.raises(ConfigError) as err:
-        config_from_dict({"store": {"tables": clean}})
+        config_from_dict(zoned({"store": {"tables": clean}}))
     assert message in str(err.value)
 
 
@@ -381,10 +382,10 @@ def test_a_tree_is_accepted_exactly_when_every_parent_chain_reaches_a_viewer_tab
         return True
 
     if all(reaches_a_root(i) for i in range(len(parents))):
-        assert config_from_dict({"store": {"tables": tables}}).store.tables[0].name == "t0"
+        assert config_from_dict(zoned({"store": {"tables": tables}})).store.tables[0].name == "t0"
     else:
         with pytest.raises(ConfigError, match=r"store\.tables\[\d\]\.parent"):
-            config_from_dict({"store": {"tables": tables}})
+            config_from_dict(zoned({"store": {"tables": tables}}))
 
 
 # ---------------------------------------------------------------- schema check

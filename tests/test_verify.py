@@ -26,7 +26,7 @@ def config(**policy: Any) -> Config:
                 {"name": "acme", "senders": ["@acme.example", "dpo@acme-group.example"], "environments": ["env_acme_prod"]},
                 {"name": "globex", "senders": ["privacy@globex.example"], "environments": ["env_globex_prod", "env_globex_eu"]},
             ],
-            "policy": {"trusted_authserv_ids": [TRUSTED], **policy},
+            "policy": {"trusted_authserv_ids": [TRUSTED], "time_zone": "UTC", **policy},
             "delivery": {"from_address": "privacy@privacy.example"},
         }
     )
@@ -195,7 +195,7 @@ def test_a_sender_two_tenants_list_is_ambiguous() -> None:
                 {"name": "a", "senders": ["@acme.example"], "environments": ["e1"]},
                 {"name": "b", "senders": ["privacy@acme.example"], "environments": ["e2"]},
             ],
-            "policy": {"trusted_authserv_ids": [TRUSTED]},
+            "policy": {"trusted_authserv_ids": [TRUSTED], "time_zone": "UTC"},
         }
     )
     decision = decide(message(), cfg)

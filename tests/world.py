@@ -26,6 +26,15 @@ TENANTS = {"acme": ["env_acme_prod", "env_acme_dev"], "globex": ["env_globex"]}
 _counter = itertools.count(1)
 
 
+#: The office time zone every test config states (policy.time_zone is required).
+ZONE = "UTC"
+
+
+def zoned(data: dict) -> dict:
+    """``data`` with policy.time_zone set (to ``ZONE``) unless it names one: a config file must."""
+    return {**data, "policy": {"time_zone": ZONE, **data.get("policy", {})}}
+
+
 def config_dict(tmp: Path, **policy: object) -> dict:
     return {
         "state": {"url": "sqlite:///state.db"},
@@ -43,7 +52,8 @@ def config_dict(tmp: Path, **policy: object) -> dict:
             {"name": "acme", "senders": ["@acme.example"], "environments": TENANTS["acme"]},
             {"name": "globex", "senders": ["privacy@globex.example"], "environments": TENANTS["globex"]},
         ],
-        "policy": {"role": "processor", "trusted_authserv_ids": [AUTHSERV], "auto_approve_max_views": 100, **policy},
+        "policy": {"role": "processor", "time_zone": ZONE, "trusted_authserv_ids": [AUTHSERV], "auto_approve_max_views": 100,
+                   **policy},
         "audit": {"hmac_key_env": KEY_ENV},
     }
 
