@@ -851,10 +851,12 @@ def report_command(
     html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report with charts to this file."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object (fields documented in docs/json.md)."),
 ) -> None:
-    """The yearly figures a business publishes (CCPA 11 CCR 7102), per regulation.
+    """The yearly figures a business publishes (CCPA 11 CCR 7102), per request type and per regulation.
 
-    Requests received, complied with, denied, median and mean days to respond;
-    with --html, also charts by month, days to close and backlog.
+    Requests to delete, to know and other requests: received, complied with,
+    denied (and denials by refusal code), median and mean days to respond;
+    with --html, also charts by month, days to close and backlog. When GDPR
+    requests are counted too, the report says so (7102(b)).
 
     Requests count in the year they were received (policy.time_zone); ignored automatic mail is not counted.
 
