@@ -685,7 +685,8 @@ def audit_find(
     if as_json:
         _print_json([
             {"reference": f.reference, "status": f.status, "received_at": f.received_at.isoformat(),
-             "closed_at": f.closed_at.isoformat() if f.closed_at else None, "rows_erased": f.rows_erased}
+             "closed_at": f.closed_at.isoformat() if f.closed_at else None, "rows_erased": f.rows_erased,
+             "refused": f.refusal_code}
             for f in found
         ])
         return
@@ -695,7 +696,8 @@ def audit_find(
     for f in found:
         typer.echo(f"{f.reference}: {f.status}, received {f.received_at:%Y-%m-%d}"
                    + (f", closed {f.closed_at:%Y-%m-%d}" if f.closed_at else "")
-                   + (f", {f.rows_erased} row(s) erased" if f.rows_erased is not None else ""))
+                   + (f", {f.rows_erased} row(s) erased" if f.rows_erased is not None else "")
+                   + (f"; this viewer id was refused ({f.refusal_code}): its views were kept" if f.refusal_code else ""))
 
 
 # ---------------------------------------------------------------- outbox

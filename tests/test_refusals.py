@@ -395,3 +395,13 @@ def test_a_partial_refusal_end_to_end(store_backend: str, store_url: str, tmp_pa
     finally:
         w.desk.close()
         w.state.close()
+
+
+def test_audit_find_says_a_refused_id_was_kept(held):
+    r = request_three(held)
+    held.desk.reject(r.reference, code="gdpr-17-3-e", viewer_ids=["viewer-00002"], actor="alice")
+    held.desk.approve(r.reference, actor="alice")
+    kept = cli(held, "audit", "find", "--tenant", "acme", "--viewer-id", "viewer-00002")
+    assert "was refused (gdpr-17-3-e): its views were kept" in kept.output
+    erased = json.loads(cli(held, "audit", "find", "--tenant", "acme", "--viewer-id", "viewer-00001", "--json").output)
+    assert [(f["status"], f["refused"]) for f in erased] == [("completed", None)]
