@@ -1087,7 +1087,11 @@ class Desk:
                                    "partial": bool(left)})
             if left:
                 request.updated_at = self.now()
-                return dataclasses.replace(self.outcome(request), notes=(self._partial_note(request, subjects, left),))
+                unanswerable = () if request.reply_allowed and request.requester else (
+                    f"no letter will be sent for {request.reference}: it came from a sender we may not answer; tell "
+                    "the requester of the refused ids and the grounds another way",)
+                return dataclasses.replace(self.outcome(request),
+                                           notes=(self._partial_note(request, subjects, left), *unanswerable))
             return self._reject_whole(session, request, refusal, words, actor)
 
     def _refusable(self, request: ErasureRequest, viewer_ids: Sequence[str]) -> list[Subject]:

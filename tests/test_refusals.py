@@ -405,3 +405,12 @@ def test_audit_find_says_a_refused_id_was_kept(held):
     assert "was refused (gdpr-17-3-e): its views were kept" in kept.output
     erased = json.loads(cli(held, "audit", "find", "--tenant", "acme", "--viewer-id", "viewer-00001", "--json").output)
     assert [(f["status"], f["refused"]) for f in erased] == [("completed", None)]
+
+
+def test_a_partial_refusal_of_a_request_we_may_not_answer_says_no_letter_will_go(world):
+    world.deliver(mail("someone@unknown.example", "Viewer ID: viewer-00001\nViewer ID: viewer-00002\n"))
+    world.poll()
+    r = one_request(world)
+    outcome = world.desk.reject(r.reference, code="gdpr-17-3-e", viewer_ids=["viewer-00001"], actor="alice")
+    assert outcome.status == "needs_review" and outcome.letter_sent is None
+    assert outcome.notes[1].startswith(f"no letter will be sent for {r.reference}")
