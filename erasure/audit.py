@@ -314,6 +314,7 @@ class Finding:
     received_at: dt.datetime
     closed_at: dt.datetime | None
     rows_erased: int | None
+    refusal_code: str | None = None  # an officer refused this id in the request: its views were kept
 
 
 def find_viewer(session: Session, keys: dict[int, bytes], tenant: str, viewer_id: str) -> list[Finding]:
@@ -327,9 +328,12 @@ def find_viewer(session: Session, keys: dict[int, bytes], tenant: str, viewer_id
         for version, key in keys.items()
     ]
     rows = session.execute(
-        select(ErasureRequest)
+        select(ErasureRequest, Subject.refusal_code)
         .join(Subject, Subject.request_id == ErasureRequest.id)
         .where(or_(*matches), ErasureRequest.tenant == tenant)
-        .order_by(ErasureRequest.received_at)
-    ).scalars().unique()
-    return [Finding(r.reference, r.status, r.received_at, r.closed_at, r.rows_erased) for r in rows]
+        .order_by(ErasureRequest.received_at, ErasureRequest.id)
+    )
+    found: dict[int, Finding] = {}
+    for r, code in rows:
+        found.setdefault(r.id, Finding(r.reference, r.status, r.received_at, r.closed_at, r.rows_erased, code))
+    return list(found.values())

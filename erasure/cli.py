@@ -33,6 +33,7 @@ from erasure.errors import (
     UsageError,
     exit_code_for,
 )
+from erasure.refusals import REFUSALS
 from erasure.vocabulary import Regulation
 
 if TYPE_CHECKING:
@@ -405,6 +406,10 @@ def requests_show(
     if data["rows_erased"] is not None:
         lines.append(f"erased:     {data['rows_erased']} row(s)")
     lines.append(f"subjects:   {', '.join(data['subjects']) or '-'}")
+    if data["refusal_code"]:
+        lines.append(f"refused:    the whole request, {data['refusal_code']}")
+    lines += [f"refused:    {d['subject']}: {d['code']}" + (f" ({d['citation']})" if d["citation"] else "")
+              + (f": {d['reason']}" if d["reason"] else "") for d in data["refused"]]
     lines.append("events:")
     lines += [f"  {e['seq']:>6}  {e['at'][:19]}  {e['actor']:<10} {e['event']}" + (f": {e['reason']}" if e["reason"] else "")
               for e in data["events"]]
@@ -535,17 +540,61 @@ def requests_approve(
 def requests_reject(
     ctx: typer.Context,
     reference: str = typer.Argument(..., help="The request reference."),
-    reason: str = typer.Option(..., "--reason", help="Why; the requester is told, with their right to complain."),
+    code: Optional[str] = typer.Option(
+        None, "--code", metavar="CODE",
+        help="The legal ground (the letter states its basis): " + ", ".join(REFUSALS)
+        + ". `erasure requests codes` prints each with its citation."),
+    reason: Optional[str] = typer.Option(
+        None, "--reason",
+        help="Why, in your words; the requester is told, with their right to complain. Required without "
+        "--code, and with --code other."),
+    viewer_id: list[str] = typer.Option(
+        [], "--viewer-id",
+        help="Refuse only this id (exactly as the request names it); repeat for more. The rest of the request "
+        "goes ahead; refusing every id rejects the request."),
     actor: Optional[str] = ActorOption,
+    as_json: bool = typer.Option(False, "--json", help="One JSON object (fields documented in docs/json.md)."),
 ) -> None:
-    """Refuse a request, telling the requester why and where they may complain.
+    """Refuse a request, or some of its viewer ids, telling the requester why and where they may complain.
 
-    Example: erasure requests reject ER-2026-000003 --reason "The sender could not be verified as the account owner."
+    Example: erasure requests reject ER-2026-000003 --code gdpr-17-3-e --viewer-id v-1234 --reason "Evidence in a pending lawsuit."
     """
     with errors(), _desk(ctx) as desk:
-        outcome = desk.reject(reference, reason=reason, actor=actor)
+        outcome = desk.reject(reference, code=code, reason=reason, viewer_ids=viewer_id, actor=actor)
         _deliver(ctx, desk)
+    if as_json:
+        _print_json(outcome.to_json())
+        raise typer.Exit(EXIT_ATTENTION if outcome.needs_attention else EXIT_OK)
+    for note in outcome.notes:
+        typer.echo(f"note: {note}")
     _decision_output(outcome)
+
+
+@requests_app.command("codes")
+def requests_codes(
+    regulation: Optional[str] = typer.Option(None, "--regulation", help="Only the codes for gdpr or ccpa requests."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON array (fields documented in docs/json.md)."),
+) -> None:
+    """The refusal codes for `requests reject --code`, each with its citation and the basis a letter states.
+
+    Example: erasure requests codes --regulation ccpa
+    """
+    from erasure.refusals import codes_for
+
+    with errors():
+        if regulation is not None and regulation not in tuple(Regulation):
+            raise UsageError(f"--regulation {regulation!r}: use one of {', '.join(Regulation)}")
+    refusals = codes_for(regulation)
+    if as_json:
+        _print_json([r.to_json() for r in refusals])
+        return
+    lines: list[str] = []
+    for r in refusals:
+        lines.append(f"{r.code}  ({r.title})")
+        for law in r.regulations:
+            if regulation is None or law == regulation:
+                lines.append(f"    {law.upper()}: {r.citation(law)}: {r.basis(law).text}")
+    typer.echo("\n".join(lines))
 
 
 @requests_app.command("cancel")
@@ -689,7 +738,8 @@ def audit_find(
     if as_json:
         _print_json([
             {"reference": f.reference, "status": f.status, "received_at": f.received_at.isoformat(),
-             "closed_at": f.closed_at.isoformat() if f.closed_at else None, "rows_erased": f.rows_erased}
+             "closed_at": f.closed_at.isoformat() if f.closed_at else None, "rows_erased": f.rows_erased,
+             "refused": f.refusal_code}
             for f in found
         ])
         return
@@ -699,7 +749,8 @@ def audit_find(
     for f in found:
         typer.echo(f"{f.reference}: {f.status}, received {f.received_at:%Y-%m-%d}"
                    + (f", closed {f.closed_at:%Y-%m-%d}" if f.closed_at else "")
-                   + (f", {f.rows_erased} row(s) erased" if f.rows_erased is not None else ""))
+                   + (f", {f.rows_erased} row(s) erased" if f.rows_erased is not None else "")
+                   + (f"; this viewer id was refused ({f.refusal_code}): its views were kept" if f.refusal_code else ""))
 
 
 # ---------------------------------------------------------------- outbox
@@ -855,10 +906,12 @@ def report_command(
     html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report with charts to this file."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object (fields documented in docs/json.md)."),
 ) -> None:
-    """The yearly figures a business publishes (CCPA 11 CCR 7102), per regulation.
+    """The yearly figures a business publishes (CCPA 11 CCR 7102), per request type and per regulation.
 
-    Requests received, complied with, denied, median and mean days to respond;
-    with --html, also charts by month, days to close and backlog.
+    Requests to delete, to know and other requests: received, complied with,
+    denied (and denials by refusal code), median and mean days to respond;
+    with --html, also charts by month, days to close and backlog. When GDPR
+    requests are counted too, the report says so (7102(b)).
 
     Requests count in the year they were received (policy.time_zone); ignored automatic mail is not counted.
 

@@ -10,7 +10,17 @@ Definitions (also printed in the report and in the README):
   erased) plus ``no_data_found`` (the request was answered: no data could be
   identified for the viewer ids given). Both are shown separately as well.
 * **Denied** = ``rejected`` by an officer (reasons given, Art. 12(4) GDPR,
-  7022(f) CCPA).
+  7022(f) CCPA). A request whose ids were refused only in part, the rest
+  erased, is complied with in part. **Denials by code** count rejected requests
+  under each refusal code (``erasure.refusals``) they were refused on (one
+  request refused on two grounds counts under both); ``not recorded`` is a
+  rejection from before codes existed. Refusals in part are counted apart.
+* **Request type** (7102(a)(1)(A)-(C)): ``kind`` ``erasure`` is a request to
+  delete, ``access`` a request to know, anything else *other*. Every figure is
+  given per type; the regulation tables add the types up.
+* **All individuals** (7102(b)): when GDPR requests are counted too, the
+  figures cover requests from all individuals, not only California consumers,
+  and the report says so.
 * **Days to respond** = office-local date of closing minus office-local date of
   receipt, for completed, no_data_found and rejected requests (so an answer on
   the day of receipt takes 0 days). Median and mean are over those requests.
@@ -34,7 +44,7 @@ import datetime as dt
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,7 +53,8 @@ from sqlalchemy.orm import Session
 
 from erasure.deadlines import effective_due, is_overdue, office_zone
 from erasure.errors import ConfigError
-from erasure.models import ErasureRequest, RequestStatus
+from erasure.refusals import REFUSALS
+from erasure.models import ErasureRequest, RequestStatus, Subject
 
 __all__ = [
     "DAY_BINS",
@@ -53,8 +64,12 @@ __all__ = [
     "Metrics",
     "MonthCount",
     "RegulationMetrics",
+    "REQUEST_TYPES",
     "RequestRow",
+    "TypeMetrics",
+    "request_type",
     "backlog_at_month_ends",
+    "refusal_counts",
     "days_histogram",
     "days_to_respond",
     "format_days",
@@ -89,6 +104,14 @@ DAY_BINS: tuple[tuple[int, int | None], ...] = ((0, 7), (8, 14), (15, 30), (31, 
 #: How each regulation is named on the officer's screens: table, charts and the morning status.
 REGULATION_LABELS = {"gdpr": "GDPR", "ccpa": "CCPA"}
 
+#: The 7102(a)(1) request types this tool receives, in the order the regulation lists them,
+#: with the request ``kind`` each stands for (any other kind is ``other``).
+REQUEST_TYPES = {"delete": "Requests to delete", "know": "Requests to know", "other": "Other requests"}
+_TYPE_OF_KIND = {"erasure": "delete", "access": "know"}
+
+#: A rejection recorded before refusal codes existed.
+NOT_RECORDED = "not recorded"
+
 
 # ================================================================ rows
 
@@ -104,6 +127,13 @@ class RequestRow:
     closed_on: dt.date | None = None
     due: dt.date | None = None  # deadlines.effective_due: the extended date once given
     kind: str = "erasure"
+    # Refusal codes (erasure.refusals): a full rejection's, and those of ids refused in part.
+    refusal_codes: tuple[str, ...] = ()
+
+
+def request_type(row: RequestRow) -> str:
+    """``delete``, ``know`` or ``other``: the 7102(a)(1) type a request counts under."""
+    return _TYPE_OF_KIND.get(row.kind, "other")
 
 
 def _local_date(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
@@ -120,7 +150,14 @@ def load_rows(session: Session, *, time_zone: str = "UTC") -> list[RequestRow]:
     backlog chart needs requests from earlier years that were still open.
     """
     zone = office_zone(time_zone)
+    codes: dict[int, list[str]] = {}
+    for request_id, code in session.execute(
+        select(Subject.request_id, Subject.refusal_code).where(Subject.refusal_code.is_not(None))
+    ):
+        codes.setdefault(request_id, []).append(code)
     stmt = select(
+        ErasureRequest.id,
+        ErasureRequest.refusal_code,
         ErasureRequest.received_at,
         ErasureRequest.regulation,
         ErasureRequest.status,
@@ -139,6 +176,7 @@ def load_rows(session: Session, *, time_zone: str = "UTC") -> list[RequestRow]:
             closed_on=_local_date(r.closed_at, zone) if r.closed_at is not None else None,
             due=effective_due(r.due_on, r.extended_to),
             kind=r.kind,
+            refusal_codes=tuple(dict.fromkeys(c for c in (r.refusal_code, *codes.get(r.id, ())) if c)),
         )
         for r in session.execute(stmt)
     ]
@@ -204,6 +242,23 @@ class RegulationMetrics:
 
 
 @dataclass(frozen=True)
+class TypeMetrics:
+    """The 7102(a) figures for one request type (all regulations counted)."""
+
+    type: str  # a key of REQUEST_TYPES
+    figures: RegulationMetrics
+
+    @property
+    def label(self) -> str:
+        return REQUEST_TYPES.get(self.type, self.type)
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.figures.to_json()
+        del data["regulation"]
+        return {"type": self.type, **data}
+
+
+@dataclass(frozen=True)
 class MonthCount:
     month: int
     by_regulation: dict[str, int]
@@ -246,6 +301,22 @@ class Metrics:
     months: tuple[MonthCount, ...]
     days_histogram: tuple[DayBin, ...]
     backlog: tuple[Backlog, ...]
+    by_type: tuple[TypeMetrics, ...] = ()
+    denials_by_code: dict[str, int] = field(default_factory=dict)
+    partial_refusals_by_code: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def all_individuals(self) -> bool:
+        """True when requests under another law than the CCPA are in the figures (the 7102(b) statement)."""
+        return any(r.received for r in self.by_regulation if r.regulation != "ccpa")
+
+    @property
+    def all_individuals_statement(self) -> str:
+        """What 7102(b) asks a business to state when its figures are not limited to California consumers."""
+        laws = ", ".join(r.label for r in self.by_regulation if r.received and r.regulation != "ccpa")
+        return (f"These figures count requests from all individuals, including requests made under the {laws}, "
+                "not only requests from California consumers (11 CCR \u00a7 7102(b)); the CCPA row counts the "
+                "requests made under the CCPA. The figures for requests from consumers alone are compiled on request.")
 
     @property
     def complete_year(self) -> bool:
@@ -266,15 +337,31 @@ class Metrics:
         def line(cells: list[str]) -> str:
             return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
+        types = [
+            [t.label, str(t.figures.received), str(t.figures.complied), str(t.figures.completed),
+             str(t.figures.no_data_found), str(t.figures.denied), str(t.figures.pending), str(t.figures.late),
+             format_days(t.figures.median_days, "-"), format_days(t.figures.mean_days, "-")]
+            for t in self.by_type
+        ]
+        widths = [max(w, *(len(row[i]) for row in types)) if types else w for i, w in enumerate(widths)]
         period = "" if self.complete_year else " (year to date)"
+        denials = ", ".join(f"{code} {n}" for code, n in self.denials_by_code.items()) or "none"
+        partial = ", ".join(f"{code} {n}" for code, n in self.partial_refusals_by_code.items()) or "none"
         return "\n".join([
             f"Requests received in {self.year}{period}, {self.time_zone} dates, outcomes as of {self.as_of.isoformat()}",
+            line(["request type", *headers[1:]]),
+            line(["-" * w for w in widths]),
+            *(line(row) for row in types),
+            "",
             line(headers),
             line(["-" * w for w in widths]),
             *(line(row) for row in table),
+            f"denied, by refusal code: {denials}",
+            f"refused in part (the rest complied with), by refusal code: {partial}",
             f"not counted above: {self.ignored} ignored automatic mail, {self.cancelled} cancelled",
             ("complied = completed + no data found; denied = rejected; "
              "days to respond = date answered - date received (answered requests only)"),
+            *([self.all_individuals_statement] if self.all_individuals else []),
         ])
 
     def to_json(self) -> dict[str, Any]:
@@ -288,6 +375,10 @@ class Metrics:
             "ignored_automatic_mail": self.ignored,
             "cancelled": self.cancelled,
             "not_erasure_requests": self.not_erasure,
+            "by_type": {t.type: t.to_json() for t in self.by_type},
+            "denials_by_code": dict(self.denials_by_code),
+            "partial_refusals_by_code": dict(self.partial_refusals_by_code),
+            "all_individuals": self.all_individuals,
             "requests_per_month": [
                 {"month": f"{self.year}-{m.month:02d}", **{r: m.by_regulation.get(r, 0) for r in self.regulations}}
                 for m in self.months
@@ -322,6 +413,29 @@ def regulation_metrics(rows: Iterable[RequestRow], regulation: str) -> Regulatio
         median_days=float(statistics.median(days)) if days else None,
         mean_days=round(statistics.fmean(days), 1) if days else None,
     )
+
+
+def refusal_counts(rows: Iterable[RequestRow]) -> tuple[dict[str, int], dict[str, int]]:
+    """(denials, refusals in part) by refusal code, in the order of ``erasure.refusals``.
+
+    A rejected request counts once under each code it was refused on (``not
+    recorded`` when it has none); a request complied with but with ids refused
+    counts under each code of those ids.
+    """
+    denied: Counter[str] = Counter()
+    partial: Counter[str] = Counter()
+    for row in rows:
+        outcome = outcome_of(row)
+        if outcome == "rejected":
+            denied.update(row.refusal_codes or (NOT_RECORDED,))
+        elif outcome in COMPLIED and row.refusal_codes:
+            partial.update(row.refusal_codes)
+    order = {code: i for i, code in enumerate([*REFUSALS, NOT_RECORDED])}
+
+    def ordered(c: Counter[str]) -> dict[str, int]:
+        return dict(sorted(c.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+    return ordered(denied), ordered(partial)
 
 
 def requests_per_month(rows: Iterable[RequestRow], year: int, regulations: Sequence[str]) -> tuple[MonthCount, ...]:
@@ -381,6 +495,7 @@ def summarize(rows: Sequence[RequestRow], year: int, *, as_of: dt.date, time_zon
     present = {r.regulation for r in requests}
     regulations = tuple(["gdpr", "ccpa"] + sorted(present - {"gdpr", "ccpa"}))
     days = [d for d in (days_to_respond(r) for r in requests) if d is not None]
+    denials, partial = refusal_counts(requests)
     return Metrics(
         year=year,
         as_of=as_of,
@@ -394,6 +509,10 @@ def summarize(rows: Sequence[RequestRow], year: int, *, as_of: dt.date, time_zon
         months=requests_per_month(requests, year, regulations),
         days_histogram=days_histogram(days),
         backlog=backlog_at_month_ends(rows, year, as_of),
+        by_type=tuple(TypeMetrics(t, regulation_metrics([r for r in requests if request_type(r) == t], "all"))
+                      for t in REQUEST_TYPES),
+        denials_by_code=denials,
+        partial_refusals_by_code=partial,
     )
 
 

@@ -134,6 +134,8 @@ class ErasureRequest(Base):
     match_count: Mapped[int | None] = mapped_column(BigInteger)
     rows_erased: Mapped[int | None] = mapped_column(BigInteger)
     response: Mapped[str | None] = mapped_column(String(32))  # completed | no_data_found | rejected | ignored | cancelled
+    # The refusal code (erasure.refusals) of a full rejection; per-id decisions are on the subjects.
+    refusal_code: Mapped[str | None] = mapped_column(String(32))
     approved_by: Mapped[str | None] = mapped_column(CleanString(100))
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -165,8 +167,15 @@ class Subject(Base):
     viewer_id: Mapped[str | None] = mapped_column(Text)
     viewer_hmac: Mapped[str] = mapped_column(String(64))
     key_version: Mapped[int] = mapped_column(Integer)
+    # An officer refused this id (erasure.refusals code, and their words): it is neither counted nor erased.
+    refusal_code: Mapped[str | None] = mapped_column(String(32))
+    refusal_reason: Mapped[str | None] = mapped_column(CleanText)
 
     request: Mapped[ErasureRequest] = relationship(back_populates="subjects")
+
+    @property
+    def refused(self) -> bool:
+        return self.refusal_code is not None
 
 
 class AuditEvent(Base):

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from erasure import audit
 from erasure.deadlines import days_left, is_overdue, office_zone
 from erasure.errors import ConfigError, RequestNotFoundError
-from erasure.models import AuditEvent, ErasureRequest, RequestStatus
+from erasure.models import AuditEvent, ErasureRequest, RequestStatus, Subject
+from erasure.refusals import REFUSALS
 from erasure.state import State
 
 
@@ -44,6 +45,7 @@ class RequestSummary:
     rows_erased: int | None
     response: str | None
     closed_at: dt.datetime | None
+    refusal_code: str | None = None  # a full rejection's code (erasure.refusals)
 
     @classmethod
     def of(cls, r: ErasureRequest, today: dt.date, time_zone: str) -> RequestSummary:
@@ -55,7 +57,7 @@ class RequestSummary:
             days_left=days_left(r.due, today) if r.is_open else None,
             overdue=bool(r.is_open and is_overdue(r.due, today)),
             reason_code=r.reason_code, reason=r.reason, match_count=r.match_count, rows_erased=r.rows_erased,
-            response=r.response, closed_at=r.closed_at,
+            response=r.response, closed_at=r.closed_at, refusal_code=r.refusal_code,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -78,6 +80,7 @@ class RequestSummary:
             "rows_erased": self.rows_erased,
             "response": self.response,
             "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "refusal_code": self.refusal_code,
         }
 
 
@@ -110,6 +113,19 @@ class ReplyLine:
 
 
 @dataclass(frozen=True)
+class SubjectDecision:
+    """An officer's refusal of one viewer id: the id masked, the code and its citation, their words."""
+
+    subject: str  # masked (audit.masked_viewer_id)
+    code: str
+    citation: str | None  # None for a code this version does not know
+    reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subject": self.subject, "code": self.code, "citation": self.citation, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class RequestDetail:
     """`requests show`: the summary, the subjects masked, the request's audit events and replies."""
 
@@ -119,11 +135,13 @@ class RequestDetail:
     replies: tuple[ReplyLine, ...]
     # Processor role: the controller's legal date, when its receipt date was given (deadlines.request_dates).
     controller_due: dt.date | None = None
+    refused: tuple[SubjectDecision, ...] = ()  # the ids an officer refused (partial decisions, or all of them)
 
     def to_json(self) -> dict[str, Any]:
         data = self.summary.to_json()
         data["controller_due"] = self.controller_due.isoformat() if self.controller_due else None
         data["subjects"] = list(self.subjects)
+        data["refused"] = [d.to_json() for d in self.refused]
         data["events"] = [e.to_json() for e in self.events]
         data["replies"] = [m.to_json() for m in self.replies]
         return data
@@ -174,4 +192,12 @@ def show_request(state: State, reference: str, *, today: dt.date, time_zone: str
             replies=tuple(ReplyLine(m.kind, m.recipient, m.status, m.message_id, m.attempts, m.last_error)
                           for m in r.replies),
             controller_due=r.controller_due_on,
+            refused=tuple(_decision(s, r.regulation) for s in r.subjects if s.refusal_code is not None),
         )
+
+
+def _decision(subject: Subject, regulation: str) -> SubjectDecision:
+    refusal = REFUSALS.get(subject.refusal_code or "")
+    citation = refusal.citation(regulation) if refusal is not None and regulation in refusal.bases else None
+    return SubjectDecision(audit.masked_viewer_id(subject.viewer_id, subject.viewer_hmac),
+                           subject.refusal_code or "", citation, subject.refusal_reason)

@@ -16,6 +16,7 @@ import jinja2
 
 from erasure.charts import LINE_COLOUR, backlog_chart, days_chart, month_chart
 from erasure.metrics import REGULATION_LABELS, Metrics, format_days
+from erasure.refusals import REFUSALS
 from erasure.status import format_utc
 
 __all__ = ["render_html"]
@@ -42,4 +43,6 @@ def render_html(metrics: Metrics, *, generated_at: dt.datetime, organisation: st
         fmt_days=format_days,
         line_colour=LINE_COLOUR,
         labels=REGULATION_LABELS,
+        denial_codes=list(dict.fromkeys([*metrics.denials_by_code, *metrics.partial_refusals_by_code])),
+        refusal_titles={code: r.title for code, r in REFUSALS.items()},
     )

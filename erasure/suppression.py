@@ -108,7 +108,8 @@ def suppression_list(state: State, tenants: list[str]) -> dict[str, set[tuple[in
     """(key_version, viewer_hmac) of every subject of a completed request, per tenant.
 
     Only requests that were carried out count: a rejected, cancelled or still
-    open request never made its ids "erased", so they are not suppressed.
+    open request never made its ids "erased", so they are not suppressed; nor
+    are the ids an officer refused in a request that was otherwise carried out.
     """
     listed: dict[str, set[tuple[int, str]]] = {t: set() for t in tenants}
     stmt = (
@@ -118,6 +119,7 @@ def suppression_list(state: State, tenants: list[str]) -> dict[str, set[tuple[in
             ErasureRequest.status == RequestStatus.COMPLETED,
             ErasureRequest.response.in_(ERASED_RESPONSES),
             ErasureRequest.tenant.in_(tenants),
+            Subject.refusal_code.is_(None),
         )
         .execution_options(yield_per=SCAN_CHUNK)
     )

@@ -65,6 +65,7 @@ from erasure.notify import ReplySpec, TemplateRenderer, notice_context, queue_re
 from erasure.parse import ParsedMessage, clean_viewer_ids
 from erasure.parse.budget import ParseBudget, parse_within_budget
 from erasure.parse.headers import storable, valid_message_id
+from erasure.refusals import Refusal, letter_basis, refusal_for
 from erasure.register import RequestDetail, show_request
 from erasure.replies import ASK_FOR_INFORMATION, acknowledgement_due, customer_text, reply_after
 from erasure.state import State, open_state
@@ -104,10 +105,19 @@ class RequestOutcome:
     match_count: int | None
     replies: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # what an officer's decision changed that they should know (who gets letters)
+    # An officer's decision that owes the requester a letter: whether one was queued (None: no letter due).
+    letter_sent: bool | None = None
 
     @property
     def needs_attention(self) -> bool:
         return self.status in (S.NEEDS_REVIEW, S.AWAITING_APPROVAL)
+
+    def to_json(self) -> dict[str, Any]:
+        """The outcome as `requests reject --json` prints it (docs/json.md)."""
+        return {"reference": self.reference, "status": self.status, "tenant": self.tenant,
+                "regulation": self.regulation, "reason_code": self.reason_code, "reason": self.reason,
+                "rows_erased": self.rows_erased, "match_count": self.match_count, "replies": list(self.replies),
+                "notes": list(self.notes), "letter_sent": self.letter_sent}
 
 
 @dataclass
@@ -271,9 +281,12 @@ class Desk:
             replies=tuple(r.kind for r in request.replies),
         )
 
-    def _reply(self, session: Session, request: ErasureRequest, kind: str | None, **extra: object) -> None:
-        if kind is not None:
-            queue_reply(session, self.config, request, ReplySpec(kind, dict(extra)), self.renderer, now=self.now())
+    def _reply(self, session: Session, request: ErasureRequest, kind: str | None,
+               **extra: object) -> OutboxMessage | None:
+        """Queue the reply ``kind``; None when there is none or the requester may not be answered."""
+        if kind is None:
+            return None
+        return queue_reply(session, self.config, request, ReplySpec(kind, dict(extra)), self.renderer, now=self.now())
 
     def _acknowledge_at_intake(self, session: Session, request: ErasureRequest) -> None:
         if acknowledgement_due(self.config.policy.acknowledge, at_intake=True, status=request.status, replies_so_far=0):
@@ -607,8 +620,9 @@ class Desk:
         self._route_for_approval(session, request)
 
     def _target(self, request: ErasureRequest) -> Target:
+        """What the store counts and erases: the request's ids, less those an officer refused."""
         tenant = self.config.tenant(request.tenant or "")
-        ids = tuple(s.viewer_id for s in request.subjects if s.viewer_id is not None)
+        ids = tuple(s.viewer_id for s in request.subjects if s.viewer_id is not None and not s.refused)
         return Target(key=request.reference or str(request.id), environments=tenant.environments, viewer_ids=ids)
 
     def _route_for_approval(self, session: Session, request: ErasureRequest) -> None:
@@ -697,14 +711,16 @@ class Desk:
             request.rows_erased = request.match_count if resumed else result.total
             audit.record(session, "erased", request=request, now=self.now(),
                          data={"counts": dict(result.counts), "total": result.total, "resumed": resumed})
+            refused = self._refused_for_letter(request)
             if request.rows_erased:
                 counts = {"views counted at verification": request.match_count} if resumed else dict(result.counts)
                 told = self._notify_recipients(session, request, counts)
                 self._reply(session, request, reply_after("completed"), counts=counts, total_rows=request.rows_erased,
-                            total_rows_words=number_in_words(request.rows_erased), recipients_notified=told)
+                            total_rows_words=number_in_words(request.rows_erased), recipients_notified=told,
+                            refused=refused)
                 response = "completed"
             else:
-                self._reply(session, request, reply_after("no_data_found"))
+                self._reply(session, request, reply_after("no_data_found"), refused=refused)
                 response = "no_data_found"
             transitions.move(session, request, "complete", response=response, data={"response": response},
                              now=self.now())
@@ -1044,7 +1060,7 @@ class Desk:
                 self._rehash(request)
         if request.tenant is None:
             raise InvalidTransitionError(f"{request.reference} has no tenant; approve it with --tenant NAME")
-        if not any(s.viewer_id for s in request.subjects):
+        if not any(s.viewer_id for s in request.subjects if not s.refused):
             raise InvalidTransitionError(
                 f"{request.reference} names no viewer id; reject it, or add a new request with `erasure requests add`"
             )
@@ -1099,19 +1115,99 @@ class Desk:
         outcome = self.advance(request_id)
         return dataclasses.replace(outcome, notes=change.notes)
 
-    def reject(self, reference: str, *, reason: str, actor: str | None = None) -> RequestOutcome:
-        """Refuse a request, giving the reasons and the right to complain (Art. 12(4), 7022(f))."""
-        if not reason.strip():
-            raise InvalidTransitionError("a rejection needs --reason: the requester is told why")
+    def reject(self, reference: str, *, reason: str | None = None, code: str | None = None,
+               viewer_ids: Sequence[str] = (), actor: str | None = None) -> RequestOutcome:
+        """Refuse a request, or only the ``viewer_ids`` named, on a stated ground (erasure.refusals).
+
+        The requester is told the legal basis, the officer's reasons and the
+        right to complain (Art. 12(4), 7022(f)). With ``viewer_ids`` (exact
+        matches of ids the request names) only those are refused: they are
+        left out of counting and erasing, and the rest of the request goes on
+        (an officer approves it, or it proceeds as it would have); the final
+        letter lists them. Refusing the last ids left is a full rejection. A
+        request whose sender may not be answered gets no letter, and the
+        outcome says so: the officer must tell the requester another way.
+        """
         actor = actor or default_actor()
         with self.state.session() as session:
             request = self._get(session, reference)
             transitions.check(request, "reject")
-            reason = self._without_ids(request, reason)
-            self._reply(session, request, reply_after("rejected"), reasons=reason)
-            request.reason = reason
-            transitions.move(session, request, "reject", actor=actor, reason=reason, now=self.now())
-            return self.outcome(request)
+            refusal = refusal_for(code, request.regulation, reason=reason)
+            words = self._without_ids(request, reason.strip()) if reason and reason.strip() else None
+            if viewer_ids:
+                subjects = self._refusable(request, viewer_ids)
+            else:
+                subjects = [s for s in request.subjects if not s.refused]
+            left = [s for s in request.subjects if not s.refused and s not in subjects]
+            if subjects:
+                for subject in subjects:
+                    subject.refusal_code, subject.refusal_reason = refusal.code, words
+                audit.record(session, "refused", actor=actor, request=request, reason=words, now=self.now(),
+                             data={"code": refusal.code, "citation": refusal.citation(request.regulation),
+                                   "count": len(subjects), "viewer_hmacs": [s.viewer_hmac for s in subjects],
+                                   "partial": bool(left)})
+            if left:
+                request.updated_at = self.now()
+                unanswerable = () if request.reply_allowed and request.requester else (
+                    f"no letter will be sent for {request.reference}: it came from a sender we may not answer; tell "
+                    "the requester of the refused ids and the grounds another way",)
+                return dataclasses.replace(self.outcome(request),
+                                           notes=(self._partial_note(request, subjects, left), *unanswerable))
+            return self._reject_whole(session, request, refusal, words, actor)
+
+    def _refusable(self, request: ErasureRequest, viewer_ids: Sequence[str]) -> list[Subject]:
+        """The subjects an officer's ``--viewer-id`` values name: exact matches, not yet refused, before erasure."""
+        if request.status == S.ERASING:
+            raise InvalidTransitionError(
+                f"{request.reference} is erasing: its ids can no longer be refused one by one; reject the whole "
+                "request, or wait for it to complete")
+        by_id = {s.viewer_id: s for s in request.subjects if s.viewer_id is not None}
+        wanted = list(dict.fromkeys(viewer_ids))
+        unknown = [v for v in wanted if v not in by_id]
+        if unknown:
+            raise InvalidTransitionError(
+                f"--viewer-id {', '.join(repr(v) for v in unknown)}: not among the ids {request.reference} names "
+                "(matched exactly, case and spaces included); `erasure requests show` lists them masked")
+        again = [v for v in wanted if by_id[v].refused]
+        if again:
+            raise InvalidTransitionError(
+                f"--viewer-id {', '.join(repr(v) for v in again)}: already refused in {request.reference}")
+        return [by_id[v] for v in wanted]
+
+    @staticmethod
+    def _partial_note(request: ErasureRequest, refused: Sequence[Subject], left: Sequence[Subject]) -> str:
+        then = {S.RECEIVED: "they are processed on the next `erasure poll`",
+                S.NEEDS_REVIEW: f"approve them with `erasure requests approve {request.reference}`",
+                S.AWAITING_APPROVAL: f"approve them with `erasure requests approve {request.reference}`"}
+        return (f"refused {len(refused)} of the {len(request.subjects)} viewer ids; the other {len(left)} go ahead: "
+                f"{then.get(request.status, 'they stay in the request')}. The final letter lists the refused ids")
+
+    def _reject_whole(self, session: Session, request: ErasureRequest, refusal: Refusal, words: str | None,
+                      actor: str) -> RequestOutcome:
+        """Close the request as rejected: one letter with every ground given (earlier partial ones included)."""
+        codes = [refusal.code, *(s.refusal_code for s in request.subjects)]
+        basis = letter_basis(codes, request.regulation)
+        said = list(dict.fromkeys(t for t in [words, *(s.refusal_reason for s in request.subjects)] if t))
+        reasons = "\n\n".join(said) or basis  # the `reasons` a template has always shown: never blank
+        letter = self._reply(session, request, reply_after("rejected"), reasons=reasons, basis=basis,
+                             refused=self._refused_for_letter(request))
+        request.refusal_code = refusal.code
+        request.reason = words or f"{refusal.code} ({refusal.citation(request.regulation)})"
+        transitions.move(session, request, "reject", actor=actor, reason=request.reason, now=self.now(),
+                         data={"code": refusal.code})
+        notes: tuple[str, ...] = ()
+        if letter is None:
+            notes = (f"no letter was sent: {request.reference} came from a sender we may not answer (unknown, "
+                     "unauthenticated or automatic mail, or no address); tell the requester of the refusal and "
+                     "its grounds another way",)
+        return dataclasses.replace(self.outcome(request), notes=notes, letter_sent=letter is not None)
+
+    def _refused_for_letter(self, request: ErasureRequest) -> list[dict[str, str]]:
+        """The refused ids as a letter lists them: masked, with the basis and the officer's words."""
+        return [{"id": audit.masked_viewer_id(s.viewer_id, s.viewer_hmac),
+                 "basis": letter_basis([s.refusal_code], request.regulation),
+                 "reason": s.refusal_reason or ""}
+                for s in request.subjects if s.refused]
 
     def cancel(self, reference: str, *, reason: str, actor: str | None = None) -> RequestOutcome:
         """Withdraw a request before erasure has begun (the requester withdrew it, or it was entered twice)."""

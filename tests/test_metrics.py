@@ -165,3 +165,74 @@ def test_late_means_answered_after_the_date_that_counts(state, due_on, extended_
         m = yearly_metrics(session, 2026, time_zone=BERLIN, today=AS_OF)
     assert row.due == deadlines.effective_due(due_on, extended_to)
     assert m.total.late == late == int(deadlines.is_overdue(row.due, row.closed_on))
+
+
+# ---------------------------------------------------------------- request types and refusal codes (7102(a)(1), (b))
+
+
+def test_figures_are_given_per_request_type_not_all_as_requests_to_delete(register):
+    m = summarize(rows_in_berlin(register), 2026, as_of=AS_OF, time_zone=BERLIN)
+    by_type = {t.type: t.to_json() for t in m.by_type}
+    assert list(by_type) == ["delete", "know", "other"]
+    assert by_type["delete"] == {"type": "delete", "received": 6, "complied": 5, "completed": 4, "no_data_found": 1,
+                                 "denied": 0, "pending": 1, "late": 1, "median_days": 22.0, "mean_days": 26.4}
+    assert (by_type["know"]["received"], by_type["know"]["denied"], by_type["know"]["median_days"]) == (1, 1, 2.0)
+    assert by_type["other"]["received"] == 0
+    assert sum(t.figures.received for t in m.by_type) == m.total.received
+    assert m.denials_by_code == {"not recorded": 1}  # C was rejected before codes existed
+    assert m.all_individuals and "GDPR" in m.all_individuals_statement and "7102(b)" in m.all_individuals_statement
+
+
+def test_the_statement_is_left_out_when_only_ccpa_requests_are_counted():
+    rows = [RequestRow(D(2026, 3, 1), "ccpa", "completed", "completed", D(2026, 3, 2))]
+    m = summarize(rows, 2026, as_of=AS_OF)
+    assert not m.all_individuals and "7102(b)" not in m.text()
+    assert m.to_json()["all_individuals"] is False
+
+
+def row(outcome: str, *codes: str, kind: str = "erasure") -> RequestRow:
+    status = {"open": "needs_review", "no_data_found": "completed"}.get(outcome, outcome)
+    return RequestRow(D(2026, 3, 1), "gdpr", status, None if outcome == "open" else outcome, D(2026, 3, 2),
+                      kind=kind, refusal_codes=codes)
+
+
+def test_denials_count_under_each_code_and_partial_refusals_apart():
+    rows = [
+        row("rejected", "gdpr-17-3-e"),
+        row("rejected", "gdpr-17-3-b", "gdpr-17-3-e"),  # two grounds: counted under both
+        row("rejected"),  # before codes
+        row("rejected", "identity-not-verified", kind="access"),
+        row("completed", "gdpr-17-3-e"),  # the rest erased: complied with in part
+        row("no_data_found", "manifestly-unfounded"),
+        row("open", "gdpr-17-3-a"),  # not decided yet: in neither
+        row("cancelled", "gdpr-17-3-a"),
+    ]
+    m = summarize(rows, 2026, as_of=AS_OF)
+    assert m.denials_by_code == {"gdpr-17-3-b": 1, "gdpr-17-3-e": 2, "identity-not-verified": 1, "not recorded": 1}
+    assert list(m.denials_by_code) == ["gdpr-17-3-b", "gdpr-17-3-e", "identity-not-verified", "not recorded"]
+    assert m.partial_refusals_by_code == {"gdpr-17-3-e": 1, "manifestly-unfounded": 1}
+    assert (m.total.denied, m.total.complied) == (4, 2)
+    text = m.text()
+    assert "denied, by refusal code: gdpr-17-3-b 1, gdpr-17-3-e 2, identity-not-verified 1, not recorded 1" in text
+    assert "refused in part (the rest complied with), by refusal code: gdpr-17-3-e 1, manifestly-unfounded 1" in text
+    assert "Requests to know" in text and "Requests to delete" in text
+
+
+def test_load_rows_reads_the_codes_of_the_request_and_of_its_subjects(state):
+    from erasure.models import Subject
+
+    full = make_request("R", "gdpr", "erasure", "rejected", "2026-03-02T08:00", "2026-03-04T08:00", D(2026, 4, 2),
+                        None, refusal_code="manifestly-unfounded")
+    part = make_request("P", "gdpr", "erasure", "completed", "2026-03-02T08:00", "2026-03-04T08:00", D(2026, 4, 2),
+                        None)
+    part.subjects = [Subject(position=i, viewer_hmac=f"h{i}", key_version=1, refusal_code=code)
+                     for i, code in enumerate([None, "gdpr-17-3-e", "gdpr-17-3-e", "gdpr-17-3-b"])]
+    with state.session() as session:
+        session.add_all([full, part])
+    with state.session() as session:
+        rows = load_rows(session)
+    assert [r.refusal_codes for r in rows] == [("manifestly-unfounded",), ("gdpr-17-3-e", "gdpr-17-3-b")]
+    with state.session() as session:
+        m = yearly_metrics(session, 2026, today=AS_OF)
+    assert m.to_json()["denials_by_code"] == {"manifestly-unfounded": 1}
+    assert m.to_json()["partial_refusals_by_code"] == {"gdpr-17-3-b": 1, "gdpr-17-3-e": 1}

@@ -222,3 +222,11 @@ def test_report_writes_html_and_prints_json(config_file, tmp_path):
 def test_report_usage_errors_exit_2(config_file, args, message):
     result = run_cli("--config", config_file, "report", *args)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_the_html_report_breaks_figures_down_by_request_type_and_denials_by_code(report_page):
+    assert '<tr data-type="delete"><td>Requests to delete</td><td>6</td><td>5</td>' in report_page
+    assert '<tr data-type="know"><td>Requests to know</td><td>1</td><td>0</td>' in report_page
+    assert '<tr data-code="not recorded"><td>not recorded</td><td></td>' in report_page
+    assert 'id="all-individuals"' in report_page and "11 CCR \u00a7 7102(b)" in report_page
+    assert "Requests to delete personal information received" not in report_page  # not all of them are
