@@ -174,7 +174,7 @@ def test_a_tenant_without_recipients_gets_an_empty_list_in_its_letter(desk, tmp_
     poll(desk, tmp_path, mail("privacy@globex.example", "Viewer ID: viewer-00001\n"))
     assert [k for k, *_ in outbox(desk)] == ["completed"]
     assert seen == [{"counts": {"views": 3, "view_events": 9}, "total_rows": 12, "total_rows_words": "twelve",
-                     "recipients_notified": []}]
+                     "recipients_notified": [], "refused": []}]
     assert events(desk, "recipients_notified") == []
 
 
