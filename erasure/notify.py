@@ -103,9 +103,28 @@ def message_id_for(request: ErasureRequest, kind: str, n: int, from_address: str
 
 
 def base_context(config: Config, request: ErasureRequest) -> dict[str, Any]:
+    """The values every letter may show; a step's own values (``ReplySpec.extra``) are laid over them.
+
+    ``role`` picks the letters' voice: "processor" letters go to the customer's
+    privacy team about its viewers' data, "controller" letters to the data
+    subject. ``retention_months`` and ``suppression_on`` come from the policy the
+    letters describe, so they never promise what the configuration does not do.
+    ``controller_due_date`` is the customer's own legal date ("" when unknown).
+    The defaults below (nobody notified, nothing refused, no legal basis) are
+    what a step that does not know better supplies; ``Desk._reply(..., **extra)``
+    passes the real ones: ``recipients_notified`` (names, Art. 19), ``refused``
+    (``{"id": masked id, "basis": ..., "reason": ...}`` per id kept) and ``basis``.
+    """
     from erasure.deadlines import format_date, received_date
 
     return {
+        "role": config.policy.role,
+        "retention_months": config.policy.record_retention_months,
+        "suppression_on": config.policy.suppression,
+        "controller_due_date": format_date(request.controller_due_on) if request.controller_due_on else "",
+        "recipients_notified": [],
+        "refused": [],
+        "basis": "",
         "reference": request.reference,
         "regulation": request.regulation,
         "regulation_name": REGULATION_NAMES[request.regulation],
