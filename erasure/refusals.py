@@ -211,7 +211,12 @@ def refusal_for(code: str | None, regulation: str, *, reason: str | None = None)
 
 
 def letter_basis(codes: Iterable[str | None], regulation: str) -> str:
-    """The basis paragraphs a letter gives for these codes (each once, in table order); unknown codes are skipped."""
-    wanted = set(codes)
+    """The basis paragraphs a letter gives for these codes (each once, in table order); unknown codes are skipped.
+
+    ``other`` gives none: it stands for "the officer's reasons", which the
+    letter states as they are, and its citation (Art. 12(4), the controller's
+    duty to give reasons) is not one a processor's letter may cite to a business.
+    """
+    wanted = set(codes) - {OTHER}
     return "\n\n".join(r.letter_text(regulation) for r in REFUSALS.values()
                        if r.code in wanted and regulation in r.bases)
