@@ -24,7 +24,9 @@ import sqlalchemy as sa
 from erasure.models import AuditEvent, ErasureRequest, OutboxMessage
 from erasure.notify import ReplySpec, queue_reply
 from erasure.parse import parse_message
+from erasure.runner import poll_once
 from erasure.verify import DirectReply, direct_reply
+from tests.test_poll_imap import imap_world  # noqa: F401 - the Dovecot-backed world, as a fixture
 from tests.world import AUTHSERV, NOW, World, mail, make_world
 
 AUTOMATIC = Path(__file__).parent / "emails_automatic"
@@ -34,11 +36,18 @@ DAY = dt.timedelta(days=1)
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
-    w = make_world(tmp_path, monkeypatch)
-    yield w
-    w.desk.close()
-    w.state.close()
+def world_with(tmp_path, monkeypatch):
+    """A world with other [policy] settings (``world`` itself comes from tests/world.py)."""
+    made: list[World] = []
+
+    def make(**policy: object) -> World:
+        made.append(make_world(tmp_path, monkeypatch, **policy))
+        return made[-1]
+
+    yield make
+    for w in made:
+        w.desk.close()
+        w.state.close()
 
 
 def at(w: World, moment: dt.datetime) -> None:
@@ -107,18 +116,14 @@ def test_at_most_one_letter_per_address_within_the_window_then_another(world):
     assert [r.status for r in requests(world)] == ["needs_review"] * 3, "every request still goes to a person"
 
 
-def test_the_window_is_configurable(tmp_path, monkeypatch):
-    w = make_world(tmp_path, monkeypatch, direct_reply_window_days=3)
-    try:
-        w.deliver(mail(VIEWER, BODY))
-        w.poll()
-        at(w, NOW + 3 * DAY)
-        w.deliver(mail(VIEWER, BODY))
-        w.poll()
-        assert len(letters(w)) == 2
-    finally:
-        w.desk.close()
-        w.state.close()
+def test_the_window_is_configurable(world_with):
+    w = world_with(direct_reply_window_days=3)
+    w.deliver(mail(VIEWER, BODY))
+    w.poll()
+    at(w, NOW + 3 * DAY)
+    w.deliver(mail(VIEWER, BODY))
+    w.poll()
+    assert len(letters(w)) == 2
 
 
 def test_spellings_of_one_address_get_one_letter(world):
@@ -210,18 +215,14 @@ def test_no_letter_in_answer_to_our_own_letter(world):
     assert withheld(world) == ["direct_reply_thread"]
 
 
-def test_in_the_controller_role_the_letter_does_not_apply(tmp_path, monkeypatch):
-    w = make_world(tmp_path, monkeypatch, role="controller")
-    try:
-        w.deliver(mail(VIEWER, BODY))
-        w.poll()
-        assert w.replies() == []
-        (request,) = requests(w)
-        assert (request.status, request.reason_code) == ("needs_review", "unknown_sender")  # today's review
-        assert withheld(w) == ["direct_reply_controller"]
-    finally:
-        w.desk.close()
-        w.state.close()
+def test_in_the_controller_role_the_letter_does_not_apply(world_with):
+    w = world_with(role="controller")
+    w.deliver(mail(VIEWER, BODY))
+    w.poll()
+    assert w.replies() == []
+    (request,) = requests(w)
+    assert (request.status, request.reason_code) == ("needs_review", "unknown_sender")  # today's review
+    assert withheld(w) == ["direct_reply_controller"]
 
 
 def test_a_tenants_sender_never_gets_the_letter(world):
@@ -280,20 +281,15 @@ def test_the_letter_says_who_we_are_and_where_to_go_and_nothing_about_any_data(w
     assert normal(first) == normal(second)
 
 
-def test_the_letter_goes_through_the_outbox_checks_and_cap(tmp_path, monkeypatch):
-    w = make_world(tmp_path, monkeypatch)
-    w.config = dataclasses.replace(w.config, delivery=dataclasses.replace(w.config.delivery,
-                                                                          max_per_recipient_per_day=0))
-    w.desk.config = w.config
-    try:
-        w.deliver(mail(VIEWER, BODY))
-        w.poll()
-        with w.state.session() as session:
-            (row,) = session.scalars(sa.select(OutboxMessage))
-            assert (row.kind, row.status) == ("direct_request", "parked")
-    finally:
-        w.desk.close()
-        w.state.close()
+def test_the_letter_goes_through_the_outbox_and_its_per_recipient_cap(world):
+    world.config = dataclasses.replace(world.config, delivery=dataclasses.replace(world.config.delivery,
+                                                                                  max_per_recipient_per_day=0))
+    world.desk.config = world.config
+    world.deliver(mail(VIEWER, BODY))
+    world.poll()
+    with world.state.session() as session:
+        (row,) = session.scalars(sa.select(OutboxMessage))
+        assert (row.kind, row.status) == ("direct_request", "parked")
 
 
 # ---------------------------------------------------------------- the pure verdict
@@ -307,38 +303,21 @@ def test_the_verdict_is_none_for_a_tenants_sender_or_no_sender(world):
     assert direct_reply(parse_message(mail(VIEWER, BODY)), world.config) == DirectReply(VIEWER, "direct_reply_allowed")
 
 
-def test_authentication_being_optional_does_not_open_the_letter(tmp_path, monkeypatch):
-    w = make_world(tmp_path, monkeypatch, require_authentication=False)
-    try:
-        verdict = direct_reply(parse_message(mail(VIEWER, BODY, authenticated=False)), w.config)
-        assert verdict == DirectReply(None, "direct_reply_unauthenticated")
-    finally:
-        w.desk.close()
-        w.state.close()
+def test_authentication_being_optional_does_not_open_the_letter(world_with):
+    w = world_with(require_authentication=False)
+    verdict = direct_reply(parse_message(mail(VIEWER, BODY, authenticated=False)), w.config)
+    assert verdict == DirectReply(None, "direct_reply_unauthenticated")
 
 
 # ---------------------------------------------------------------- over IMAP
 
 
-def test_over_imap_the_letter_goes_once(tmp_path, monkeypatch, dovecot):
-    from erasure.runner import poll_once
-    from tests.dovecot_server import PASSWORD
-    from tests.test_poll_imap import PASSWORD_ENV
-
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    w = make_world(tmp_path, monkeypatch)
-    user = dovecot.new_user()
-    w.config = dataclasses.replace(w.config, mailbox=dovecot.settings(user, "starttls", folder="Requests"))
-    try:
-        with dovecot.client(user) as c:
-            c.create_folder("Requests")
-        dovecot.deliver(user, [mail(VIEWER, BODY), mail("Jane.Viewer+x@mail.example", BODY),
+def test_over_imap_the_letter_goes_once(imap_world):
+    w = imap_world
+    w.dovecot.deliver(w.user, [mail(VIEWER, BODY), mail("Jane.Viewer+x@mail.example", BODY),
                                mail(VIEWER, BODY, authenticated=False)], folder="Requests")
-        result = poll_once(w.config)
-        assert result.fetched == 3
-        assert sorted(o.status for o in result.outcomes) == ["needs_review"] * 3
-        assert [m["To"] for m in letters(w)] == [VIEWER]
-        assert sorted(withheld(w)) == ["direct_reply_recent", "direct_reply_unauthenticated"]
-    finally:
-        w.desk.close()
-        w.state.close()
+    result = poll_once(w.config)
+    assert result.fetched == 3
+    assert sorted(o.status for o in result.outcomes) == ["needs_review"] * 3
+    assert [m["To"] for m in letters(w)] == [VIEWER]
+    assert sorted(withheld(w)) == ["direct_reply_recent", "direct_reply_unauthenticated"]
