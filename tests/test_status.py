@@ -258,3 +258,15 @@ def test_a_ccpa_acknowledgement_is_missed_from_the_day_after_its_date(state, ack
         [(acknowledge_by, deadlines.days_left(acknowledge_by, TODAY))] if listed else []
     )
     assert listed == deadlines.is_overdue(acknowledge_by, TODAY)
+
+
+@needs_desk_commands
+def test_requests_acknowledge_records_receipt_confirmed_by_other_means(config_file):
+    result = run_cli("--config", config_file, "requests", "acknowledge", "ER-TEST-E", "--note", "Phoned the DPO.",
+                     "--actor", "alice")
+    assert result.exit_code == 0, result.output
+    assert result.output == "ER-TEST-E: needs_review, receipt confirmed by other means\n"
+    closed = run_cli("--config", config_file, "requests", "acknowledge", "ER-TEST-A", "--note", "x")
+    assert closed.exit_code == 2 and "already completed; only open requests need an acknowledgement" in closed.output
+    missing = run_cli("--config", config_file, "requests", "acknowledge", "ER-TEST-E")
+    assert missing.exit_code == 2 and "--note" in missing.output
