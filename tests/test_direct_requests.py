@@ -22,11 +22,13 @@ import pytest
 import sqlalchemy as sa
 
 from erasure.models import AuditEvent, ErasureRequest, OutboxMessage
-from erasure.notify import ReplySpec, queue_reply
+from erasure.notify import ReplySpec, TemplateRenderer, queue_reply
 from erasure.parse import parse_message
+from erasure.parse.quotes import echoes_our_letters
 from erasure.runner import poll_once
 from erasure.verify import DirectReply, direct_reply
 from tests.test_poll_imap import imap_world  # noqa: F401 - the Dovecot-backed world, as a fixture
+from tests.test_templates import _variables, sample_context
 from tests.world import AUTHSERV, NOW, World, mail, make_world
 
 AUTOMATIC = Path(__file__).parent / "emails_automatic"
@@ -321,3 +323,15 @@ def test_over_imap_the_letter_goes_once(imap_world):
     assert sorted(o.status for o in result.outcomes) == ["needs_review"] * 3
     assert [m["To"] for m in letters(w)] == [VIEWER]
     assert sorted(withheld(w)) == ["direct_reply_recent", "direct_reply_unauthenticated"]
+
+
+# ---------------------------------------------------------------- the template
+
+
+def test_the_template_uses_no_fact_about_the_request_but_its_reference_and_date():
+    assert _variables("direct_request") == {"reference", "received_date", "controller"}
+
+
+def test_a_helpdesk_echoing_the_letter_is_recognised_as_our_own_words():
+    _, text, _ = TemplateRenderer().render("direct_request", sample_context("direct_request", "gdpr"))
+    assert echoes_our_letters("Thank you for contacting support. We received your message:\n\n" + text)
