@@ -630,6 +630,26 @@ def requests_extend(
     typer.echo(f"{outcome.reference}: {outcome.status}, extended")
 
 
+@requests_app.command("acknowledge")
+def requests_acknowledge(
+    ctx: typer.Context,
+    reference: str = typer.Argument(..., help="The request reference."),
+    note: str = typer.Option(..., "--note", help="How and when receipt was confirmed (kept in the audit trail)."),
+    actor: Optional[str] = ActorOption,
+) -> None:
+    """Record that receipt was confirmed by other means (CCPA 7021(a)); nothing is sent.
+
+    For a request the tool may not answer itself (an unknown sender, a viewer
+    writing to us directly): `erasure status` lists it once its acknowledgement
+    date passes, until you confirm receipt yourself and record it here.
+
+    Example: erasure requests acknowledge ER-2026-000011 --note "Wrote from privacy@ on 2026-11-20."
+    """
+    with errors(), _desk(ctx) as desk:
+        outcome = desk.record_acknowledgement(reference, note=note, actor=actor)
+    typer.echo(f"{outcome.reference}: {outcome.status}, receipt confirmed by other means")
+
+
 # ---------------------------------------------------------------- audit
 
 

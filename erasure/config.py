@@ -150,6 +150,12 @@ class PolicySettings:
         "unless_done",
         help='Acknowledge receipt: "unless_done" (when a request is still open at the end of the run that recorded it), "always", or "never".',
     )
+    direct_reply_window_days: int = setting(
+        30,
+        help="A sender no tenant lists (often a viewer writing to us directly) whose own domain passes DMARC gets "
+             "one data-free letter sending them to the service they used (processor role only); at most once per "
+             "address (in any spelling) within this many days.",
+    )
     auto_approve: bool = setting(True, help="Erase without an officer's approval when the match count is small enough.")
     auto_approve_max_views: int = setting(10_000, help="Requests matching more views than this wait for `erasure requests approve`.")
     retention_days: int = setting(100, help="Views older than this are deleted by `erasure retention purge`.")
@@ -542,6 +548,9 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: mailbox.username is required when mailbox.kind = \"imap\"")
     if config.policy.processor_response_days < 1:
         raise ConfigError(f"{source}: policy.processor_response_days must be at least 1 (calendar days from our receipt)")
+    if config.policy.direct_reply_window_days < 1:
+        raise ConfigError(f"{source}: policy.direct_reply_window_days must be at least 1 (days between two data-free "
+                          "letters to one direct requester)")
     if config.policy.parse_timeout_seconds < 1:
         raise ConfigError(f"{source}: policy.parse_timeout_seconds must be at least 1 (seconds to read one message)")
     if config.policy.parse_memory_mb < 128:

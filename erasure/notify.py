@@ -31,7 +31,12 @@ from erasure.errors import TemplateError
 from erasure.models import ErasureRequest, OutboxMessage, OutboxState, Regulation
 from erasure.parse.headers import valid_message_id
 
-KINDS = ("acknowledgement", "completed", "no_data_found", "needs_information", "rejected", "extended")
+KINDS = ("acknowledgement", "completed", "no_data_found", "needs_information", "rejected", "extended",
+         "direct_request")
+#: Letters that say nothing about any data, any request's outcome or any viewer: the only
+#: ones that may go to a requester a request may not otherwise answer (``reply_allowed``
+#: false), and then only to the address ``verify.direct_reply`` allowed.
+DATA_FREE_KINDS = frozenset({"direct_request"})
 REGULATION_NAMES: dict[str, str] = {Regulation.GDPR: "GDPR", Regulation.CCPA: "CCPA"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -278,10 +283,35 @@ def replies_to_recipient_since(session: Session, address: str, since: dt.datetim
     ) or 0
 
 
+def last_queued_to(session: Session, address: str, kind: str) -> dt.datetime | None:
+    """When a reply of ``kind`` was last queued to ``address`` in any spelling (``recipient_key``), or None."""
+    return session.scalar(
+        select(func.max(OutboxMessage.created_at)).where(
+            OutboxMessage.recipient_key == recipient_key(address), OutboxMessage.kind == kind,
+        )
+    )
+
+
+def may_answer(request: ErasureRequest, kind: str, *, data_free_to: str | None = None) -> bool:
+    """Whether a reply of ``kind`` may be queued for ``request`` at all.
+
+    Ordinary letters need ``reply_allowed`` (verify.decide). A data-free letter
+    needs instead that the caller names, in ``data_free_to``, the address
+    ``verify.direct_reply`` allowed, and that it is the request's requester;
+    ``data_free_to`` never lets an ordinary letter through.
+    """
+    if not request.requester:
+        return False
+    if kind in DATA_FREE_KINDS:
+        return data_free_to is not None and data_free_to == request.requester
+    return bool(request.reply_allowed) and data_free_to is None
+
+
 def queue_reply(session: Session, config: Config, request: ErasureRequest, spec: ReplySpec,
-                renderer: TemplateRenderer, *, now: dt.datetime) -> OutboxMessage | None:
-    """Render and queue one reply in the caller's transaction; None when policy forbids replying."""
-    if not (request.reply_allowed and request.requester):
+                renderer: TemplateRenderer, *, now: dt.datetime,
+                data_free_to: str | None = None) -> OutboxMessage | None:
+    """Render and queue one reply in the caller's transaction; None when policy forbids replying (``may_answer``)."""
+    if not may_answer(request, spec.kind, data_free_to=data_free_to):
         return None
     n = session.scalar(
         select(func.count()).select_from(OutboxMessage).where(

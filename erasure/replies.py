@@ -8,6 +8,7 @@ module says. Here is only *which* reply follows *which* step.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from erasure.models import RequestStatus
@@ -58,6 +59,14 @@ CUSTOMER_TEXTS: dict[str, str | None] = {
     "feedback_report": None,
     "notification_service": None,
     "forwards_our_letter": None,  # a person reads it and answers by hand
+    # why the data-free letter to a direct requester was not sent (verify.direct_reply): never told
+    "direct_reply_automatic": None,
+    "direct_reply_our_address": None,
+    "direct_reply_controller": None,
+    "direct_reply_unauthenticated": None,
+    "direct_reply_domain_mismatch": None,
+    "direct_reply_thread": None,
+    "direct_reply_recent": None,
     # ours, not the customer's: the officer answers in person
     "manual": None,
     "ok": None,
@@ -170,6 +179,17 @@ def reply_after(step: str, *, reason_code: str | None = None) -> str | None:
     if step == "needs_review":
         return "needs_information" if reason_code in ASK_FOR_INFORMATION else None
     return _STEP_REPLIES.get(step)
+
+
+def direct_reply_due(last_sent: dt.datetime | None, now: dt.datetime, window_days: int) -> bool:
+    """Whether a direct requester may get the data-free letter again: never within the window.
+
+    ``last_sent`` is when the letter was last queued to this address in any
+    spelling (``delivery.recipient_key``). Once per window, because a viewer
+    who writes twice learns nothing new from a second copy, and a forged
+    sender must not be able to make us write to a victim over and over.
+    """
+    return last_sent is None or now - last_sent >= dt.timedelta(days=window_days)
 
 
 def acknowledgement_due(mode: AcknowledgeMode, *, at_intake: bool, status: str, replies_so_far: int) -> bool:

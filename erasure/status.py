@@ -24,7 +24,7 @@ from erasure import audit
 from erasure.config import Config
 from erasure.deadlines import days_left, effective_due, is_overdue
 from erasure.metrics import REGULATION_LABELS
-from erasure.models import ErasureRequest, MailboxCursor, OutboxMessage, RequestStatus
+from erasure.models import AuditEvent, ErasureRequest, MailboxCursor, OutboxMessage, RequestStatus
 
 __all__ = [
     "DUE_SOON_DAYS",
@@ -33,6 +33,8 @@ __all__ = [
     "ParkedReply",
     "PollState",
     "StatusReport",
+    "UnacknowledgedItem",
+    "acknowledgement_fix",
     "format_utc",
     "status",
 ]
@@ -61,6 +63,35 @@ class DueItem:
         return {"reference": self.reference, "tenant": self.tenant, "regulation": self.regulation,
                 "status": self.status, "due": self.due.isoformat(), "days_left": self.days_left,
                 "extended": self.extended}
+
+
+#: The audit event an officer's `requests acknowledge` writes: receipt confirmed by other means.
+ACKNOWLEDGED_BY_OFFICER = "acknowledged_by_officer"
+
+
+@dataclass(frozen=True)
+class UnacknowledgedItem(DueItem):
+    """A CCPA request past its acknowledgement date with nothing sent; ``due`` is that date.
+
+    ``answerable`` is false for a request the tool may not answer by itself (an
+    unknown or unauthenticated sender, a direct requester): only a person can
+    confirm its receipt. ``fix`` says what to do.
+    """
+
+    answerable: bool = True
+    fix: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return super().to_json() | {"answerable": self.answerable, "fix": self.fix}
+
+
+def acknowledgement_fix(reference: str, *, answerable: bool) -> str:
+    """What the officer does about one missed CCPA acknowledgement (7021(a))."""
+    record = f'then record it: `erasure requests acknowledge {reference} --note "how and when"`'
+    if answerable:
+        return (f"no reply to it has gone out: check `erasure outbox list` (a parked reply: `erasure outbox retry`), "
+                f"or acknowledge by other means, {record}")
+    return f"we may not answer this sender automatically: acknowledge by other means, {record}"
 
 
 @dataclass(frozen=True)
@@ -110,7 +141,7 @@ class StatusReport:
     parked: tuple[ParkedReply, ...]
     polls: tuple[PollState, ...]
     audit: audit.VerifyResult
-    unacknowledged: tuple[DueItem, ...] = ()
+    unacknowledged: tuple[UnacknowledgedItem, ...] = ()
     poll_stale_after: dt.timedelta = POLL_STALE_AFTER
     due_soon_days: int = DUE_SOON_DAYS
     # Open requests whose controller's own deadline (processor role) is within due_soon_days or past;
@@ -141,7 +172,8 @@ class StatusReport:
         if late := [i for i in self.controller_deadline if i.days_left < 0]:
             found.append(f"{len(late)} request(s) past the controller's own deadline; tell the customer")
         if self.unacknowledged:
-            found.append(f"{len(self.unacknowledged)} CCPA request(s) past their acknowledgement date with no reply sent")
+            found.append(f"{len(self.unacknowledged)} CCPA request(s) past their acknowledgement date with no reply "
+                         "sent; acknowledge by other means, then `erasure requests acknowledge REF`")
         if self.parked:
             found.append(f"{len(self.parked)} reply(ies) parked; see `erasure outbox list --status parked`")
         for p in self.polls:
@@ -206,6 +238,7 @@ class StatusReport:
         items(f"due within {self.due_soon_days} days", self.due_soon)
         if self.unacknowledged:
             items("not acknowledged in time (CCPA 7021(a))", self.unacknowledged)
+            lines += [f"    {i.reference}: {i.fix}" for i in self.unacknowledged]
         if self.controller_deadline:
             items(f"will pass the controller's deadline (within {self.due_soon_days} days or past)",
                   self.controller_deadline)
@@ -319,30 +352,38 @@ def _controller_item(row: Any, today: dt.date) -> DueItem | None:
                    status=row.status, due=due, days_left=days_left(due, today), extended=row.extended_to is not None)
 
 
-def _unacknowledged(session: Session, today: dt.date) -> tuple[DueItem, ...]:
-    """Open CCPA requests past ``acknowledge_by`` to which no reply has been sent yet.
+def _unacknowledged(session: Session, today: dt.date) -> tuple[UnacknowledgedItem, ...]:
+    """Open CCPA requests past ``acknowledge_by`` to which nothing has been sent and no officer confirmed receipt.
 
     7021(a) wants receipt confirmed within 10 business days. Any reply sent
-    (acknowledgement, a request for information, the answer itself) confirms
-    it; a queued or parked one does not. Requests the tool may not answer
-    (``reply_allowed`` false: unverified senders) are left to the review list.
+    (acknowledgement, a request for information, the answer itself, the
+    data-free letter to a direct requester) confirms it; a queued or parked
+    one does not. Requests the tool may not answer (``reply_allowed`` false:
+    unknown or unauthenticated senders, direct requesters) are listed too,
+    because the duty does not go away when the tool cannot write: an officer
+    confirms receipt by other means and records it (`requests acknowledge`).
     """
     replied = select(OutboxMessage.id).where(
         OutboxMessage.request_id == ErasureRequest.id, OutboxMessage.status == "sent"
+    ).exists()
+    confirmed = select(AuditEvent.seq).where(
+        AuditEvent.request_ref == ErasureRequest.reference, AuditEvent.event == ACKNOWLEDGED_BY_OFFICER
     ).exists()
     rows = session.scalars(
         select(ErasureRequest)
         .where(
             ErasureRequest.status.in_(list(S.OPEN)),
             ErasureRequest.acknowledge_by.is_not(None),
-            ErasureRequest.reply_allowed.is_(True),
             ~replied,
+            ~confirmed,
         )
         .order_by(ErasureRequest.acknowledge_by, ErasureRequest.id)
     )
     return tuple(
-        DueItem(reference=r.reference or str(r.id), tenant=r.tenant, regulation=r.regulation, status=r.status,
-                due=ack, days_left=days_left(ack, today), extended=False)
+        UnacknowledgedItem(reference=ref, tenant=r.tenant, regulation=r.regulation, status=r.status,
+                           due=ack, days_left=days_left(ack, today), extended=False,
+                           answerable=bool(r.reply_allowed),
+                           fix=acknowledgement_fix(ref, answerable=bool(r.reply_allowed)))
         for r in rows
-        if (ack := r.acknowledge_by) is not None and is_overdue(ack, today)
+        if (ack := r.acknowledge_by) is not None and is_overdue(ack, today) and (ref := r.reference or str(r.id))
     )

@@ -10,7 +10,9 @@ the contract, because each earlier rule protects the later ones:
 2. a message that could not be read within the parse budget -> review, never
    answered (nothing of it, not even From, was read);
    a missing, repeated or ambiguous From -> review, never answered;
-3. a sender no tenant lists -> review, never answered;
+3. a sender no tenant lists -> review, never answered with a letter about the
+   request (a direct requester, often a viewer, may get the one data-free
+   letter that sends them to the service they used: ``direct_reply``);
 4. not authenticated (when required) -> review, never answered;
 5. not an erasure request (access, other) -> review;
 6. anything doubtful the parser found, or a hint at another tenant -> review;
@@ -139,6 +141,14 @@ REASONS: dict[str, str] = {
     "received_on_unreadable": "A 'Received on:' line does not give one date as YYYY-MM-DD or DD.MM.YYYY; the controller's deadline is unknown.",
     "received_on_conflict": "The message names different dates on which the controller received the request.",
     "received_on_future": "The controller's receipt date is after the day the request reached us.",
+    # the one data-free letter to a sender no tenant lists (branch i14-direct): why it was not sent
+    "direct_reply_automatic": "The data-free letter to a direct requester was not sent: the message is, or may be, automatic mail.",
+    "direct_reply_our_address": "The data-free letter to a direct requester was not sent: the sender is one of our own addresses or domain.",
+    "direct_reply_controller": "The data-free letter to a direct requester does not apply in policy.role = \"controller\": a person answers.",
+    "direct_reply_unauthenticated": "The data-free letter to a direct requester was not sent: the sender's own domain does not pass DMARC (from a trusted authserv-id).",
+    "direct_reply_domain_mismatch": "The data-free letter to a direct requester was not sent: DMARC passed for a domain other than the From domain.",
+    "direct_reply_thread": "The data-free letter to a direct requester was not sent: the message answers one of our own letters.",
+    "direct_reply_recent": "The data-free letter to a direct requester was not sent: this address had it within policy.direct_reply_window_days.",
 }
 
 
@@ -195,6 +205,45 @@ def _aligned(signing_domain: str, from_domain: str) -> bool:
     return "." in d and (from_domain == d or from_domain.endswith("." + d))
 
 
+#: One result of a trusted Authentication-Results header: (method, result, {(ptype, property): value}).
+AuthResult = tuple[str, str, dict[tuple[str, str], str]]
+
+
+def _trusted_results(message: ParsedMessage, trusted: tuple[str, ...]) -> tuple[list[AuthResult], str | None]:
+    """Every result in a header from a trusted authserv-id, lower-cased; and why there are none to go by.
+
+    The second value is None when at least one trusted header was read, else
+    the reason (none present, or one that could not be parsed: then nothing
+    counts, as a forged header might have been meant to confuse the parser).
+    """
+    trusted_ids = {t.strip().lower() for t in trusted}
+    results: list[AuthResult] = []
+    seen_trusted = False
+    for value in message.auth_results:
+        if _authserv_id(value) not in trusted_ids:
+            continue  # anyone can write an Authentication-Results header
+        seen_trusted = True
+        try:
+            header = _AUTHRES.parse_value(value)
+        except Exception:
+            return [], "a trusted Authentication-Results header could not be parsed"
+        if header.authserv_id not in trusted_ids:
+            continue
+        for result in header.results:
+            props = {(p.type.lower(), p.name.lower()): str(p.value).lower() for p in getattr(result, "properties", ())}
+            results.append((str(getattr(result, "method", "")).lower(), str(getattr(result, "result", "")).lower(), props))
+    if not seen_trusted:
+        return [], "no Authentication-Results header from a trusted authserv-id"
+    return results, None
+
+
+def dmarc_pass_domains(message: ParsedMessage, trusted: tuple[str, ...]) -> set[str]:
+    """The domains (header.from) for which a trusted header reports dmarc=pass: the From domain, or a mismatch."""
+    results, _ = _trusted_results(message, trusted)
+    return {props.get(("header", "from"), "") for method, outcome, props in results
+            if method == "dmarc" and outcome == "pass"}
+
+
 def authentication(message: ParsedMessage, trusted: tuple[str, ...]) -> tuple[bool, str]:
     """(authenticated?, why): DMARC pass or aligned DKIM pass, from trusted authserv-ids only.
 
@@ -206,30 +255,16 @@ def authentication(message: ParsedMessage, trusted: tuple[str, ...]) -> tuple[bo
     if message.from_address is None:
         return False, "there is no usable From address"
     from_domain = _domain(message.from_address)
-    trusted_ids = {t.strip().lower() for t in trusted}
+    results, problem = _trusted_results(message, trusted)
+    if problem is not None:
+        return False, problem
     dmarc: set[str] = set()
     dkim: set[str] = set()
-    seen_trusted = False
-    for value in message.auth_results:
-        if _authserv_id(value) not in trusted_ids:
-            continue  # anyone can write an Authentication-Results header
-        seen_trusted = True
-        try:
-            header = _AUTHRES.parse_value(value)
-        except Exception:
-            return False, "a trusted Authentication-Results header could not be parsed"
-        if header.authserv_id not in trusted_ids:
-            continue
-        for result in header.results:
-            method = str(getattr(result, "method", "")).lower()
-            outcome = str(getattr(result, "result", "")).lower()
-            props = {(p.type.lower(), p.name.lower()): str(p.value).lower() for p in getattr(result, "properties", ())}
-            if method == "dmarc" and props.get(("header", "from"), "") == from_domain:
-                dmarc.add(outcome)
-            elif method == "dkim" and _aligned(props.get(("header", "d"), ""), from_domain):
-                dkim.add(outcome)
-    if not seen_trusted:
-        return False, "no Authentication-Results header from a trusted authserv-id"
+    for method, outcome, props in results:
+        if method == "dmarc" and props.get(("header", "from"), "") == from_domain:
+            dmarc.add(outcome)
+        elif method == "dkim" and _aligned(props.get(("header", "d"), ""), from_domain):
+            dkim.add(outcome)
     if len(dmarc) > 1:
         return False, f"trusted Authentication-Results headers disagree (dmarc={', '.join(sorted(dmarc))})"
     if dmarc == {"pass"}:
@@ -340,3 +375,65 @@ def decide(message: ParsedMessage, config: Config) -> Decision:
     if not message.viewer_ids:
         return answerable("review", "no_viewer_id")
     return answerable("erase", "ok", why if authenticated else "authentication not required")
+
+
+# ---------------------------------------------------------------- direct requesters
+
+
+@dataclass(frozen=True)
+class DirectReply:
+    """May a sender no tenant lists get the one data-free letter (``templates/direct_request``)?
+
+    ``to`` is the From address as written when the letter may go, else None;
+    ``code`` is ``"direct_reply_allowed"`` or the ``REASONS`` code saying why not.
+    """
+
+    to: str | None
+    code: str
+
+    @property
+    def allowed(self) -> bool:
+        return self.to is not None
+
+
+def direct_reply(message: ParsedMessage, config: Config) -> DirectReply | None:
+    """The verdict on the data-free letter for mail from a sender no tenant lists; None for anyone else.
+
+    Such a sender is usually a viewer writing to us directly. As a processor
+    we cannot identify anyone from an email address, and must not say whether
+    we hold anything about them, so the only answer is one fixed letter
+    sending them to the service they used. It goes only when all of these
+    hold, checked in this order (the first that fails is the code):
+    the mail is not automatic and nothing read says a machine would answer a
+    machine (``NEVER_ANSWERED``); the role is ``processor`` (a controller's
+    own users are answered by a person); the sender is not our own reply
+    address or its domain; every trusted dmarc=pass is for the From domain
+    itself; and the From domain passes DMARC there (by the rules of
+    :func:`authentication`, whatever ``policy.require_authentication`` says,
+    and not on aligned DKIM alone). The workflow adds the rest: not a reply
+    to our letter, and not already sent within ``policy.direct_reply_window_days``.
+    """
+    address = message.from_address
+    if address is None or tenants_for(address, config.tenants):
+        return None
+    if any(p.code == "parse_budget_exceeded" for p in message.problems):
+        return None
+
+    def withheld(code: str) -> DirectReply:
+        return DirectReply(None, code)
+
+    if message.automatic is not None or any(p.code in NEVER_ANSWERED for p in message.problems):
+        return withheld("direct_reply_automatic")
+    if config.policy.role == "controller":
+        return withheld("direct_reply_controller")
+    own = config.delivery.from_address.strip().lower()
+    from_domain = _domain(address)
+    if address.lower() == own or from_domain == own.rpartition("@")[2]:
+        return withheld("direct_reply_our_address")
+    passed = dmarc_pass_domains(message, config.policy.trusted_authserv_ids)
+    if passed - {from_domain}:
+        return withheld("direct_reply_domain_mismatch")
+    authenticated, _why = authentication(message, config.policy.trusted_authserv_ids)
+    if not authenticated or from_domain not in passed:
+        return withheld("direct_reply_unauthenticated")
+    return DirectReply(address, "direct_reply_allowed")

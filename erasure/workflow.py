@@ -61,16 +61,24 @@ from erasure.models import (
     RequestStatus,
     Subject,
 )
-from erasure.notify import ReplySpec, TemplateRenderer, notice_context, queue_recipient_notice, queue_reply
+from erasure.notify import (
+    ReplySpec,
+    TemplateRenderer,
+    last_queued_to,
+    notice_context,
+    queue_recipient_notice,
+    queue_reply,
+)
 from erasure.parse import ParsedMessage, clean_viewer_ids
 from erasure.parse.budget import ParseBudget, parse_within_budget
 from erasure.parse.headers import storable, valid_message_id
 from erasure.refusals import Refusal, letter_basis, refusal_for
 from erasure.register import RequestDetail, show_request
-from erasure.replies import ASK_FOR_INFORMATION, acknowledgement_due, customer_text, reply_after
+from erasure.replies import ASK_FOR_INFORMATION, acknowledgement_due, customer_text, direct_reply_due, reply_after
 from erasure.state import State, open_state
+from erasure.status import ACKNOWLEDGED_BY_OFFICER
 from erasure.store import ErasureResult, Target, ViewStore
-from erasure.verify import REASONS, Decision, decide
+from erasure.verify import REASONS, Decision, DirectReply, decide, direct_reply
 from erasure.vocabulary import Channel, ManualChannel
 
 log = logging.getLogger("erasure.workflow")
@@ -518,6 +526,8 @@ class Desk:
             )
             if not follows_ours:
                 self._acknowledge_at_intake(session, request)
+            if parsed is not None:
+                self._answer_direct_requester(session, request, direct_reply(parsed, self.config), follows_ours)
             destination = "processed" if request.planned == "erase" else "review"  # after the id cap
             # Logs carry references and reason codes, never viewer ids or message text.
             log.info("intake %s: %s from %s as %s (%s)", ref.key, request.reference, request.requester or "-",
@@ -526,6 +536,35 @@ class Desk:
                           message_id=valid_message_id(parsed.message_id) if parsed else None,
                           body_sha=body_sha, request_id=request.id, destination=destination, now=self.now())
             return request.id, destination, False
+
+    def _answer_direct_requester(self, session: Session, request: ErasureRequest, verdict: DirectReply | None,
+                                 follows_ours: bool) -> None:
+        """Mail from a sender no tenant lists: queue the one data-free letter, or record why not.
+
+        ``verify.direct_reply`` says whether the sender may get it at all; here
+        are the two rules that need the state database: never in answer to one
+        of our own letters (no loop), and at most once per address in any
+        spelling within ``policy.direct_reply_window_days``. Either way the
+        trail says so: the outbox's ``reply_queued`` (kind ``direct_request``),
+        or a ``direct_reply_withheld`` event with its reason code. The request
+        itself goes to review as before; this letter never answers it.
+        """
+        if verdict is None:
+            return
+        code, now = verdict.code, self.now()
+        if verdict.to is not None:
+            if follows_ours:
+                code = "direct_reply_thread"
+            elif not direct_reply_due(last_queued_to(session, verdict.to, "direct_request"), now,
+                                      self.config.policy.direct_reply_window_days):
+                code = "direct_reply_recent"
+            elif queue_reply(session, self.config, request, ReplySpec("direct_request"), self.renderer, now=now,
+                             data_free_to=verdict.to) is not None:
+                return
+            else:  # the From address could not be stored as written (longer than the column)
+                code = "bad_from"
+        audit.record(session, "direct_reply_withheld", request=request, reason=REASONS[code],
+                     data={"reason_code": code}, now=now)
 
     def _asked_for_these(self, session: Session, parsed: ParsedMessage, decision: Decision) -> ErasureRequest | None:
         """The open request whose `needs_information` letter this mail answers with the ids, or None.
@@ -1220,6 +1259,25 @@ class Desk:
             reason = self._without_ids(request, reason)
             request.reason = reason
             transitions.move(session, request, "cancel", actor=actor, reason=reason, now=self.now())
+            return self.outcome(request)
+
+    def record_acknowledgement(self, reference: str, *, note: str, actor: str | None = None) -> RequestOutcome:
+        """An officer confirmed receipt by other means (CCPA 7021(a)): recorded, so `status` stops flagging it.
+
+        For requests the tool may not answer itself (an unknown or unauthenticated
+        sender, a direct requester): the officer writes by hand, or phones, and
+        says here how. Nothing is sent and the request does not move.
+        """
+        if not note.strip():
+            raise InvalidTransitionError("an acknowledgement needs --note: how and when receipt was confirmed")
+        actor = actor or default_actor()
+        with self.state.session() as session:
+            request = self._get(session, reference)
+            if request.status not in S.OPEN:
+                raise InvalidTransitionError(f"{request.reference} is already {request.status}; "
+                                             "only open requests need an acknowledgement")
+            audit.record(session, ACKNOWLEDGED_BY_OFFICER, actor=actor, request=request, now=self.now(),
+                         reason=self._without_ids(request, note), data={"actor": actor})
             return self.outcome(request)
 
     def extend(self, reference: str, *, reason: str, actor: str | None = None) -> RequestOutcome:

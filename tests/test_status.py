@@ -6,12 +6,14 @@ import datetime as dt
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from erasure import audit, deadlines
 from erasure.config import config_from_dict
-from erasure.models import ErasureRequest, MailboxCursor, OutboxMessage, RequestStatus
+from erasure.models import AuditEvent, ErasureRequest, MailboxCursor, OutboxMessage, RequestStatus
 from erasure.state import open_state
 from erasure.status import status
+from erasure.workflow import Desk
 from tests import desk
 from tests.desk import BERLIN, UTC, D, at, make_request, needs_desk_commands, run_cli
 
@@ -150,12 +152,41 @@ def test_ccpa_requests_without_a_reply_past_their_acknowledgement_date_need_atte
         add_poll(session, NOW)
     with state.session() as session:
         report = status(session, today=TODAY, config=CONFIG, now=NOW)
-    assert [(i.reference, i.due, i.days_left) for i in report.unacknowledged] == [
-        ("ER-TEST-SILENT", ack, -2), ("ER-TEST-QUEUED", ack, -2),
+    # UNVERIFIED (a sender we may not answer, e.g. a viewer writing to us directly) is listed too:
+    # the duty to confirm receipt does not go away when the tool cannot write.
+    assert [(i.reference, i.due, i.days_left, i.answerable) for i in report.unacknowledged] == [
+        ("ER-TEST-SILENT", ack, -2, True), ("ER-TEST-QUEUED", ack, -2, True), ("ER-TEST-UNVERIFIED", ack, -2, False),
     ]
-    assert "2 CCPA request(s) past their acknowledgement date with no reply sent" in report.problems
-    assert [i["reference"] for i in report.to_json()["unacknowledged"]] == ["ER-TEST-SILENT", "ER-TEST-QUEUED"]
-    assert "not acknowledged in time (CCPA 7021(a)): 2" in report.text()
+    assert ("3 CCPA request(s) past their acknowledgement date with no reply sent; acknowledge by other means, "
+            "then `erasure requests acknowledge REF`") in report.problems
+    unacknowledged = report.to_json()["unacknowledged"]
+    assert [i["reference"] for i in unacknowledged] == ["ER-TEST-SILENT", "ER-TEST-QUEUED", "ER-TEST-UNVERIFIED"]
+    assert unacknowledged[2]["answerable"] is False
+    assert unacknowledged[2]["fix"] == (
+        "we may not answer this sender automatically: acknowledge by other means, then record it: "
+        '`erasure requests acknowledge ER-TEST-UNVERIFIED --note "how and when"`')
+    assert "`erasure outbox list`" in unacknowledged[0]["fix"]
+    text = report.text()
+    assert "not acknowledged in time (CCPA 7021(a)): 3" in text
+    assert '    ER-TEST-UNVERIFIED: we may not answer this sender automatically: acknowledge by other means' in text
+
+
+def test_an_acknowledgement_recorded_by_an_officer_clears_the_missed_acknowledgement(state):
+    ack = D(2026, 11, 27)
+    with state.session() as session:
+        session.add(desk_request("DIRECT", "needs_review", D(2026, 12, 20), regulation="ccpa",
+                                 acknowledge_by=ack, reply_allowed=False))
+        add_poll(session, NOW)
+    desk_ = Desk(CONFIG, state, now=lambda: NOW)
+    with pytest.raises(Exception, match="--note"):
+        desk_.record_acknowledgement("ER-TEST-DIRECT", note="  ", actor="dpo")
+    desk_.record_acknowledgement("ER-TEST-DIRECT", note="Wrote to the viewer from privacy@ on 2026-11-28.", actor="dpo")
+    with state.session() as session:
+        report = status(session, today=TODAY, config=CONFIG, now=NOW)
+        assert report.unacknowledged == ()
+        events = [(e.event, e.actor, e.reason) for e in session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.request_ref == "ER-TEST-DIRECT"))]
+    assert events == [("acknowledged_by_officer", "dpo", "Wrote to the viewer from privacy@ on 2026-11-28.")]
 
 
 
@@ -227,3 +258,15 @@ def test_a_ccpa_acknowledgement_is_missed_from_the_day_after_its_date(state, ack
         [(acknowledge_by, deadlines.days_left(acknowledge_by, TODAY))] if listed else []
     )
     assert listed == deadlines.is_overdue(acknowledge_by, TODAY)
+
+
+@needs_desk_commands
+def test_requests_acknowledge_records_receipt_confirmed_by_other_means(config_file):
+    result = run_cli("--config", config_file, "requests", "acknowledge", "ER-TEST-E", "--note", "Phoned the DPO.",
+                     "--actor", "alice")
+    assert result.exit_code == 0, result.output
+    assert result.output == "ER-TEST-E: needs_review, receipt confirmed by other means\n"
+    closed = run_cli("--config", config_file, "requests", "acknowledge", "ER-TEST-A", "--note", "x")
+    assert closed.exit_code == 2 and "already completed; only open requests need an acknowledgement" in closed.output
+    missing = run_cli("--config", config_file, "requests", "acknowledge", "ER-TEST-E")
+    assert missing.exit_code == 2 and "--note" in missing.output

@@ -118,7 +118,8 @@ def test_a_crash_after_the_store_committed_completes_without_saying_no_data(worl
 @pytest.mark.parametrize(
     ("raw", "status", "replies"),
     [
-        (mail("someone@unknown.example", "Viewer ID: viewer-00001\n"), "needs_review", []),
+        # only the data-free "ask the service you used" letter (tests/test_direct_requests.py)
+        (mail("someone@unknown.example", "Viewer ID: viewer-00001\n"), "needs_review", ["direct_request"]),
         (mail("dpo@acme.example", "Viewer ID: viewer-00001\n", authenticated=False), "needs_review", []),
         (mail("dpo@acme.example", "Please delete our user's data.\n"), "needs_review", ["needs_information"]),
         (mail("dpo@acme.example", "Viewer ID: viewer-00001\n", headers={"Auto-Submitted": "auto-replied"}), "ignored", []),
