@@ -91,7 +91,10 @@ REASONS: dict[str, str] = {
     "attachment_undecodable": "An attachment is neither UTF-8 nor UTF-16.",
     "attachment_ambiguous": "A CSV attachment has more than one viewer_id column.",
     "attachment_no_viewer_id_column": "A CSV attachment has several columns but none called viewer_id.",
-    "forwarded_message": "The message contains a forwarded message; ids in it are not read automatically.",
+    "forwarded_message": ("The message contains an attached message that is not read: one forwarded inside a forwarded "
+                          "message (forwards are read one level deep), or a report's copy of the message it reports on."),
+    "attachment_outlook_message": ("An attachment is an Outlook item (.msg), which is not read (only a GPL library reads "
+                                   "the format); the requester should be asked to forward inline or as an .eml file."),
     "body_too_large": "A body part is larger than the configured limit.",
     "viewer_id_undecodable": "A viewer id contains bytes that could not be decoded.",
     "viewer_id_control_chars": "A viewer id contains control or invisible characters.",

@@ -67,6 +67,7 @@ from erasure.parse.language import Kind, kind_of, regulation_of
 from erasure.parse.mime import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
     MAX_DELIMITER_LINES,
+    forwarded_attachment,
     read_parts,
     too_many_delimiter_lines,
 )
@@ -190,11 +191,17 @@ def _parse(raw: bytes, max_len: int, max_ids: int, max_attachment: int, own: fro
     references = references_of(message_id, msg)
     auth_results = tuple(unfold(v) for v in raw_values(msg, "Authentication-Results"))
 
-    texts, attachments = read_parts(msg, out, max_attachment)
+    texts, attachments, attached = read_parts(msg, out, max_attachment)
     own_text = "\n".join(unquoted(t) for t in texts)
-    # A forwarded request (the customer forwarding its viewer's mail) is read one
-    # level deep, with the forwarder's own words; a quoted reply is not.
+    # A forwarded request (the customer forwarding its viewer's mail, inline or as an
+    # attached message) is read one level deep, with the forwarder's own words; a
+    # quoted reply is not. One of our own letters forwarded back is a quote.
     forwards = [f for f in (forwarded_message(t, subject) for t in texts) if f is not None and f.sender not in own]
+    for inner in attached:
+        forward, files = forwarded_attachment(inner, out, max_attachment)
+        if forward.sender not in own:
+            forwards.append(forward)
+            attachments.extend(files)
     request_text = "\n\n".join([own_text, *(f.text for f in forwards)]) if forwards else own_text
     if echoes_our_letters(request_text):
         out.add("echoes_our_reply", "the message repeats the text of one of our own letters (an automatic "
