@@ -86,7 +86,7 @@ REASONS: dict[str, str] = {
     "too_many_part_headers": "A MIME part has too many header fields to read safely; the part was not read.",
     "too_many_header_parameters": "A header has too many parameters or RFC 2231 segments to read safely; it was not read.",
     "parse_budget_exceeded": "Reading the message took more time or memory than policy.parse_timeout_seconds / policy.parse_memory_mb allow; it was not read.",
-    "attachment_unreadable": "An attachment could not be read (not CSV or plain text, or invalid CSV).",
+    "attachment_unreadable": "An attachment could not be read (not CSV, .xlsx or plain text, or invalid CSV).",
     "attachment_too_large": "An attachment is larger than the configured limit.",
     "attachment_undecodable": "An attachment is neither UTF-8 nor UTF-16.",
     "attachment_ambiguous": "A CSV attachment has more than one viewer_id column.",
