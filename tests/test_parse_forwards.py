@@ -4,6 +4,9 @@ forward of its viewer's mail. A forward is read one level deep; a reply never is
 
 from __future__ import annotations
 
+import email
+import email.policy
+
 import pytest
 import sqlalchemy as sa
 
@@ -242,3 +245,36 @@ def test_an_outlook_msg_attachment_is_not_read_and_the_customer_is_asked_for_eml
     parsed = parse_message(attached("0M8R4KGxGuEAAAAAAAAAAAAAAAAAAAAAPgADAP7/CQAGAAAAAAAAAAAAAAAB\n", part_headers=part))
     assert (parsed.viewer_ids, parsed.forwarded) == ((), False)
     assert "attachment_outlook_message" in codes(parsed)
+
+
+def multipart_from_tenant(raw: bytes, **kw) -> bytes:
+    """The test world's authenticated tenant mail, carrying ``attached``'s MIME body."""
+    head, body = raw.decode().split("\n\n", 1)
+    ctype = head.split("Content-Type: ", 1)[1]
+    return world_mail("dpo@acme.example", body, subject="Fwd: Delete my data", headers={"Content-Type": ctype}, **kw)
+
+
+def test_a_forward_as_attachment_from_a_tenant_is_erased_and_the_trail_says_it_was_forwarded(world):
+    inner = VIEWER_MESSAGE.replace("fw-viewer-1", "viewer-00003")
+    world.deliver(multipart_from_tenant(attached(inner)))
+    world.poll()
+    with world.state.session() as session:
+        (request,) = session.scalars(sa.select(ErasureRequest)).all()
+        received = [e for e in audit.iter_events(session) if e.event == "received"]
+    assert request.status == "completed" and request.rows_erased
+    assert world.views("env_acme_prod", "viewer-00003") == 0
+    assert '"forwarded":true' in received[0].data
+
+
+def test_a_msg_attachment_asks_the_customer_to_forward_inline_or_as_eml(world):
+    part = MSG_ATTACHMENTS["by content type"] + "Content-Transfer-Encoding: base64\n"
+    world.deliver(multipart_from_tenant(attached("0M8R4KGxGuEAAAAAAAAAAAAAAAAAAAAAPgADAP7/CQAGAAAAAAAAAAAAAAAB\n",
+                                                 part_headers=part)))
+    world.poll()
+    with world.state.session() as session:
+        (request,) = session.scalars(sa.select(ErasureRequest)).all()
+        letters = {m.kind: m.raw for m in request.replies}
+    assert (request.status, request.reason_code) == ("needs_review", "attachment_outlook_message")
+    letter = email.message_from_bytes(letters["needs_information"], policy=email.policy.default)
+    text = letter.get_body(("plain",)).get_content()
+    assert ".msg" in text and ".eml" in text
