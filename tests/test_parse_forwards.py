@@ -103,10 +103,17 @@ def test_forwarded_text_of_plain_mail_is_none():
     assert forwarded_text("Please erase.\nViewer ID: x\n", "Erasure") is None
 
 
-def test_a_forwarded_request_from_a_tenant_is_erased_and_the_trail_says_it_was_forwarded(world):
+def forwarded_from_tenant(how: str) -> bytes:
+    """The test world's authenticated tenant mail forwarding a request for viewer-00003, inline or attached."""
+    if how == "attached":
+        return multipart_from_tenant(attached(VIEWER_MESSAGE.replace("fw-viewer-1", "viewer-00003")))
     subject, head = FORWARDS["Outlook, English"]
-    body = head + "Please delete my data.\nViewer ID: viewer-00003\n"
-    world.deliver(world_mail("dpo@acme.example", body, subject=subject))
+    return world_mail("dpo@acme.example", head + "Please delete my data.\nViewer ID: viewer-00003\n", subject=subject)
+
+
+@pytest.mark.parametrize("how", ["inline", "attached"])
+def test_a_forwarded_request_from_a_tenant_is_erased_and_the_trail_says_it_was_forwarded(world, how):
+    world.deliver(forwarded_from_tenant(how))
     world.poll()
     with world.state.session() as session:
         (request,) = session.scalars(sa.select(ErasureRequest)).all()
@@ -252,18 +259,6 @@ def multipart_from_tenant(raw: bytes, **kw) -> bytes:
     head, body = raw.decode().split("\n\n", 1)
     ctype = head.split("Content-Type: ", 1)[1]
     return world_mail("dpo@acme.example", body, subject="Fwd: Delete my data", headers={"Content-Type": ctype}, **kw)
-
-
-def test_a_forward_as_attachment_from_a_tenant_is_erased_and_the_trail_says_it_was_forwarded(world):
-    inner = VIEWER_MESSAGE.replace("fw-viewer-1", "viewer-00003")
-    world.deliver(multipart_from_tenant(attached(inner)))
-    world.poll()
-    with world.state.session() as session:
-        (request,) = session.scalars(sa.select(ErasureRequest)).all()
-        received = [e for e in audit.iter_events(session) if e.event == "received"]
-    assert request.status == "completed" and request.rows_erased
-    assert world.views("env_acme_prod", "viewer-00003") == 0
-    assert '"forwarded":true' in received[0].data
 
 
 def test_a_msg_attachment_asks_the_customer_to_forward_inline_or_as_eml(world):
