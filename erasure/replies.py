@@ -22,7 +22,7 @@ ASK_FOR_INFORMATION = frozenset({
     "viewer_id_list_unclear", "viewer_id_label_unclear", "viewer_id_trailing_punctuation", "attachment_header_unclear",
     "viewer_id_unlabelled", "viewer_id_in_sentence", "viewer_id_unlikely_shape", "viewer_id_bare_uuid",
     "attachment_encoding_unclear", "viewer_id_number_mangled", "attachment_formula",
-    "attachment_hidden_cells", "attachment_several_sheets",
+    "attachment_hidden_cells", "attachment_several_sheets", "attachment_outlook_message",
     "received_on_unreadable", "received_on_conflict", "received_on_future",
 })
 
@@ -123,8 +123,12 @@ CUSTOMER_TEXTS: dict[str, str | None] = {
     "viewer_id_reserved_example": ("Your message names one of the example ids printed in our letters. Please send the viewer "
                                    "ids from your own records instead."),
     "body_too_large": "Your message was too large for us to read. Please send the viewer ids again in a smaller message, for example as a CSV file.",
-    "forwarded_message": ("Your message contains a forwarded message. We do not take viewer ids from forwarded messages; "
-                          "please name them in your own message or in an attached file."),
+    "forwarded_message": ("Your message contains a forwarded message inside another forwarded message. We read a "
+                          "forwarded request one level deep only; please forward the original request itself, or name "
+                          "the viewer ids in your own message."),
+    "attachment_outlook_message": ("Your message has an Outlook item (.msg file) attached, which we cannot read. Please "
+                                   "forward the request to us inline (Forward) or as an attached .eml message, or name "
+                                   "the viewer ids in your own message."),
     "charset_refused": ("Your message or a file attached to it uses a character encoding we do not read. Please send it "
                         "again saved as UTF-8."),
     "attachment_unreadable": ("We could not read a file attached to your message. We read CSV files, Excel workbooks (.xlsx) "

@@ -88,12 +88,15 @@ REASONS: dict[str, str] = {
     "too_many_part_headers": "A MIME part has too many header fields to read safely; the part was not read.",
     "too_many_header_parameters": "A header has too many parameters or RFC 2231 segments to read safely; it was not read.",
     "parse_budget_exceeded": "Reading the message took more time or memory than policy.parse_timeout_seconds / policy.parse_memory_mb allow; it was not read.",
-    "attachment_unreadable": "An attachment could not be read (not CSV or plain text, or invalid CSV).",
+    "attachment_unreadable": "An attachment could not be read (not CSV, .xlsx or plain text, or invalid CSV).",
     "attachment_too_large": "An attachment is larger than the configured limit.",
     "attachment_undecodable": "An attachment is neither UTF-8 nor UTF-16.",
     "attachment_ambiguous": "A CSV attachment has more than one viewer_id column.",
     "attachment_no_viewer_id_column": "A CSV attachment has several columns but none called viewer_id.",
-    "forwarded_message": "The message contains a forwarded message; ids in it are not read automatically.",
+    "forwarded_message": ("The message contains an attached message that is not read: one forwarded inside a forwarded "
+                          "message (forwards are read one level deep), or a report's copy of the message it reports on."),
+    "attachment_outlook_message": ("An attachment is an Outlook item (.msg), which is not read (only a GPL library reads "
+                                   "the format); the requester should be asked to forward inline or as an .eml file."),
     "body_too_large": "A body part is larger than the configured limit.",
     "viewer_id_undecodable": "A viewer id contains bytes that could not be decoded.",
     "viewer_id_control_chars": "A viewer id contains control or invisible characters.",

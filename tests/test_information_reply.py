@@ -3,6 +3,7 @@ request that asked for them instead of opening a second one (issue 13)."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from erasure import audit
@@ -70,3 +71,57 @@ def test_a_closed_request_is_not_reopened_by_a_late_reply(world):
     first, second = requests(world)
     assert first.status == "rejected"
     assert second.status == "completed"  # a new, ordinary request
+
+
+# ---------------------------------------------------------------- replies in Finnish and Czech (issue 13)
+
+#: Our letter as a mail client quotes it when it adds no '>' marks (an HTML reply's text):
+#: only the attribution line says where the customer's own words end. Its example ids
+#: must never be read.
+OUR_LETTER_QUOTED = ("We cannot act on it yet, for this reason:\n\nThe request names no viewer id.\n\n"
+                     "Please reply to this message and name each viewer id on its own line, like this:\n\n"
+                     "    Viewer ID: 3f2b9c1e-8d4a-4c6b-9e2f-0a1b2c3d4e5f\n    Viewer ID: customer-7781\n")
+
+ATTRIBUTIONS = {
+    "fi, Gmail": "ma 2.11.2026 klo 9.12 Privacy <privacy@analytics.example> kirjoitti:",
+    "fi, Thunderbird": "Privacy kirjoitti 2.11.2026 klo 9.12:",
+    "cs, Thunderbird": "Dne 2. 11. 2026 v 9:12 Privacy napsal(a):",
+    "cs, Gmail": "po 2. 11. 2026 v 9:12 odesílatel Privacy <privacy@analytics.example> napsal:",
+}
+NEW_IDS = {
+    "fi": "Hei,\n\nalla pyytämänne katsojatunnus. Poistakaa sen tiedot.\n\nViewer ID: viewer-00005\n\nTerveisin\nLiisa\n\n",
+    "cs": "Dobrý den,\n\nzasíláme požadovaný identifikátor diváka. Prosíme o výmaz jeho údajů.\n\n"
+          "Viewer ID: viewer-00005\n\nS pozdravem\nJana\n\n",
+}
+NO_IDS = {
+    "fi": "Kiitos tiedosta, selvitämme asian katsojan kanssa.\n\nTerveisin\nLiisa\n\n",
+    "cs": "Děkujeme, ověříme to u diváka a ozveme se.\n\nS pozdravem\nJana\n\n",
+}
+
+
+def quoting_reply(w, letter_id, own_words, attribution):
+    w.deliver(mail("dpo@acme.example", own_words + attribution + "\n" + OUR_LETTER_QUOTED,
+                   subject="Re: Erasure request: we need more information",
+                   headers={"In-Reply-To": letter_id, "References": letter_id}))
+    return w.poll()
+
+
+@pytest.mark.parametrize("client", sorted(ATTRIBUTIONS))
+def test_a_finnish_or_czech_reply_with_the_ids_completes_the_request(world, client):
+    letter_id = asked(world)
+    quoting_reply(world, letter_id, NEW_IDS[client[:2]], ATTRIBUTIONS[client])
+    (request,) = requests(world)
+    assert (request.status, request.response) == ("completed", "completed")
+    assert world.views("env_acme_prod", "viewer-00005") == 0
+
+
+@pytest.mark.parametrize("client", sorted(ATTRIBUTIONS))
+def test_a_finnish_or_czech_reply_without_ids_is_never_answered(world, client):
+    letter_id = asked(world)
+    quoting_reply(world, letter_id, NO_IDS[client[:2]], ATTRIBUTIONS[client])
+    first, second = requests(world)
+    assert first.status == "needs_review"  # still waiting for the ids
+    assert (second.status, second.reason_code) == ("needs_review", "reply_to_our_reply")
+    with world.state.session() as session:
+        kinds = session.scalars(sa.select(OutboxMessage.kind).order_by(OutboxMessage.id)).all()
+    assert kinds == ["needs_information"]  # nothing went out to the reply

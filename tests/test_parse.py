@@ -276,11 +276,11 @@ def test_nul_bytes_outside_ids_are_tolerated() -> None:
     assert message.viewer_ids == ("n-1",)
 
 
-def test_forwarded_message_is_not_read_but_flagged() -> None:
+def test_an_attached_message_is_read_as_a_forward() -> None:
     body = "--b\nContent-Type: text/plain\n\nPlease erase, see below.\n--b\nContent-Type: message/rfc822\n\nFrom: x@y.example\n\nViewer ID: fwd\n--b--\n"
     message = parse_message(mail(body, content_type='multipart/mixed; boundary="b"'))
-    assert message.viewer_ids == ()
-    assert "forwarded_message" in codes(message)
+    assert (message.viewer_ids, message.forwarded, message.forwarded_from) == (("fwd",), True, ("x@y.example",))
+    assert message.problems == ()
 
 
 def test_inline_images_are_ignored_other_attachments_flagged() -> None:

@@ -4,6 +4,9 @@ forward of its viewer's mail. A forward is read one level deep; a reply never is
 
 from __future__ import annotations
 
+import email
+import email.policy
+
 import pytest
 import sqlalchemy as sa
 
@@ -100,10 +103,17 @@ def test_forwarded_text_of_plain_mail_is_none():
     assert forwarded_text("Please erase.\nViewer ID: x\n", "Erasure") is None
 
 
-def test_a_forwarded_request_from_a_tenant_is_erased_and_the_trail_says_it_was_forwarded(world):
+def forwarded_from_tenant(how: str) -> bytes:
+    """The test world's authenticated tenant mail forwarding a request for viewer-00003, inline or attached."""
+    if how == "attached":
+        return multipart_from_tenant(attached(VIEWER_MESSAGE.replace("fw-viewer-1", "viewer-00003")))
     subject, head = FORWARDS["Outlook, English"]
-    body = head + "Please delete my data.\nViewer ID: viewer-00003\n"
-    world.deliver(world_mail("dpo@acme.example", body, subject=subject))
+    return world_mail("dpo@acme.example", head + "Please delete my data.\nViewer ID: viewer-00003\n", subject=subject)
+
+
+@pytest.mark.parametrize("how", ["inline", "attached"])
+def test_a_forwarded_request_from_a_tenant_is_erased_and_the_trail_says_it_was_forwarded(world, how):
+    world.deliver(forwarded_from_tenant(how))
     world.poll()
     with world.state.session() as session:
         (request,) = session.scalars(sa.select(ErasureRequest)).all()
@@ -146,3 +156,120 @@ def test_unless_told_our_address_the_decision_still_refuses_to_act_on_our_forwar
         "delivery": {"from_address": "privacy@privacy.example"},
     })
     assert decide(parsed, config).reason_code == "forwards_our_letter"
+
+
+# ---------------------------------------------------------------- forwards sent as attachments
+
+def attached(inner: str, *, own_words: str = "Please action the attached request.\n\nMaria\n",
+             subject: str = "Fwd: Delete my data", part_headers: str = "Content-Type: message/rfc822\n"
+             "Content-Disposition: attachment; filename=\"Delete my data.eml\"\n") -> bytes:
+    """A customer's mail with its viewer's message attached (forward as attachment)."""
+    body = (f"--fwd\nContent-Type: text/plain; charset=utf-8\n\n{own_words}\n--fwd\n{part_headers}\n{inner}\n--fwd--\n")
+    return (f"From: DPO <dpo@acme.example>\nTo: privacy@privacy.example\nSubject: {subject}\n"
+            "Message-ID: <fa1@acme.example>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"fwd\"\n\n"
+            + body).encode()
+
+
+VIEWER_MESSAGE = ("From: Jane Viewer <jane@viewer.example>\nTo: privacy@acme.example\nSubject: Delete my data\n"
+                  "Date: Mon, 2 Nov 2026 09:12:00 +0100\nMessage-ID: <jane-1@viewer.example>\n"
+                  "Content-Type: text/plain; charset=utf-8\n\n" + VIEWER_MAIL)
+
+ATTACHED_FORWARDS = {
+    "Thunderbird (forward as attachment)": attached(VIEWER_MESSAGE),
+    "Outlook (an .eml attached, no disposition)": attached(VIEWER_MESSAGE, subject="Erasure request",
+                                                           part_headers="Content-Type: message/rfc822\n"),
+    "Apple Mail (inline disposition)": attached(VIEWER_MESSAGE, part_headers="Content-Type: message/rfc822\n"
+                                                "Content-Disposition: inline\n"),
+    "the viewer's own reply thread below its request": attached(
+        VIEWER_MESSAGE + "\nOn Sun, 1 Nov 2026, Acme <privacy@acme.example> wrote:\n> Viewer ID: older-1\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTACHED_FORWARDS))
+def test_a_forward_as_attachment_is_read_like_an_inline_forward(name):
+    parsed = parse_message(ATTACHED_FORWARDS[name])
+    assert (parsed.viewer_ids, parsed.forwarded, parsed.forwarded_from) == (("fw-viewer-1",), True, ("jane@viewer.example",))
+    assert (parsed.kind, parsed.problems) == ("erasure", ())
+
+
+def test_the_files_attached_to_a_forwarded_message_are_read():
+    csv_part = ("--in\nContent-Type: text/csv\nContent-Disposition: attachment; filename=\"ids.csv\"\n\n"
+                "viewer_id\nfw-csv-1\n--in--\n")
+    inner = ("From: jane@viewer.example\nSubject: Delete\nContent-Type: multipart/mixed; boundary=\"in\"\n\n"
+             "--in\nContent-Type: text/plain\n\nPlease delete the viewers in the file.\n" + csv_part)
+    parsed = parse_message(attached(inner))
+    assert (parsed.viewer_ids, parsed.forwarded, parsed.problems) == (("fw-csv-1",), True, ())
+
+
+def codes(parsed) -> set[str]:
+    return {p.code for p in parsed.problems}
+
+
+# Near misses: attached messages that are not a forward we read.
+def test_a_forward_inside_a_forward_is_not_read_and_goes_to_review():
+    inner = ("From: colleague@acme.example\nSubject: Fwd: Delete my data\nContent-Type: multipart/mixed; boundary=\"in\"\n\n"
+             "--in\nContent-Type: text/plain\n\nSee attached.\n--in\nContent-Type: message/rfc822\n\n"
+             + VIEWER_MESSAGE + "\n--in--\n")
+    parsed = parse_message(attached(inner))
+    assert "fw-viewer-1" not in parsed.viewer_ids
+    assert "forwarded_message" in codes(parsed)
+
+
+def test_a_bounce_carrying_the_original_is_not_read_as_a_forward():
+    report = (f"--fwd\nContent-Type: text/plain\n\nDelivery failed.\n--fwd\nContent-Type: message/delivery-status\n\n"
+              f"Reporting-MTA: dns; mx.acme.example\n\nFinal-Recipient: rfc822; x@y.example\nAction: failed\nStatus: 5.1.1\n"
+              f"\n--fwd\nContent-Type: message/rfc822\n\n{VIEWER_MESSAGE}\n--fwd--\n")
+    raw = ("From: DPO <dpo@acme.example>\nTo: privacy@privacy.example\nSubject: Undelivered\nMIME-Version: 1.0\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=\"fwd\"\n\n" + report).encode()
+    parsed = parse_message(raw)
+    assert (parsed.viewer_ids, parsed.forwarded) == ((), False)
+    assert "forwarded_message" in codes(parsed)
+
+
+def test_our_own_letter_attached_back_is_a_quote_not_a_request():
+    ours = VIEWER_MESSAGE.replace("Jane Viewer <jane@viewer.example>", "Privacy Desk <privacy@privacy.example>")
+    parsed = parse_message(attached(ours, own_words="Please erase this one too.\nViewer ID: new-1\n"),
+                           own_addresses=["privacy@privacy.example"])
+    assert (parsed.viewer_ids, parsed.forwarded) == (("new-1",), False)
+    unless_told = parse_message(attached(ours))
+    assert unless_told.forwarded_from == ("privacy@privacy.example",)  # verify.decide: forwards_our_letter
+
+
+def test_a_quoted_attachment_negation_still_goes_to_review():
+    inner = VIEWER_MESSAGE.replace("please delete all data you hold about me.", "please do not delete my data yet.")
+    assert "ambiguous_wording" in codes(parse_message(attached(inner)))
+
+
+MSG_ATTACHMENTS = {
+    "by content type": 'Content-Type: application/vnd.ms-outlook\nContent-Disposition: attachment; filename="Request"\n',
+    "by name, as octet-stream": 'Content-Type: application/octet-stream\nContent-Disposition: attachment; filename="Delete my data.msg"\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(MSG_ATTACHMENTS))
+def test_an_outlook_msg_attachment_is_not_read_and_the_customer_is_asked_for_eml(name):
+    part = MSG_ATTACHMENTS[name] + "Content-Transfer-Encoding: base64\n"
+    parsed = parse_message(attached("0M8R4KGxGuEAAAAAAAAAAAAAAAAAAAAAPgADAP7/CQAGAAAAAAAAAAAAAAAB\n", part_headers=part))
+    assert (parsed.viewer_ids, parsed.forwarded) == ((), False)
+    assert "attachment_outlook_message" in codes(parsed)
+
+
+def multipart_from_tenant(raw: bytes, **kw) -> bytes:
+    """The test world's authenticated tenant mail, carrying ``attached``'s MIME body."""
+    head, body = raw.decode().split("\n\n", 1)
+    ctype = head.split("Content-Type: ", 1)[1]
+    return world_mail("dpo@acme.example", body, subject="Fwd: Delete my data", headers={"Content-Type": ctype}, **kw)
+
+
+def test_a_msg_attachment_asks_the_customer_to_forward_inline_or_as_eml(world):
+    part = MSG_ATTACHMENTS["by content type"] + "Content-Transfer-Encoding: base64\n"
+    world.deliver(multipart_from_tenant(attached("0M8R4KGxGuEAAAAAAAAAAAAAAAAAAAAAPgADAP7/CQAGAAAAAAAAAAAAAAAB\n",
+                                                 part_headers=part)))
+    world.poll()
+    with world.state.session() as session:
+        (request,) = session.scalars(sa.select(ErasureRequest)).all()
+        letters = {m.kind: m.raw for m in request.replies}
+    assert (request.status, request.reason_code) == ("needs_review", "attachment_outlook_message")
+    letter = email.message_from_bytes(letters["needs_information"], policy=email.policy.default)
+    text = letter.get_body(("plain",)).get_content()
+    assert ".msg" in text and ".eml" in text

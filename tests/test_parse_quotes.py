@@ -52,6 +52,9 @@ QUOTE_STARTS = [
     ("sv", "Fr\u00e5n: Bob <bob@acme.example>\nSkickat: den 2 juni 2025 10:00"),
     ("pl", "Od: Bob <bob@acme.example>\nWys\u0142ano: poniedzia\u0142ek, 2 czerwca 2025 10:00"),
     ("pl-data", "Od: Bob <bob@acme.example>\nData: poniedzia\u0142ek, 2 czerwca 2025 10:00"),
+    ("fi", "L\u00e4hett\u00e4j\u00e4: Bob <bob@acme.example>\nL\u00e4hetetty: maanantai 2. kes\u00e4kuuta 2025 10.00"),
+    ("cs", "Od: Bob <bob@acme.example>\nOdesl\u00e1no: pond\u011bl\u00ed 2. \u010dervna 2025 10:00"),
+    ("da", "Fra: Bob <bob@acme.example>\nSendt: 2. juni 2025 10:00"),
     # "On ... wrote:" lines
     ("en-on", "On Mon, 2 Jun 2025 at 10:00, Bob <bob@acme.example> wrote:"),
     ("en-on-wrapped", "On Mon, 2 Jun 2025 at 10:00, Bob Example <bob@acme.example>\nwrote:"),
@@ -66,6 +69,18 @@ QUOTE_STARTS = [
     ("pl-w-dniu", "W dniu pon., 2 cze 2025 o 10:00 Bob <bob@acme.example> napisa\u0142(a):"),
     ("pl-w-dniu-a", "W dniu 2.06.2025 o 10:00, Bob napisa\u0142a:"),
     ("nl-op-wrapped", "Op ma 2 jun. 2025 om 10:00 schreef Bob Example\n<bob@acme.example>:"),
+    # ... and the clients that open the line with the date or the name (issue 13: fi, cs, da; Gmail in sv, pt, pl)
+    ("fi-gmail", "ma 2.6.2025 klo 10.00 Bob Esimerkki <bob@acme.example> kirjoitti:"),
+    ("fi-thunderbird", "Bob Esimerkki kirjoitti 2.6.2025 klo 10.00:"),
+    ("fi-apple", "2.6.2025 kello 10.00, Bob Esimerkki <bob@acme.example> kirjoitti:"),
+    ("cs-dne", "Dne 2. 6. 2025 v 10:00 Bob Example napsal(a):"),
+    ("cs-gmail", "po 2. 6. 2025 v 10:00 odes\u00edlatel Bob Example <bob@acme.example> napsal:"),
+    ("da-den", "Den 02-06-2025 kl. 10:00 skrev Bob Example:"),
+    ("da-gmail", "man. 2. jun. 2025 kl. 10.00 skrev Bob Example <bob@acme.example>:"),
+    ("sv-gmail", "m\u00e5n 2 juni 2025 kl 10:00 skrev Bob Example <bob@acme.example>:"),
+    ("pt-gmail", "seg., 2 de jun. de 2025 \u00e0s 10:00, Bob Example <bob@acme.example> escreveu:"),
+    ("pl-gmail", "pon., 2 cze 2025 o 10:00 Bob Example <bob@acme.example> napisa\u0142(a):"),
+    ("pl-dnia", "Dnia 2.06.2025 o 10:00 Bob Example napisa\u0142(a):"),
     # separator lines
     ("en-sep", "-----Original Message-----"),
     ("de-sep", "-----Urspr\u00fcngliche Nachricht-----"),
@@ -77,6 +92,9 @@ QUOTE_STARTS = [
     ("pt-sep", "-----Mensagem original-----"),
     ("sv-sep", "-----Ursprungligt meddelande-----"),
     ("pl-sep", "-----Wiadomo\u015b\u0107 oryginalna-----"),
+    ("da-sep", "-----Oprindelig meddelelse-----"),
+    ("fi-sep", "-------- Alkuper\u00e4inen viesti --------"),
+    ("cs-sep", "-------- P\u016fvodn\u00ed zpr\u00e1va --------"),
     ("gmail-fwd", "---------- Forwarded message ---------"),
     ("gmail-fwd-10", "---------- Forwarded message ----------"),
     ("de-fwd", "---------- Weitergeleitete Nachricht ---------"),
@@ -86,7 +104,12 @@ QUOTE_STARTS = [
     ("nl-fwd", "---------- Doorgestuurd bericht ---------"),
     ("pt-fwd", "---------- Mensagem encaminhada ---------"),
     ("apple-fwd", "Begin forwarded message:"),
+    ("da-fwd", "---------- Videresendt meddelelse ----------"),
+    ("fi-fwd", "---------- V\u00e4litetty viesti ---------"),
+    ("cs-fwd", "---------- P\u0159eposlan\u00e1 zpr\u00e1va ---------"),
     ("apple-fwd-de", "Anfang der weitergeleiteten Nachricht:"),
+    ("apple-fwd-fi", "V\u00e4litetty viesti alkaa:"),
+    ("apple-fwd-cs", "Za\u010d\u00e1tek p\u0159eposlan\u00e9 zpr\u00e1vy:"),
     ("underscores", "________________________________"),
 ]
 
@@ -96,7 +119,7 @@ def test_quoted_part_is_not_read_in_any_major_language(lang: str, start: str) ->
     body = f"Please erase this viewer.\nViewer ID: own-1\n\n{start}\nSubject: old request\n\nViewer ID: quoted-1\n"
     message = parse_message(mail(body))
     assert "quoted-1" not in unquoted(body)
-    if lang.endswith(("-fwd", "-fwd-10", "-fwd-de")):
+    if lang.endswith(("-fwd", "-fwd-10")) or lang.startswith("apple-fwd"):
         # A separator only forwards use: the forwarded request is read, one level deep (issue 13).
         assert (message.viewer_ids, message.forwarded) == (("own-1", "quoted-1"), True), lang
     else:
@@ -113,6 +136,11 @@ NOT_QUOTE_STARTS = [
     "-- Original list follows",  # dashes without the closing dashes
     "Forwarded message below; please act on the id",
     "El visor siguiente:",
+    # Attribution verbs without a date, or with text after the colon: a sentence, not a client's line
+    "Asiakkaamme kirjoitti meille seuraavat tunnukset:",
+    "Zákazník napsal:",
+    "Kunden skrev: slet venligst seeren nedenfor",
+    "Katsoja kirjoitti 2 kertaa: poistakaa tiedot",
 ]
 
 

@@ -14,7 +14,7 @@ requests"); the grammar here is exactly that and nothing cleverer:
 * ``Viewer IDs:`` followed by one id a line (optionally bulleted), until a
   blank line; ``Viewer IDs: a, b`` on one line is split on commas/semicolons;
 * a CSV attachment with a ``viewer_id`` column, or a CSV/TXT attachment with
-  one id a line.
+  one id a line, or an .xlsx workbook (its first sheet, parse/spreadsheet.py).
 
 An id that still contains a space, comma or semicolon is ambiguous (one id or
 several?) and goes to review, as do ids with control, format (zero-width,
@@ -22,12 +22,16 @@ bidi) or undecodable characters, and over-long ids. Ids are never patterns:
 ``%`` is the viewer whose id is the percent sign.
 
 Quoted replies (``>`` lines, ``On ... wrote:`` and everything after it,
-forwarded/original-message blocks) and signatures (after ``-- ``) are never
-read as requests, so a customer's reply quoting an old request cannot restart it.
+original-message blocks) and signatures (after ``-- ``) are never read as
+requests, so a customer's reply quoting an old request cannot restart it.
+A forwarded request (the customer forwarding its viewer's mail, inline or as
+an attached message/rfc822) is read one level deep: the forwarded message's
+own words and files, never the thread quoted below it; a forward inside a
+forward, and the copy of a message a bounce or report carries, go to review.
 Erasure words about the mail itself ("delete this e-mail" in a confidentiality
 footer) do not make a request. Any named file is a file, whatever its
-disposition: CSV and TXT are read, anything else (PDF, images attached as
-files, forwarded messages) sends the request to review rather than being
+disposition: CSV, TXT and .xlsx are read, anything else (PDF, images attached
+as files, Outlook .msg items) sends the request to review rather than being
 skipped silently.
 """
 
@@ -67,6 +71,7 @@ from erasure.parse.language import Kind, kind_of, regulation_of
 from erasure.parse.mime import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
     MAX_DELIMITER_LINES,
+    forwarded_attachment,
     read_parts,
     too_many_delimiter_lines,
 )
@@ -190,11 +195,17 @@ def _parse(raw: bytes, max_len: int, max_ids: int, max_attachment: int, own: fro
     references = references_of(message_id, msg)
     auth_results = tuple(unfold(v) for v in raw_values(msg, "Authentication-Results"))
 
-    texts, attachments = read_parts(msg, out, max_attachment)
+    texts, attachments, attached = read_parts(msg, out, max_attachment)
     own_text = "\n".join(unquoted(t) for t in texts)
-    # A forwarded request (the customer forwarding its viewer's mail) is read one
-    # level deep, with the forwarder's own words; a quoted reply is not.
+    # A forwarded request (the customer forwarding its viewer's mail, inline or as an
+    # attached message) is read one level deep, with the forwarder's own words; a
+    # quoted reply is not. One of our own letters forwarded back is a quote.
     forwards = [f for f in (forwarded_message(t, subject) for t in texts) if f is not None and f.sender not in own]
+    for inner in attached:
+        forward, files = forwarded_attachment(inner, out, max_attachment)
+        if forward.sender not in own:
+            forwards.append(forward)
+            attachments.extend(files)
     request_text = "\n\n".join([own_text, *(f.text for f in forwards)]) if forwards else own_text
     if echoes_our_letters(request_text):
         out.add("echoes_our_reply", "the message repeats the text of one of our own letters (an automatic "

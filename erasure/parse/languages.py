@@ -270,6 +270,37 @@ LANGUAGES: dict[str, Language] = {
     for lang in (ENGLISH, GERMAN, FRENCH, SPANISH, ITALIAN, DUTCH, PORTUGUESE, POLISH, SWEDISH, DANISH, FINNISH, CZECH)
 }
 
+_PL_WROTE = r"napisa[łl](?:a|\(a\))?"
+_CS_WROTE = r"napsal(?:a|\(a\))?"
+
+# ---------------------------------------------------------------- reply attribution lines
+
+#: How mail clients introduce a quoted reply ("On <date>, <person> wrote:"), per language:
+#: rows of (opening, verb, whether the sender's name may follow the verb). Unlike the tables
+#: above these are regular expressions over the text as written (not folded), matched on
+#: one line that ends with a colon, ignoring case (parse/quotes.py builds the patterns).
+#: An empty opening is a client that starts the line with the date or the name (Gmail in
+#: most languages: "ma 2.11.2026 klo 9.12 Matti <m@x> kirjoitti:"; Apple Mail in Finnish:
+#: "Matti kirjoitti 2.11.2026 kello 9.12:"): such a line must hold a digit (its date).
+#: A row is only ever a reason to stop reading (a quote starts here): a wrong row can
+#: hide ids from us, never make us read quoted ones.
+REPLY_ATTRIBUTIONS: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "en": (("On", "wrote", False),),
+    "de": (("Am", "schrieb", True),),
+    "fr": (("Le", r"a\s+[ée]crit", False),),
+    "es": (("El", r"escribi[óo]", False),),
+    "it": (("Il", r"ha\s+scritto", False),),
+    "nl": (("Op", "schreef", True),),
+    "pt": (("Em", "escreveu", False), ("", "escreveu", False)),         # Gmail: "seg., 2 de nov. de 2026 às 09:12, Ana <a@x> escreveu:"
+    "pl": ((r"W\s+dniu", _PL_WROTE, False), ("Dnia", _PL_WROTE, False),  # Thunderbird; Outlook/Onet
+           ("", _PL_WROTE, False)),                                     # Gmail: "pon., 2 lis 2026 o 09:12 Jan <j@x> napisał(a):"
+    "sv": (("Den", "skrev", True), ("", "skrev", True)),                # Gmail: "mån 2 nov. 2026 kl 09:12 skrev Anna <a@x>:"
+    "da": (("Den", "skrev", True), ("", "skrev", True)),                # Gmail: "man. 2. nov. 2026 kl. 09.12 skrev Jens <j@x>:"
+    "fi": (("", "kirjoitti", True),),                                   # "Matti kirjoitti 2.11.2026 klo 9.12:", Gmail "... <m@x> kirjoitti:"
+    "cs": (("Dne", _CS_WROTE, False), ("", _CS_WROTE, False)),         # Thunderbird "Dne 2. 11. 2026 v 9:12 Jan napsal(a):"; Gmail "... odesílatel Jan <j@x> napsal:"
+}
+
+
 #: The Californian law, named the same way in every language.
 CCPA_NAMES: tuple[str, ...] = ("ccpa", "cpra", "california", r"cal\.?\s*civ\.?", r"1798\.\d+")
 

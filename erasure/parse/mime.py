@@ -10,11 +10,12 @@ from email.message import Message
 
 from charset_normalizer import from_bytes
 
-from erasure.parse.headers import UNREAD_PART_TYPE
+from erasure.parse.addresses import strict_address
+from erasure.parse.headers import UNREAD_PART_TYPE, raw_values
 from erasure.parse.htmltext import read_html
 from erasure.parse.ids import IdCollector, ids_from_attachment, ids_from_text
 from erasure.parse.problems import Collector, safe_name
-from erasure.parse.quotes import unquoted
+from erasure.parse.quotes import Forwarded, unquoted
 from erasure.parse.spreadsheet import XLSX_CONTENT_TYPE
 
 MAX_MIME_PARTS = 200
@@ -301,20 +302,59 @@ def _decode_text(data: bytes, declared: str | None, out: Collector) -> str:
     return data.decode(encodings[0], "replace")  # undecodable bytes become U+FFFD, which the id readers refuse
 
 
-def read_parts(msg: Message, out: Collector, max_attachment: int) -> tuple[list[str], list[tuple[str, str, str | bytes]]]:
-    """The readable body texts and the id-bearing attachments (name, "csv"|"txt", text, or name, "xlsx", bytes), in order."""
+Attachment = tuple[str, str, str | bytes]
+
+#: Parts that make a message a report about another message (a bounce, a feedback report,
+#: a read receipt): the message attached to a report is the one it reports on, never a forward.
+REPORT_PART_TYPES = frozenset({
+    "message/delivery-status", "message/global-delivery-status", "message/feedback-report",
+    "message/disposition-notification", "message/global-disposition-notification", "text/rfc822-headers",
+    "message/global-headers",
+})
+#: An Outlook item saved as a file (.msg): a compound binary file that only a GPL library reads
+#: (extract-msg); never read here.
+OUTLOOK_ITEM_TYPE = "application/vnd.ms-outlook"
+
+
+def read_parts(msg: Message, out: Collector, max_attachment: int, *, forwarded: bool = False
+               ) -> tuple[list[str], list[Attachment], list[Message]]:
+    """The readable body texts, the id-bearing attachments (name, "csv"|"txt", text, or name, "xlsx", bytes)
+    and the attached messages to read as forwards, in order.
+
+    An attached message (message/rfc822: Thunderbird's and Apple Mail's "forward as
+    attachment", an .eml attached in Outlook) is the customer's forward of its viewer's
+    request, and is read as an inline forward is (``forwarded_attachment``), one level
+    deep: inside a forwarded message (``forwarded``) a further attached message is not
+    read, and a person looks. A report's attached message (a bounce's copy of the mail
+    that bounced) is what it reports on: not read, and a person looks.
+    """
     texts: list[str] = []
-    attachments: list[tuple[str, str, str | bytes]] = []
-    for part in _walk(msg, out):
+    attachments: list[Attachment] = []
+    messages: list[Message] = []
+    leaves = _walk(msg, out)
+    report = _content_type(msg) == "multipart/report" or any(_content_type(p) in REPORT_PART_TYPES for p in leaves)
+    for part in leaves:
         ctype = _content_type(part)
         name = _filename(part)
         if ctype == UNREAD_PART_TYPE:
             continue  # its headers were over a cap (headers.capped_part_headers); the Problem is recorded
         if ctype.startswith("message/"):
-            # A forwarded message is not the sender's own words, but it may hold ids
-            # the sender meant: a person decides rather than us silently skipping them.
-            if ctype == "message/rfc822":
-                out.add("forwarded_message", "the message contains a forwarded message, which is not read as a request")
+            if ctype != "message/rfc822":
+                continue
+            inner = _attached_message(part)
+            if inner is not None and not forwarded and not report:
+                messages.append(inner)
+            elif forwarded:
+                out.add("forwarded_message", "the forwarded message has a message attached to it in turn, which is "
+                        "not read: a forward is read one level deep")
+            else:
+                # Not a forward we can read: a person decides rather than us silently skipping its ids.
+                out.add("forwarded_message", "the message contains an attached message that is not read as a "
+                        "request (a report's copy of the message it reports on, or one that cannot be read)")
+            continue
+        if ctype == OUTLOOK_ITEM_TYPE or (name or "").lower().endswith(".msg"):
+            out.add("attachment_outlook_message", f"the attachment {safe_name(name or ctype)} is an Outlook item (.msg), "
+                    "which is not read; the customer is asked to forward the request inline or as an .eml file")
             continue
         if ctype in _IGNORED_TYPES or (ctype.startswith("image/") and _disposition(part) != "attachment"):
             continue  # signatures, business cards, logos and inline pictures: never a request
@@ -343,7 +383,32 @@ def read_parts(msg: Message, out: Collector, max_attachment: int) -> tuple[list[
         if content is not None:
             attachments.append((shown, kind, content))
     _check_alternatives(msg, out, max_attachment)
-    return texts, attachments
+    return texts, attachments, messages
+
+
+def _attached_message(part: Message) -> Message | None:
+    """The message inside a message/rfc822 part, or None when the stdlib could not read one."""
+    try:
+        payload = part.get_payload()
+    except Exception:
+        return None
+    if isinstance(payload, list) and len(payload) == 1 and isinstance(payload[0], Message):
+        return payload[0]
+    return None
+
+
+def forwarded_attachment(inner: Message, out: Collector, max_attachment: int) -> tuple[Forwarded, list[Attachment]]:
+    """An attached message read as a forward: its own words (quotes and signature cut) and its files.
+
+    The same reading as an inline forward (``quotes.forwarded_message``): the
+    forwarded request itself, one level deep, never the thread quoted below it.
+    Its sender is its one plain From address (None otherwise), so that one of our
+    own letters attached back to us is recognised as ours.
+    """
+    texts, attachments, _ = read_parts(inner, out, max_attachment, forwarded=True)
+    froms = raw_values(inner, "From")
+    sender = strict_address(froms[0]) if len(froms) == 1 else None
+    return Forwarded("\n".join(unquoted(t) for t in texts), sender.lower() if sender else None), attachments
 
 
 _IGNORED_TYPES = {

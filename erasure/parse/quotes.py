@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from erasure.parse.htmltext import html_to_text
+from erasure.parse.languages import REPLY_ATTRIBUTIONS
 
 # ---------------------------------------------------------------- language data
 
@@ -31,6 +32,9 @@ SEPARATOR_PHRASES: tuple[str, ...] = (
     "Mensagem original", "Mensagem encaminhada",                       # pt
     "Ursprungligt meddelande", "Vidarebefordrat meddelande",           # sv
     "Wiadomość oryginalna", "Oryginalna wiadomość", "Przekazana wiadomość",  # pl
+    "Oprindelig meddelelse", "Videresendt meddelelse",                 # da
+    "Alkuperäinen viesti", "Välitetty viesti",                         # fi
+    "Původní zpráva", "Přeposlaná zpráva",                             # cs
 )
 
 #: Whole lines that start a forwarded or quoted block without dashes.
@@ -41,24 +45,21 @@ START_LINES: tuple[str, ...] = (
     "Inicio del mensaje reenviado:",     # Apple Mail, es
     "Inizio messaggio inoltrato:",       # Apple Mail, it
     "Begin doorgestuurd bericht:",       # Apple Mail, nl
+    "Início da mensagem reencaminhada:",  # Apple Mail, pt
+    "Początek przekazywanej wiadomości:",  # Apple Mail, pl
+    "Vidarebefordrat mejl:",             # Apple Mail, sv
+    "Start på videresendt besked:",      # Apple Mail, da
+    "Välitetty viesti alkaa:",           # Apple Mail, fi
+    "Začátek přeposlané zprávy:",        # Apple Mail, cs
 )
 
-#: "On <date>, <person> wrote:" per language, as regular expressions: (opening, verb,
-#: whether the sender's name may follow the verb, as in "Op ... schreef Alice <a@x>:").
-ON_WROTE: tuple[tuple[str, str, bool], ...] = (
-    ("On", "wrote", False),                                 # en
-    ("Am", "schrieb", True),                                # de
-    ("Le", r"a\s+[ée]crit", False),                         # fr
-    ("El", r"escribi[óo]", False),                          # es
-    ("Il", r"ha\s+scritto", False),                         # it
-    ("Op", "schreef", True),                                # nl
-    ("Em", "escreveu", False),                              # pt
-    ("Den", "skrev", True),                                 # sv
-    (r"W\s+dniu", r"napisa[łl](?:a|\(a\))?", False),        # pl
-)
+#: "On <date>, <person> wrote:" in every language (the rows live in parse/languages.py):
+#: (opening, verb, whether the sender's name may follow the verb, as in "Op ... schreef
+#: Alice <a@x>:"). An empty opening: the line starts with the date or the name.
+ON_WROTE: tuple[tuple[str, str, bool], ...] = tuple(dict.fromkeys(row for rows in REPLY_ATTRIBUTIONS.values() for row in rows))
 
 #: Outlook's quoted header block: a From line directly followed by a Sent/Date line.
-HEADER_FROM: tuple[str, ...] = ("From", "Von", "De", "Da", "Van", "Från", "Od", "Fra")
+HEADER_FROM: tuple[str, ...] = ("From", "Von", "De", "Da", "Van", "Från", "Od", "Fra", "Lähettäjä")
 HEADER_NEXT: tuple[str, ...] = (
     "Sent", "Date",                     # en
     "Gesendet", "Datum",                # de, nl, sv
@@ -69,6 +70,8 @@ HEADER_NEXT: tuple[str, ...] = (
     "Skickat",                          # sv
     "Wysłano",                          # pl
     "Sendt",                            # da, no
+    "Lähetetty", "Päivämäärä",          # fi
+    "Odesláno",                         # cs
 )
 
 # ---------------------------------------------------------------- patterns built from the tables
@@ -89,20 +92,40 @@ _QUOTE_START = re.compile(
 
 def _on_wrote(opening: str, verb: str, name_after: bool, *, wrapped: bool) -> str:
     tail = r"(?:\s.{0,200}?)?" if name_after else ""
-    head = r"(?:.{0,200}\s)?" if wrapped else rf"{opening}\b.{{0,300}}\b"
+    if wrapped:
+        head = r"(?:.{0,200}\s)?"
+    elif opening:
+        head = rf"{opening}\b.{{0,300}}\b"
+    else:  # no opening word: the line holds a date (a digit) and the verb after a space, or starts with the verb
+        head = r"(?=.{0,500}\d)(?:.{0,300}\s)?"
     return rf"{head}{verb}{tail}{_SP}*:"
 
 
+def _unopened(name_after: bool) -> list[tuple[str, str, bool]]:
+    """The rows without an opening word, as one row per kind of tail: one scan of the line, not one per verb."""
+    verbs = "|".join(dict.fromkeys(v for o, v, after in ON_WROTE if not o and after == name_after))
+    return [("", f"(?:{verbs})", name_after)] if verbs else []
+
+
 _ON_WROTE = re.compile(
-    r"^\s*(?:" + "|".join(_on_wrote(*row, wrapped=False) for row in ON_WROTE) + r")\s*$", re.IGNORECASE
+    r"^\s*(?:" + "|".join(_on_wrote(*row, wrapped=False) for row in
+                          [*(r for r in ON_WROTE if r[0]), *_unopened(True), *_unopened(False)]) + r")\s*$",
+    re.IGNORECASE,
 )
-_ON_OPENING = re.compile(r"^\s*(?:" + "|".join(o for o, _, _ in ON_WROTE) + r")\b", re.IGNORECASE)
+
+
+def _on_wrote_line(line: str) -> bool:
+    """An attribution line ("On ..., Alice wrote:")? Only a line ending in a colon is scanned at all."""
+    return line.rstrip().endswith(":") and _ON_WROTE.match(line) is not None
+
+
+_ON_OPENING = re.compile(r"^\s*(?:" + "|".join(dict.fromkeys(o for o, _, _ in ON_WROTE if o)) + r")\b", re.IGNORECASE)
 _WROTE_CLOSING = re.compile(
     r"\s*(?:" + "|".join(_on_wrote(*row, wrapped=True) for row in ON_WROTE) + r")\s*", re.IGNORECASE
 )
 # "Op ... schreef Bob Example\n<bob@x>:": the verb on the first line, the name wrapped onto the next.
 _ON_VERB_LINE = re.compile(
-    r"^\s*(?:" + "|".join(rf"{o}\b.{{0,300}}\b{v}\b" for o, v, after in ON_WROTE if after) + r")", re.IGNORECASE
+    r"^\s*(?:" + "|".join(rf"{o}\b.{{0,300}}\b{v}\b" for o, v, after in ON_WROTE if after and o) + r")", re.IGNORECASE
 )
 _NAME_AND_COLON = re.compile(rf"[^:]{{1,200}}{_SP}*:\s*")
 _HEADER_BLOCK_FROM = re.compile(rf"^\s*\*?(?:{_alternatives(HEADER_FROM)}){_SP}*:\*?{_SP}*\S", re.IGNORECASE)
@@ -137,7 +160,7 @@ def unquoted(text: str) -> str:
         nxt = next(spans, None)
         line = text[span[0] : span[1]]
         following = text[nxt[0] : nxt[1]] if nxt is not None else ""
-        if _SIGNATURE.match(line) or _QUOTE_START.match(line) or _ON_WROTE.match(line):
+        if _SIGNATURE.match(line) or _QUOTE_START.match(line) or _on_wrote_line(line):
             break
         # "On Mon, 1 Jan 2024 at 10:00, Alice <a@x>\nwrote:" (wrapped by the mail client)
         if _ON_OPENING.match(line) and (
@@ -231,7 +254,7 @@ def forwarded_message(text: str, subject: str) -> Forwarded | None:
         if _FORWARD_START.match(line):
             start = span[1] + 1
             break
-        if _SIGNATURE.match(line) or _QUOTE_START.match(line) or _ON_WROTE.match(line):
+        if _SIGNATURE.match(line) or _QUOTE_START.match(line) or _on_wrote_line(line):
             if by_subject and _QUOTE_START.match(line):
                 start = span[1] + 1
             break
