@@ -197,9 +197,8 @@ def init(ctx: typer.Context) -> None:
 
     Example: erasure --config erasure.toml init
     """
-    from erasure.runner import check_mailbox
+    from erasure.runner import check_mailbox, check_stores
     from erasure.state import current_revision, open_state
-    from erasure.store import ViewStore
 
     with errors():
         config: Config = ctx.obj.config
@@ -207,16 +206,12 @@ def init(ctx: typer.Context) -> None:
         state = open_state(config.state.url, base_dir=config.base_dir)
         typer.echo(f"state database ready at schema {current_revision(state.engine)}")
         state.close()
-        with ViewStore.from_config(config) as store:
-            warnings = store.check_schema()
-        typer.echo(f"view store: {len(config.store.tables)} table(s) checked")
+        warnings = check_stores(config, echo=typer.echo)
         mailbox = check_mailbox(config)
         if mailbox:
             typer.echo(mailbox)
         for warning in warnings:
             typer.echo(f"warning: {warning}", err=True)
-        if not config.store.tables:
-            typer.echo("warning: no [[store.tables]] configured; nothing can be erased", err=True)
 
 
 # ---------------------------------------------------------------- demo
@@ -430,8 +425,18 @@ def requests_add(
 
 
 def _preview(result: Any) -> None:
-    counts = ", ".join(f"{n} from {table}" for table, n in result.counts.items())
-    typer.echo(f"dry run: would erase {result.total} row(s): {counts}; nothing was changed")
+    """The dry run's counts: per table, and per store when there are several."""
+    parts = result.to_json()
+
+    def tables(counts: dict[str, int]) -> str:
+        return ", ".join(f"{n} from {table}" for table, n in counts.items())
+
+    if len(parts) == 1:
+        typer.echo(f"dry run: would erase {result.total} row(s): {tables(next(iter(parts.values())))}; nothing was changed")
+        return
+    typer.echo(f"dry run: would erase {result.total} row(s) in {len(parts)} stores; nothing was changed")
+    for store, counts in parts.items():
+        typer.echo(f"  {store}: {sum(counts.values())} row(s): {tables(counts)}")
 
 
 def _deliver(ctx: typer.Context, desk: Any) -> None:
@@ -711,7 +716,7 @@ def outbox_retry(
 @retention_app.command("purge")
 def retention_purge(
     ctx: typer.Context,
-    days: Optional[int] = typer.Option(None, "--days", min=1, help="Retention period in days. Default: policy.retention_days."),
+    days: Optional[int] = typer.Option(None, "--days", min=1, help="Retention period in days for every store. Default: each store's retention_days, else policy.retention_days."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
 ) -> None:
     """Delete views older than the retention period, in chunks, with progress; and
@@ -723,11 +728,13 @@ def retention_purge(
 
     with errors():
         config: Config = ctx.obj.config
-        counts = purge(config, days=days, dry_run=dry_run,
-                       progress=lambda table, n: typer.echo(f"  {table}: {n} row(s) so far", err=True))
+        results = purge(config, days=days, dry_run=dry_run,
+                        progress=lambda table, n: typer.echo(f"  {table}: {n} row(s) so far", err=True))
         pruned = prune_records(config, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
-    typer.echo(f"retention purge: {verb} " + ", ".join(f"{n} from {t}" for t, n in counts.items()))
+    for name, result in results.items():
+        where = f" from store {name!r} (older than {(result.cutoff).date()})" if len(results) > 1 else ""
+        typer.echo(f"retention purge{where}: {verb} " + ", ".join(f"{n} from {t}" for t, n in result.counts.items()))
     typer.echo(f"request records past {config.policy.record_retention_months} months: {verb} {len(pruned)}")
 
 
@@ -750,15 +757,18 @@ def suppression_sweep(
 
     with errors():
         config: Config = ctx.obj.config
-        result = sweep_configured(config, dry_run=dry_run,
-                                  progress=lambda tenant, what, n: typer.echo(f"  {tenant}: {n} {what} so far", err=True))
+        results = sweep_configured(config, dry_run=dry_run,
+                                   progress=lambda tenant, what, n: typer.echo(f"  {tenant}: {n} {what} so far", err=True))
     verb = "would delete" if dry_run else "deleted"
-    for name, t in result.tenants.items():
-        rows = ", ".join(f"{n} from {table}" for table, n in t.counts.items())
-        typer.echo(f"suppression sweep: {name}: {t.ids_matched} erased viewer id(s) seen again; {verb} {rows}")
-    typer.echo(f"suppression sweep: {verb} {result.total} row(s) under {result.ids_matched} viewer id(s)")
-    if result.unchecked:
-        for version, n in sorted(result.unchecked.items()):
+    for result in results:
+        where = f"store {result.store!r}: " if len(results) > 1 else ""
+        for name, t in result.tenants.items():
+            rows = ", ".join(f"{n} from {table}" for table, n in t.counts.items())
+            typer.echo(f"suppression sweep: {where}{name}: {t.ids_matched} erased viewer id(s) seen again; {verb} {rows}")
+        typer.echo(f"suppression sweep: {where}{verb} {result.total} row(s) under {result.ids_matched} viewer id(s)")
+    unchecked = results[0].unchecked if results else {}  # the same subjects are checked in every store
+    if unchecked:
+        for version, n in sorted(unchecked.items()):
             typer.echo(f"warning: {n} erased viewer id(s) hashed with key version {version} were not checked: "
                        f"its key is not available; list it in audit.retired_keys", err=True)
         raise typer.Exit(EXIT_ATTENTION)

@@ -277,7 +277,7 @@ def test_the_desk_handle_closes_the_state_database_and_the_view_store(demo_dir, 
         assert desk.find(reference).summary.reference == reference
     assert closed == ["state"]  # the view store was never needed, so never opened
     with pytest.raises(RuntimeError), Desk.open(config) as desk:
-        assert desk.store is desk.store  # opened on first use, once
+        assert desk.stores["default"] is desk.stores["default"]  # opened on first use, once
         raise RuntimeError("a command that fails half-way")
     assert closed == ["state", "store", "state"]
 
