@@ -246,7 +246,7 @@ def demo(
     typer.echo("")
     typer.echo(f"Replies (.eml files): {result.replies_dir}")
     typer.echo(f"Audit trail: {result.audit_events} events, chain {'intact' if result.audit_ok else 'BROKEN'}")
-    typer.echo(f"Views left in the store: {result.views_before} before, {result.views_after} after")
+    typer.echo(f"Views in the two stores (EU ingest and analytics): {result.views_before} before, {result.views_after} after")
     typer.echo("")
     exe = sys.argv[0] if Path(sys.argv[0]).name == "erasure" else "erasure"
     typer.echo("Look around with, for example:")
@@ -360,6 +360,13 @@ def requests_show(
         lines.append(f"reason:     {data['reason_code']}: {data['reason']}")
     if data["rows_erased"] is not None:
         lines.append(f"erased:     {data['rows_erased']} row(s)")
+    for part in data["stores"]:
+        name = part["store"] + (f" ({part['description']})" if part["description"] else "")
+        tables = ", ".join(f"{n} from {t}" for t, n in part["counts"].items())
+        state = part["state"] + (f", {part['rows_erased']} row(s): {tables}" if part["state"] == "verified" else "")
+        if part["last_error"] and part["state"] != "verified":
+            state += f", {part['attempts']} attempt(s), last error: {part['last_error']}"
+        lines.append(f"store:      {name}: {state}")
     lines.append(f"subjects:   {', '.join(data['subjects']) or '-'}")
     lines.append("events:")
     lines += [f"  {e['seq']:>6}  {e['at'][:19]}  {e['actor']:<10} {e['event']}" + (f": {e['reason']}" if e["reason"] else "")

@@ -497,7 +497,9 @@ def _same_database(url: str, base_dir: Path) -> str:
     parsed = sa.make_url(resolve_sqlite_url(url, base_dir))
     if parsed.get_backend_name() == "sqlite":
         return f"sqlite:{Path(parsed.database or '').resolve()}" if parsed.database not in (None, "", ":memory:") else url
-    return f"{parsed.get_backend_name()}://{(parsed.host or 'localhost').lower()}:{parsed.port or ''}/{parsed.database or ''}"
+    backend = parsed.get_backend_name()
+    port = parsed.port or {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(backend, "")
+    return f"{backend}://{(parsed.host or 'localhost').lower()}:{port}/{parsed.database or ''}"
 
 
 def _check_stores(config: Config, source: str) -> None:

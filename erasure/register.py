@@ -106,6 +106,25 @@ class ReplyLine:
 
 
 @dataclass(frozen=True)
+class StoreLine:
+    """The request's part in one view store (``StoreProgress``): pending or verified, and its evidence."""
+
+    store: str
+    description: str
+    state: str
+    counts: dict[str, int]
+    rows_erased: int | None
+    attempts: int
+    last_error: str | None
+    failing_since: dt.datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"store": self.store, "description": self.description, "state": self.state, "counts": self.counts,
+                "rows_erased": self.rows_erased, "attempts": self.attempts, "last_error": self.last_error,
+                "failing_since": self.failing_since.isoformat() if self.failing_since else None}
+
+
+@dataclass(frozen=True)
 class RequestDetail:
     """`requests show`: the summary, the subjects masked, the request's audit events and replies."""
 
@@ -115,10 +134,13 @@ class RequestDetail:
     replies: tuple[ReplyLine, ...]
     # Processor role: the controller's legal date, when its receipt date was given (deadlines.request_dates).
     controller_due: dt.date | None = None
+    # One line per view store the request has been erased in (or is waiting for); empty before `erasing`.
+    stores: tuple[StoreLine, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = self.summary.to_json()
         data["controller_due"] = self.controller_due.isoformat() if self.controller_due else None
+        data["stores"] = [line.to_json() for line in self.stores]
         data["subjects"] = list(self.subjects)
         data["events"] = [e.to_json() for e in self.events]
         data["replies"] = [m.to_json() for m in self.replies]
@@ -159,7 +181,10 @@ def lookup(session: Session, reference: str) -> ErasureRequest:
     return request
 
 
-def show_request(state: State, reference: str, *, today: dt.date) -> RequestDetail:
+def show_request(state: State, reference: str, *, today: dt.date,
+                 descriptions: dict[str, str] | None = None) -> RequestDetail:
+    """One request as `requests show` reads it; ``descriptions`` names each store as the config describes it."""
+    descriptions = descriptions or {}
     with state.session() as session:
         r = lookup(session, reference)
         events = session.scalars(select(AuditEvent).where(AuditEvent.request_ref == r.reference).order_by(AuditEvent.seq))
@@ -170,4 +195,7 @@ def show_request(state: State, reference: str, *, today: dt.date) -> RequestDeta
             replies=tuple(ReplyLine(m.kind, m.recipient, m.status, m.message_id, m.attempts, m.last_error)
                           for m in r.replies),
             controller_due=r.controller_due_on,
+            stores=tuple(StoreLine(p.store, descriptions.get(p.store, ""), p.state,
+                                   {k: int(v) for k, v in json.loads(p.counts or "{}").items()},
+                                   p.rows_erased, p.attempts, p.last_error, p.failing_since) for p in r.stores),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import sys
 import time
@@ -179,7 +180,8 @@ def check_stores(config: Config, *, echo: Callable[[str], None]) -> list[str]:
 
 
 def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
-          progress: Callable[[str, int], None] | None = None) -> dict[str, retention.PurgeResult]:
+          progress: Callable[[str, int], None] | None = None,
+          now: dt.datetime | None = None) -> dict[str, retention.PurgeResult]:
     """Delete views older than each store's retention period, store by store, and record each in the audit trail.
 
     ``days`` (``--days``) overrides every store's period. A store that fails
@@ -193,7 +195,7 @@ def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
         for name, store in stores:
             period = days or store.settings.retention_days or config.policy.retention_days
             try:
-                result = retention.purge(store, days=period, dry_run=dry_run,
+                result = retention.purge(store, days=period, dry_run=dry_run, now=now,
                                          progress=(lambda table, n, name=name: progress(f"{name}: {table}", n))
                                          if progress and len(stores.names) > 1 else progress)
             except ErasureError as exc:
@@ -202,7 +204,7 @@ def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
             results[name] = result
             if not dry_run:
                 with Desk.open(config) as desk, desk.state.session() as session:
-                    audit.record(session, "retention_purge", data={
+                    audit.record(session, "retention_purge", now=now, data={
                         "store": name, "cutoff": result.cutoff.isoformat(), "days": period, "counts": result.counts,
                     })
     if failures:

@@ -213,7 +213,8 @@ class Desk:
 
     def find(self, reference: str) -> RequestDetail:
         """One request by reference (or numeric id) as `requests show` reads it; RequestNotFoundError if none."""
-        return show_request(self.state, reference, today=self.today())
+        return show_request(self.state, reference, today=self.today(),
+                            descriptions={s.name: s.description for s in self.config.stores})
 
     # ------------------------------------------------------------ helpers
 
