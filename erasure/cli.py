@@ -286,8 +286,10 @@ def poll(
         result = poll_once(config, dry_run=dry_run)
     if dry_run:
         for o in result.outcomes:
+            per_store = (f" ({', '.join(f'{n} in {store}' for store, n in o.matches_by_store.items())})"
+                         if o.matches_by_store and len(o.matches_by_store) > 1 else "")
             typer.echo(f"{o.reference}: would be {o.status} ({o.reason_code}); tenant {o.tenant or '-'}; "
-                       f"{'' if o.match_count is None else f'{o.match_count} matching rows'}".rstrip("; "))
+                       f"{'' if o.match_count is None else f'{o.match_count} matching rows{per_store}'}".rstrip("; "))
     for problem in result.problems:
         typer.echo(f"problem: {problem}", err=True)
     typer.echo(result.summary())

@@ -103,6 +103,7 @@ class RequestOutcome:
     match_count: int | None
     replies: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # what an officer's decision changed that they should know (who gets letters)
+    matches_by_store: dict[str, int] | None = None  # a dry run's count, store by store
 
     @property
     def needs_attention(self) -> bool:
@@ -912,11 +913,13 @@ class Desk:
             result.fetched += 1
             decision, _parsed = self._decision_for(incoming)
             matches = None
+            by_store = None
             status = {"erase": S.ERASING, "review": S.NEEDS_REVIEW, "ignore": S.IGNORED}[decision.outcome]
             if decision.outcome == "erase" and decision.tenant:
                 tenant = self.config.tenant(decision.tenant)
                 counted = self.stores.count(Target(incoming.ref.key, tenant.environments, decision.viewer_ids))
                 matches = counted.total
+                by_store = {name: result.total for name, result in counted.by_store.items()}
                 views = counted.views
                 policy = self.config.policy
                 if not policy.auto_approve or views > policy.auto_approve_max_views:
@@ -925,7 +928,7 @@ class Desk:
                 reference=f"(message {incoming.ref.key})", status=status, tenant=decision.tenant,
                 regulation=decision.regulation, reason_code=decision.reason_code,
                 reason=audit.without_viewer_ids(decision.reason, decision.viewer_ids),
-                rows_erased=None, match_count=matches,
+                rows_erased=None, match_count=matches, matches_by_store=by_store,
             ))
         return result
 

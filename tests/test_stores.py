@@ -10,6 +10,7 @@ views reads the store databases themselves.
 from __future__ import annotations
 
 import dataclasses
+import re
 import datetime as dt
 import json
 import os
@@ -509,3 +510,24 @@ def test_init_checks_every_store_and_names_the_one_at_fault(tmp_path: Path, monk
     assert result.exit_code != 0
     assert "view store 'eu-ingest' (stores[0]): 2 table(s) checked" in result.output
     assert "view store 'analytics' (stores[1])" in result.output and "viewer_uuid" in result.output
+
+
+# ---------------------------------------------------------------- the demo's two stores, through the CLI
+
+
+def test_the_demo_shows_per_store_evidence_and_a_dry_run_counts_store_by_store(tmp_path: Path) -> None:
+    d = tmp_path / "demo"
+    runner = CliRunner()
+    demo = runner.invoke(app, ["demo", "--dir", str(d)])
+    assert demo.exit_code == 0, demo.output
+    assert "eu-ingest: 16 views, 48 view_events; analytics: 16 views, 48 view_events" in demo.output
+    env = {"ERASURE_DEMO_AUDIT_KEY": "demo-only-audit-key-not-secret"}
+    shown = runner.invoke(app, ["--config", str(d / "erasure.toml"), "requests", "show", "ER-2026-000001"], env=env)
+    assert "store:      eu-ingest (EU ingest, Frankfurt): verified, 64 row(s): 16 from views, 48 from view_events" in shown.output
+    assert "store:      analytics (analytics, United States): verified" in shown.output
+    from erasure.demo import sample_mail
+
+    (_name, first), *_ = sample_mail(dt.datetime.now(dt.UTC))
+    (d / "Maildir" / "new" / "again.eml").write_bytes(first.replace(b"Message-ID: <", b"Message-ID: <again-"))
+    dry = runner.invoke(app, ["--config", str(d / "erasure.toml"), "poll", "--dry-run"], env=env)
+    assert re.search(r"\d+ matching rows \(\d+ in eu-ingest, \d+ in analytics\)", dry.output), dry.output
