@@ -209,9 +209,8 @@ def init(
 
     Example: erasure --config erasure.toml init --time-zone Europe/Berlin
     """
-    from erasure.runner import check_mailbox
+    from erasure.runner import check_mailbox, check_stores
     from erasure.state import current_revision, open_state
-    from erasure.store import ViewStore
 
     with errors():
         config = _config_with_time_zone(ctx, time_zone)
@@ -220,16 +219,12 @@ def init(
         state = open_state(config.state.url, base_dir=config.base_dir)
         typer.echo(f"state database ready at schema {current_revision(state.engine)}")
         state.close()
-        with ViewStore.from_config(config) as store:
-            warnings = store.check_schema()
-        typer.echo(f"view store: {len(config.store.tables)} table(s) checked")
+        warnings = check_stores(config, echo=typer.echo)
         mailbox = check_mailbox(config)
         if mailbox:
             typer.echo(mailbox)
         for warning in warnings:
             typer.echo(f"warning: {warning}", err=True)
-        if not config.store.tables:
-            typer.echo("warning: no [[store.tables]] configured; nothing can be erased", err=True)
 
 
 def _config_with_time_zone(ctx: typer.Context, time_zone: str | None) -> Config:
@@ -290,7 +285,7 @@ def demo(
     typer.echo("")
     typer.echo(f"Replies (.eml files): {result.replies_dir}")
     typer.echo(f"Audit trail: {result.audit_events} events, chain {'intact' if result.audit_ok else 'BROKEN'}")
-    typer.echo(f"Views left in the store: {result.views_before} before, {result.views_after} after")
+    typer.echo(f"Views in the two stores (EU ingest and analytics): {result.views_before} before, {result.views_after} after")
     typer.echo("")
     exe = sys.argv[0] if Path(sys.argv[0]).name == "erasure" else "erasure"
     typer.echo("Look around with, for example:")
@@ -330,8 +325,10 @@ def poll(
         result = poll_once(config, dry_run=dry_run)
     if dry_run:
         for o in result.outcomes:
+            per_store = (f" ({', '.join(f'{n} in {store}' for store, n in o.matches_by_store.items())})"
+                         if o.matches_by_store and len(o.matches_by_store) > 1 else "")
             typer.echo(f"{o.reference}: would be {o.status} ({o.reason_code}); tenant {o.tenant or '-'}; "
-                       f"{'' if o.match_count is None else f'{o.match_count} matching rows'}".rstrip("; "))
+                       f"{'' if o.match_count is None else f'{o.match_count} matching rows{per_store}'}".rstrip("; "))
     for problem in result.problems:
         typer.echo(f"problem: {problem}", err=True)
     typer.echo(result.summary())
@@ -405,6 +402,13 @@ def requests_show(
         lines.append(f"reason:     {data['reason_code']}: {data['reason']}")
     if data["rows_erased"] is not None:
         lines.append(f"erased:     {data['rows_erased']} row(s)")
+    for part in data["stores"]:
+        name = part["store"] + (f" ({part['description']})" if part["description"] else "")
+        tables = ", ".join(f"{n} from {t}" for t, n in part["counts"].items())
+        state = part["state"] + (f", {part['rows_erased']} row(s): {tables}" if part["state"] == "verified" else "")
+        if part["last_error"] and part["state"] != "verified":
+            state += f", {part['attempts']} attempt(s), last error: {part['last_error']}"
+        lines.append(f"store:      {name}: {state}")
     lines.append(f"subjects:   {', '.join(data['subjects']) or '-'}")
     if data["refusal_code"]:
         lines.append(f"refused:    the whole request, {data['refusal_code']}")
@@ -488,8 +492,18 @@ def _date_option(value: str | None, option: str) -> dt.date | None:
 
 
 def _preview(result: Any) -> None:
-    counts = ", ".join(f"{n} from {table}" for table, n in result.counts.items())
-    typer.echo(f"dry run: would erase {result.total} row(s): {counts}; nothing was changed")
+    """The dry run's counts: per table, and per store when there are several."""
+    parts = result.to_json()
+
+    def tables(counts: dict[str, int]) -> str:
+        return ", ".join(f"{n} from {table}" for table, n in counts.items())
+
+    if len(parts) == 1:
+        typer.echo(f"dry run: would erase {result.total} row(s): {tables(next(iter(parts.values())))}; nothing was changed")
+        return
+    typer.echo(f"dry run: would erase {result.total} row(s) in {len(parts)} stores; nothing was changed")
+    for store, counts in parts.items():
+        typer.echo(f"  {store}: {sum(counts.values())} row(s): {tables(counts)}")
 
 
 def _deliver(ctx: typer.Context, desk: Any) -> None:
@@ -835,7 +849,7 @@ def outbox_retry(
 @retention_app.command("purge")
 def retention_purge(
     ctx: typer.Context,
-    days: Optional[int] = typer.Option(None, "--days", min=1, help="Retention period in days. Default: policy.retention_days."),
+    days: Optional[int] = typer.Option(None, "--days", min=1, help="Retention period in days for every store. Default: each store's retention_days, else policy.retention_days."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
 ) -> None:
     """Delete views older than the retention period, in chunks, with progress; and
@@ -847,11 +861,13 @@ def retention_purge(
 
     with errors():
         config: Config = ctx.obj.config
-        counts = purge(config, days=days, dry_run=dry_run,
-                       progress=lambda table, n: typer.echo(f"  {table}: {n} row(s) so far", err=True))
+        results = purge(config, days=days, dry_run=dry_run,
+                        progress=lambda table, n: typer.echo(f"  {table}: {n} row(s) so far", err=True))
         pruned = prune_records(config, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
-    typer.echo(f"retention purge: {verb} " + ", ".join(f"{n} from {t}" for t, n in counts.items()))
+    for name, result in results.items():
+        where = f" from store {name!r} (older than {(result.cutoff).date()})" if len(results) > 1 else ""
+        typer.echo(f"retention purge{where}: {verb} " + ", ".join(f"{n} from {t}" for t, n in result.counts.items()))
     typer.echo(f"request records past {config.policy.record_retention_months} months: {verb} {len(pruned)}")
 
 
@@ -874,15 +890,18 @@ def suppression_sweep(
 
     with errors():
         config: Config = ctx.obj.config
-        result = sweep_configured(config, dry_run=dry_run,
-                                  progress=lambda tenant, what, n: typer.echo(f"  {tenant}: {n} {what} so far", err=True))
+        results = sweep_configured(config, dry_run=dry_run,
+                                   progress=lambda tenant, what, n: typer.echo(f"  {tenant}: {n} {what} so far", err=True))
     verb = "would delete" if dry_run else "deleted"
-    for name, t in result.tenants.items():
-        rows = ", ".join(f"{n} from {table}" for table, n in t.counts.items())
-        typer.echo(f"suppression sweep: {name}: {t.ids_matched} erased viewer id(s) seen again; {verb} {rows}")
-    typer.echo(f"suppression sweep: {verb} {result.total} row(s) under {result.ids_matched} viewer id(s)")
-    if result.unchecked:
-        for version, n in sorted(result.unchecked.items()):
+    for result in results:
+        where = f"store {result.store!r}: " if len(results) > 1 else ""
+        for name, t in result.tenants.items():
+            rows = ", ".join(f"{n} from {table}" for table, n in t.counts.items())
+            typer.echo(f"suppression sweep: {where}{name}: {t.ids_matched} erased viewer id(s) seen again; {verb} {rows}")
+        typer.echo(f"suppression sweep: {where}{verb} {result.total} row(s) under {result.ids_matched} viewer id(s)")
+    unchecked = results[0].unchecked if results else {}  # the same subjects are checked in every store
+    if unchecked:
+        for version, n in sorted(unchecked.items()):
             typer.echo(f"warning: {n} erased viewer id(s) hashed with key version {version} were not checked: "
                        f"its key is not available; list it in audit.retired_keys", err=True)
         raise typer.Exit(EXIT_ATTENTION)

@@ -63,10 +63,20 @@ class StoreTable:
         return self.parent is not None
 
 
+#: A store's name goes into the state database, the audit trail and letters' evidence.
+STORE_NAME = r"[a-z0-9][a-z0-9_-]{0,31}"
+DEFAULT_STORE = "default"
+
+
 @dataclass(frozen=True)
 class StoreSettings:
+    """One system that holds viewer data: ``[store]`` (one store, named "default") or each ``[[stores]]``."""
+
+    name: str = setting(DEFAULT_STORE, help='The store\'s name in status, the audit trail and letters (lower case, digits, "-" and "_"); [store] is "default".')
+    description: str = setting("", help='What and where the store is, as customers should read it, e.g. "EU ingest, Frankfurt".')
     url: str = setting("sqlite:///views.db", help="SQLAlchemy URL of the view store.")
-    tables: tuple[StoreTable, ...] = setting(factory=tuple, help="Tables holding view data (see [[store.tables]]).")
+    tables: tuple[StoreTable, ...] = setting(factory=tuple, help="Tables holding view data (see [[store.tables]] / [[stores.tables]]).")
+    retention_days: int | None = setting(None, help="Views older than this are deleted from this store by `erasure retention purge`; default policy.retention_days.")
     lock_timeout_seconds: int = setting(10, help="How long one erasure waits for a row lock before giving up and retrying on a later run; 0 = do not wait (MariaDB waits at least 1 s).")
     statement_timeout_seconds: int = setting(300, help="Upper bound for one delete statement; 0 = no limit.")
     password_env: str | None = setting(None, help="Environment variable holding the store password, merged into the URL.")
@@ -226,7 +236,8 @@ class ControllerSettings:
 @dataclass(frozen=True)
 class Config:
     state: StateSettings = setting(factory=StateSettings, help="[state]")
-    store: StoreSettings = setting(factory=StoreSettings, help="[store]")
+    store: StoreSettings = setting(factory=StoreSettings, help="[store]: one view store, named \"default\" (or use [[stores]]).")
+    stores: tuple[StoreSettings, ...] = setting(factory=tuple, help="[[stores]]: every system that holds viewer data, each named; a request completes only when all are erased.")
     mailbox: MailboxSettings = setting(factory=MailboxSettings, help="[mailbox]")
     delivery: DeliverySettings = setting(factory=DeliverySettings, help="[delivery]")
     tenants: tuple[Tenant, ...] = setting(factory=tuple, help="[[tenants]]")
@@ -237,6 +248,8 @@ class Config:
     base_dir: Path = field(default=Path("."), metadata={"help": "internal", "internal": True})
     # Whether the file itself set policy.role: `erasure init` insists on it (require_role).
     role_set: bool = field(default=False, metadata={"help": "internal", "internal": True})
+    # Whether the stores came from [[stores]] (named by the operator) rather than one [store].
+    stores_listed: bool = field(default=False, metadata={"help": "internal", "internal": True})
 
     def tenant(self, name: str) -> Tenant:
         """The tenant called ``name``; a ConfigError naming the known ones otherwise."""
@@ -320,6 +333,14 @@ def config_from_dict(data: dict[str, Any], *, base_dir: Path = Path("."), source
     """Build a Config from already-parsed TOML (tests and `demo` use this directly)."""
     config = _build(Config, data, prefix="", source=source)
     policy = data.get("policy")
+    if "stores" in data and "store" in data:
+        raise ConfigError(f"{source}: both [store] and [[stores]] are set; move [store] into [[stores]] "
+                          "with a name (a single [store] is the store named \"default\")")
+    if config.stores:
+        config = dataclasses.replace(config, stores_listed=True)
+    else:
+        # A single [store] (or none: the defaults) is the one store named "default".
+        config = dataclasses.replace(config, stores=(config.store,))
     config = dataclasses.replace(config, base_dir=base_dir,
                                  role_set=isinstance(policy, dict) and "role" in policy)
     _check(config, source)
@@ -472,7 +493,7 @@ def check_database_url(url: str, key: str, source: str = "config") -> None:
     example = {
         "state.url": 'sqlite:///erasure-state.db or postgresql+psycopg://erasure@db.example:5432/erasure',
         "store.url": 'sqlite:///views.db, postgresql+psycopg://user@host:5432/views or mysql+pymysql://user@host:3306/views',
-    }.get(key, "sqlite:///file.db or postgresql+psycopg://user@host:5432/name")
+    }.get("store.url" if key.startswith("stores[") else key, "sqlite:///file.db or postgresql+psycopg://user@host:5432/name")
     shown = _redact_url(url)
     try:
         parsed = sa.make_url(url)
@@ -512,7 +533,7 @@ def _plain_address(text: str) -> bool:
 def _check(config: Config, source: str) -> None:
     """Cross-field rules that a single key cannot express."""
     check_database_url(config.state.url, "state.url", source)
-    check_database_url(config.store.url, "store.url", source)
+    _check_stores(config, source)
     names = [t.name for t in config.tenants]
     for name in names:
         if names.count(name) > 1:
@@ -527,15 +548,6 @@ def _check(config: Config, source: str) -> None:
             raise ConfigError(f"{source}: tenants[{i}].contact = {tenant.contact!r} is not one plain address; "
                               "write it like privacy@acme.example")
         _check_recipients(tenant, f"tenants[{i}].recipients", config.delivery.from_address, source)
-    _check_store_tables(config.store.tables, source)
-    from erasure.state import resolve_sqlite_url
-
-    if (config.state.url.startswith("sqlite") and
-            resolve_sqlite_url(config.state.url, config.base_dir) == resolve_sqlite_url(config.store.url, config.base_dir)):
-        raise ConfigError(
-            f"{source}: state.url and store.url name the same SQLite file; give the tool's state a file of its own "
-            "(e.g. state.url = \"sqlite:///erasure-state.db\")"
-        )
     if config.policy.require_authentication and not config.policy.trusted_authserv_ids and config.tenants:
         raise ConfigError(
             f"{source}: policy.require_authentication is on but policy.trusted_authserv_ids is empty, so no request "
@@ -580,7 +592,64 @@ def _check_recipients(tenant: Tenant, key: str, own_address: str, source: str) -
                               "give the recipient's address")
 
 
-def _check_store_tables(tables: tuple[StoreTable, ...], source: str) -> None:
+def store_key(config: Config, index: int) -> str:
+    """The config key of the index-th store, as the operator wrote it: ``store`` or ``stores[i]``."""
+    return f"stores[{index}]" if config.stores_listed else "store"
+
+
+def _same_database(url: str, base_dir: Path) -> str:
+    """A URL reduced to what names one database: the SQLite file, or backend, host, port and database name."""
+    import sqlalchemy as sa
+
+    from erasure.state import resolve_sqlite_url
+
+    parsed = sa.make_url(resolve_sqlite_url(url, base_dir))
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite:{Path(parsed.database or '').resolve()}" if parsed.database not in (None, "", ":memory:") else url
+    backend = parsed.get_backend_name()
+    port = parsed.port or {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(backend, "")
+    return f"{backend}://{(parsed.host or 'localhost').lower()}:{port}/{parsed.database or ''}"
+
+
+def _check_stores(config: Config, source: str) -> None:
+    """Every store: a good URL, a name used once, a table tree, and a database of its own.
+
+    Two stores naming one database would be erased twice and counted twice in
+    the letter's evidence; a store sharing the state's database would put the
+    tool's own records among the customers' data. Both are usage errors.
+    """
+    import re
+
+    seen: dict[str, str] = {}
+    databases: dict[str, str] = {}
+    state_db = _same_database(config.state.url, config.base_dir) if config.state.url.startswith("sqlite") else None
+    for i, store in enumerate(config.stores):
+        key = store_key(config, i)
+        check_database_url(store.url, f"{key}.url", source)
+        if not re.fullmatch(STORE_NAME, store.name):
+            raise ConfigError(f"{source}: {key}.name = {store.name!r} is not a store name; use 1-32 lower-case "
+                              'letters, digits, "-" or "_", starting with a letter or digit (e.g. "eu-ingest")')
+        if store.name in seen:
+            raise ConfigError(f"{source}: {key}.name = {store.name!r} is used twice (also {seen[store.name]}); "
+                              "give each store a name of its own")
+        seen[store.name] = key
+        _check_store_tables(store.tables, source, f"{key}.tables")
+        if key != "store" and not any(t.viewer_column and not t.is_child for t in store.tables):
+            raise ConfigError(f"{source}: {key} ({store.name!r}) has no viewer table; add a [[stores.tables]] entry "
+                              "with viewer_column and tenant_column, or remove the store")
+        database = _same_database(store.url, config.base_dir)
+        if database in databases:
+            raise ConfigError(f"{source}: {key}.url names the same database as {databases[database]}.url; "
+                              "each store must be a database of its own (list its tables under one store)")
+        databases[database] = key
+        if database == state_db:
+            raise ConfigError(
+                f"{source}: state.url and {key}.url name the same SQLite file; give the tool's state a file of its own "
+                "(e.g. state.url = \"sqlite:///erasure-state.db\")"
+            )
+
+
+def _check_store_tables(tables: tuple[StoreTable, ...], source: str, prefix: str = "store.tables") -> None:
     """The table tree: names once, parents that exist and have a key, and every chain ending at a viewer table.
 
     The only check of the tree (the view store relies on it): made here, where
@@ -591,18 +660,18 @@ def _check_store_tables(tables: tuple[StoreTable, ...], source: str) -> None:
     index: dict[str, int] = {}
     for i, table in enumerate(tables):
         if table.name in index:
-            raise ConfigError(f"{source}: store.tables[{i}].name = {table.name!r} is configured twice "
-                              f"(also store.tables[{index[table.name]}]); list each table once")
+            raise ConfigError(f"{source}: {prefix}[{i}].name = {table.name!r} is configured twice "
+                              f"(also {prefix}[{index[table.name]}]); list each table once")
         index[table.name] = i
     for i, table in enumerate(tables):
-        key = f"store.tables[{i}]"
+        key = f"{prefix}[{i}]"
         if table.parent is not None:
             if table.parent not in index:
                 raise ConfigError(f"{source}: {key}.parent = {table.parent!r} is not a configured table")
             if not table.parent_key:
                 raise ConfigError(f"{source}: {key}.parent_key is required for a child table")
             if not tables[index[table.parent]].key:
-                raise ConfigError(f"{source}: store table {table.parent!r} needs `key` (store.tables[{index[table.parent]}].key) "
+                raise ConfigError(f"{source}: store table {table.parent!r} needs `key` ({prefix}[{index[table.parent]}].key) "
                                   f"because {table.name!r} names it as parent")
         else:
             if not (table.viewer_column and table.tenant_column):
@@ -612,7 +681,7 @@ def _check_store_tables(tables: tuple[StoreTable, ...], source: str) -> None:
         parent = table.parent
         while parent is not None:
             if parent in chain:
-                raise ConfigError(f"{source}: store.tables[{i}].parent: the parent chain {' -> '.join([*chain, parent])} loops "
+                raise ConfigError(f"{source}: {prefix}[{i}].parent: the parent chain {' -> '.join([*chain, parent])} loops "
                                   "and never reaches a table with viewer_column and tenant_column; fix the parent keys")
             chain.append(parent)
             parent = tables[index[parent]].parent

@@ -42,17 +42,41 @@ CONFIG = f"""\
 [state]
 url = "sqlite:///state.db"
 
-[store]
-url = "sqlite:///views.db"
+# Two systems hold viewer data, as at a real analytics service: the EU ingest
+# location (full IP addresses, kept briefly) and the analytics store the
+# post-processed views go to. A request completes only when both are erased.
+[[stores]]
+name = "eu-ingest"
+description = "EU ingest, Frankfurt"
+url = "sqlite:///eu-ingest.db"
+retention_days = 30
 
-[[store.tables]]
+[[stores.tables]]
 name = "views"
 viewer_column = "viewer_id"
 tenant_column = "environment_id"
 key = "view_id"
 time_column = "view_start"
 
-[[store.tables]]
+[[stores.tables]]
+name = "view_events"
+parent = "views"
+parent_key = "view_id"
+time_column = "ts"
+
+[[stores]]
+name = "analytics"
+description = "analytics, United States"
+url = "sqlite:///analytics.db"
+
+[[stores.tables]]
+name = "views"
+viewer_column = "viewer_id"
+tenant_column = "environment_id"
+key = "view_id"
+time_column = "view_start"
+
+[[stores.tables]]
 name = "view_events"
 parent = "views"
 parent_key = "view_id"
@@ -185,13 +209,21 @@ def prepare_directory(directory: Path | None) -> Path:
     return directory
 
 
-def _count_views(url: str) -> int:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text("SELECT COUNT(*) FROM views")).scalar_one()
-    finally:
-        engine.dispose()
+#: The demo's stores: file, and the seed and age of its synthetic views (the EU ingest keeps 30 days).
+DEMO_STORES = {"eu-ingest.db": (7, 30), "analytics.db": (11, 120)}
+
+
+def _count_views(directory: Path) -> int:
+    """Views in all the demo's stores together."""
+    total = 0
+    for name in DEMO_STORES:
+        engine = sa.create_engine(f"sqlite:///{directory / name}")
+        try:
+            with engine.connect() as conn:
+                total += conn.execute(sa.text("SELECT COUNT(*) FROM views")).scalar_one()
+        finally:
+            engine.dispose()
+    return total
 
 
 def run_demo(directory: Path | None = None, *, now: dt.datetime | None = None) -> DemoResult:
@@ -205,14 +237,15 @@ def run_demo(directory: Path | None = None, *, now: dt.datetime | None = None) -
     write_private(config_path, CONFIG)
     config = load_config(config_path)
 
-    views_url = f"sqlite:///{directory / 'views.db'}"
-    create_private_file(directory / "views.db")  # synthetic, but shaped like personal data: private like the real thing
-    engine = sa.create_engine(views_url)
-    try:
-        create_demo_schema(engine)
-        fill_synthetic_views(engine, TENANTS, viewer_ids_per_env=50, views_per_viewer=4, seed=7, now=now)
-    finally:
-        engine.dispose()
+    for name, (seed, max_age_days) in DEMO_STORES.items():
+        create_private_file(directory / name)  # synthetic, but shaped like personal data: private like the real thing
+        engine = sa.create_engine(f"sqlite:///{directory / name}")
+        try:
+            create_demo_schema(engine)
+            fill_synthetic_views(engine, TENANTS, viewer_ids_per_env=50, views_per_viewer=4, seed=seed, now=now,
+                                 max_age_days=max_age_days)
+        finally:
+            engine.dispose()
 
     maildir = directory / "Maildir"
     for sub in ("new", "cur", "tmp"):
@@ -223,7 +256,7 @@ def run_demo(directory: Path | None = None, *, now: dt.datetime | None = None) -
     result = DemoResult(
         directory=directory, config_path=config_path, replies_dir=config.path(config.delivery.directory),
         key_env=KEY_ENV, key_hint=os.environ[KEY_ENV] if os.environ[KEY_ENV] == DEMO_KEY else "...",
-        views_before=_count_views(views_url),
+        views_before=_count_views(directory),
     )
     state = open_state(config.state.url, base_dir=config.base_dir)
     desk = Desk(config, state)
@@ -242,20 +275,24 @@ def run_demo(directory: Path | None = None, *, now: dt.datetime | None = None) -
     finally:
         desk.close()
         state.close()
-    result.views_after = _count_views(views_url)
+    result.views_after = _count_views(directory)
     return result
 
 
 def _detail(session: sa.orm.Session, config: Config, r: ErasureRequest) -> str:
-    """One phrase per request for the demo table: the per-table counts, or why it stopped."""
+    """One phrase per request for the demo table: the per-table counts in each store, or why it stopped."""
     if r.status != "completed":
         return r.reason_code or r.status
     if r.response == "no_data_found":
         return "no data found for these ids"
-    erased = session.scalar(
+    parts = []
+    for data in session.scalars(
         sa.select(AuditEvent.data).where(AuditEvent.request_ref == r.reference, AuditEvent.event == "erased")
-    )
-    counts = json.loads(erased)["counts"] if erased else {}
-    order = {t.name: i for i, t in enumerate(config.store.tables)}
-    shown = sorted(counts.items(), key=lambda kv: order.get(kv[0], len(order)))
-    return "erased " + ", ".join(f"{n} {table}" for table, n in shown) if counts else f"{r.rows_erased} rows erased"
+        .order_by(AuditEvent.seq)
+    ):
+        event = json.loads(data)
+        store = next((s for s in config.stores if s.name == event.get("store")), config.stores[0])
+        order = {t.name: i for i, t in enumerate(store.tables)}
+        shown = sorted(event["counts"].items(), key=lambda kv: order.get(kv[0], len(order)))
+        parts.append(f"{store.name}: " + ", ".join(f"{n} {table}" for table, n in shown))
+    return "erased " + "; ".join(parts) if parts else f"{r.rows_erased} rows erased"

@@ -145,6 +145,9 @@ class ErasureRequest(Base):
         back_populates="request", order_by="Subject.position", cascade="all, delete-orphan"
     )
     replies: Mapped[list[OutboxMessage]] = relationship(back_populates="request", order_by="OutboxMessage.id")
+    stores: Mapped[list[StoreProgress]] = relationship(
+        back_populates="request", order_by="StoreProgress.id", cascade="all, delete-orphan"
+    )
 
     @property
     def due(self) -> dt.date:
@@ -176,6 +179,40 @@ class Subject(Base):
     @property
     def refused(self) -> bool:
         return self.refusal_code is not None
+
+
+class StoreProgress(Base):
+    """One request's erasure in one view store: pending until that store has erased and verified it.
+
+    There is no transaction across stores, so this row is what lets a run
+    erase the stores that answer while one is down, and resume after a crash
+    between two stores' commits without erasing any store twice with a
+    different answer: ``match_count`` is what was counted on the way into
+    ``erasing``, the figure a retry that finds nothing left falls back on.
+    """
+
+    __tablename__ = "store_progress"
+    __table_args__ = (
+        UniqueConstraint("request_id", "store", name="uq_store_progress_request_store"),
+        Index("ix_store_progress_store_state", "store", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    store: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))  # pending | verified
+    match_count: Mapped[int | None] = mapped_column(BigInteger)
+    rows_erased: Mapped[int | None] = mapped_column(BigInteger)
+    counts: Mapped[str | None] = mapped_column(Text)  # JSON: rows erased per table
+    resumed: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(CleanText)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When the store first failed since it last succeeded: `status` flags a store failing for over a day.
+    failing_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    request: Mapped[ErasureRequest] = relationship(back_populates="stores")
 
 
 class AuditEvent(Base):

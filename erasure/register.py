@@ -126,6 +126,25 @@ class SubjectDecision:
 
 
 @dataclass(frozen=True)
+class StoreLine:
+    """The request's part in one view store (``StoreProgress``): pending or verified, and its evidence."""
+
+    store: str
+    description: str
+    state: str
+    counts: dict[str, int]
+    rows_erased: int | None
+    attempts: int
+    last_error: str | None
+    failing_since: dt.datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"store": self.store, "description": self.description, "state": self.state, "counts": self.counts,
+                "rows_erased": self.rows_erased, "attempts": self.attempts, "last_error": self.last_error,
+                "failing_since": self.failing_since.isoformat() if self.failing_since else None}
+
+
+@dataclass(frozen=True)
 class RequestDetail:
     """`requests show`: the summary, the subjects masked, the request's audit events and replies."""
 
@@ -136,10 +155,13 @@ class RequestDetail:
     # Processor role: the controller's legal date, when its receipt date was given (deadlines.request_dates).
     controller_due: dt.date | None = None
     refused: tuple[SubjectDecision, ...] = ()  # the ids an officer refused (partial decisions, or all of them)
+    # One line per view store the request has been erased in (or is waiting for); empty before `erasing`.
+    stores: tuple[StoreLine, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = self.summary.to_json()
         data["controller_due"] = self.controller_due.isoformat() if self.controller_due else None
+        data["stores"] = [line.to_json() for line in self.stores]
         data["subjects"] = list(self.subjects)
         data["refused"] = [d.to_json() for d in self.refused]
         data["events"] = [e.to_json() for e in self.events]
@@ -181,7 +203,10 @@ def lookup(session: Session, reference: str) -> ErasureRequest:
     return request
 
 
-def show_request(state: State, reference: str, *, today: dt.date, time_zone: str) -> RequestDetail:
+def show_request(state: State, reference: str, *, today: dt.date, time_zone: str,
+                 descriptions: dict[str, str] | None = None) -> RequestDetail:
+    """One request as `requests show` reads it; ``descriptions`` names each store as the config describes it."""
+    descriptions = descriptions or {}
     with state.session() as session:
         r = lookup(session, reference)
         events = session.scalars(select(AuditEvent).where(AuditEvent.request_ref == r.reference).order_by(AuditEvent.seq))
@@ -193,6 +218,9 @@ def show_request(state: State, reference: str, *, today: dt.date, time_zone: str
                           for m in r.replies),
             controller_due=r.controller_due_on,
             refused=tuple(_decision(s, r.regulation) for s in r.subjects if s.refusal_code is not None),
+            stores=tuple(StoreLine(p.store, descriptions.get(p.store, ""), p.state,
+                                   {k: int(v) for k, v in json.loads(p.counts or "{}").items()},
+                                   p.rows_erased, p.attempts, p.last_error, p.failing_since) for p in r.stores),
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import sys
 import time
@@ -18,9 +19,9 @@ from typing import Callable
 
 import filelock
 
-from erasure import audit
+from erasure import audit, retention
 from erasure.config import Config, read_secret
-from erasure.errors import ConfigError, MailboxError, TemporaryError
+from erasure.errors import ConfigError, ErasureError, MailboxError, TemporaryError
 from erasure.files import PRIVATE_FILE, create_private_file
 from erasure.mailbox import MaildirSource, MailSource
 from erasure.notify import DeliveryReport, deliver
@@ -154,18 +155,60 @@ def prune_records(config: Config, *, dry_run: bool = False) -> list[str]:
         return desk.prune_records(dry_run=dry_run)
 
 
-def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
-          progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
-    """Delete views older than the retention period and record it in the audit trail."""
-    from erasure import retention
-    from erasure.store import ViewStore
+def check_stores(config: Config, *, echo: Callable[[str], None]) -> list[str]:
+    """`erasure init`: reflect every store against its tables; the first that fails is named with its key.
 
-    with ViewStore.from_config(config) as store:
-        result = retention.purge(store, days=days or config.policy.retention_days, dry_run=dry_run, progress=progress)
-    if not dry_run:
-        with Desk.open(config) as desk, desk.state.session() as session:
-            audit.record(session, "retention_purge", data={
-                "cutoff": result.cutoff.isoformat(), "days": days or config.policy.retention_days,
-                "counts": result.counts,
-            })
-    return result.counts
+    Returns the warnings (missing indexes, a store with no tables) for the caller to print.
+    """
+    from erasure.config import store_key
+    from erasure.errors import StoreError
+    from erasure.store.stores import Stores
+
+    warnings: list[str] = []
+    with Stores.from_config(config) as stores:
+        for i, (name, store) in enumerate(stores):
+            label = f"view store {name!r} ({store_key(config, i)})" if config.stores_listed else "view store"
+            try:
+                found = store.check_schema()
+            except StoreError as exc:
+                raise type(exc)(f"{label}: {exc}") from exc
+            echo(f"{label}: {len(store.settings.tables)} table(s) checked")
+            warnings += [f"{label}: {w}" for w in found] if config.stores_listed else found
+            if not store.settings.tables:
+                warnings.append(f"{label}: no tables configured ([[store.tables]]); nothing can be erased")
+    return warnings
+
+
+def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
+          progress: Callable[[str, int], None] | None = None,
+          now: dt.datetime | None = None) -> dict[str, retention.PurgeResult]:
+    """Delete views older than each store's retention period, store by store, and record each in the audit trail.
+
+    ``days`` (``--days``) overrides every store's period. A store that fails
+    does not stop the others: its error is raised after they have run.
+    """
+    from erasure.store.stores import Stores
+
+    results: dict[str, retention.PurgeResult] = {}
+    failures: list[tuple[str, Exception]] = []
+    with Stores.from_config(config) as stores:
+        for name, store in stores:
+            period = days or store.settings.retention_days or config.policy.retention_days
+            try:
+                result = retention.purge(store, days=period, dry_run=dry_run, now=now,
+                                         progress=(lambda table, n, name=name: progress(f"{name}: {table}", n))
+                                         if progress and len(stores.names) > 1 else progress)
+            except ErasureError as exc:
+                failures.append((name, exc))
+                continue
+            results[name] = result
+            if not dry_run:
+                with Desk.open(config) as desk, desk.state.session() as session:
+                    audit.record(session, "retention_purge", now=now, data={
+                        "store": name, "cutoff": result.cutoff.isoformat(), "days": period, "counts": result.counts,
+                    })
+    if failures:
+        name, exc = failures[0]
+        done = ", ".join(results) or "none"
+        raise type(exc)(f"retention purge of store {name!r} failed: {exc} (stores purged: {done})") from exc
+    return results

@@ -24,12 +24,14 @@ from erasure import audit
 from erasure.config import Config
 from erasure.deadlines import days_left, effective_due, is_overdue
 from erasure.metrics import REGULATION_LABELS
-from erasure.models import AuditEvent, ErasureRequest, MailboxCursor, OutboxMessage, RequestStatus
+from erasure.models import AuditEvent, ErasureRequest, MailboxCursor, OutboxMessage, RequestStatus, StoreProgress
 
 __all__ = [
     "DUE_SOON_DAYS",
     "POLL_STALE_AFTER",
+    "STORE_FAILING_AFTER",
     "DueItem",
+    "FailingStore",
     "ParkedReply",
     "PollState",
     "StatusReport",
@@ -108,6 +110,24 @@ class ParkedReply:
 
 
 @dataclass(frozen=True)
+class FailingStore:
+    """A view store that has failed, for requests still waiting on it, since ``since``."""
+
+    store: str
+    requests: tuple[str, ...]
+    since: dt.datetime
+    last_error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"store": self.store, "requests": list(self.requests), "since": self.since.isoformat(),
+                "last_error": self.last_error}
+
+
+#: A store failing for longer than this is flagged: erasure requests wait on it.
+STORE_FAILING_AFTER = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
 class PollState:
     source: str
     last_poll_at: dt.datetime | None
@@ -147,6 +167,8 @@ class StatusReport:
     # Open requests whose controller's own deadline (processor role) is within due_soon_days or past;
     # ``due`` is that deadline.
     controller_deadline: tuple[DueItem, ...] = ()
+    # View stores that have failed for over STORE_FAILING_AFTER for requests still `erasing`.
+    failing_stores: tuple[FailingStore, ...] = ()
 
     @property
     def last_success_at(self) -> dt.datetime | None:
@@ -174,6 +196,10 @@ class StatusReport:
         if self.unacknowledged:
             found.append(f"{len(self.unacknowledged)} CCPA request(s) past their acknowledgement date with no reply "
                          "sent; acknowledge by other means, then `erasure requests acknowledge REF`")
+        for f in self.failing_stores:
+            found.append(f"view store {f.store!r} has failed since {format_utc(f.since)} for {len(f.requests)} "
+                         f"request(s) still erasing: {_short(f.last_error or 'no error recorded', 200)}; "
+                         "check the store, then `erasure poll` resumes them")
         if self.parked:
             found.append(f"{len(self.parked)} reply(ies) parked; see `erasure outbox list --status parked`")
         for p in self.polls:
@@ -202,6 +228,7 @@ class StatusReport:
             "due_soon_days": self.due_soon_days,
             "unacknowledged": [i.to_json() for i in self.unacknowledged],
             "controller_deadline": [i.to_json() for i in self.controller_deadline],
+            "failing_stores": [f.to_json() for f in self.failing_stores],
             "parked_replies": [p.to_json() for p in self.parked],
             "polls": [p.to_json() for p in self.polls],
             "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
@@ -242,6 +269,8 @@ class StatusReport:
         if self.controller_deadline:
             items(f"will pass the controller's deadline (within {self.due_soon_days} days or past)",
                   self.controller_deadline)
+        for f in self.failing_stores:
+            lines.append(f"view store {f.store} failing since {format_utc(f.since)}: {', '.join(f.requests)}")
         lines.append("parked replies: " + ("none" if not self.parked else str(len(self.parked))))
         lines += [f"  #{p.id} {p.reference} {p.kind} to {p.recipient}" + (f": {p.problem}" if p.problem else "")
                   for p in self.parked]
@@ -320,11 +349,32 @@ def status(
         PollState(c.source, c.last_poll_at, c.last_success_at, c.last_problem, c.last_problem_at)
         for c in session.scalars(select(MailboxCursor).order_by(MailboxCursor.source))
     )
+    failing = _failing_stores(session, now)
     chain = audit.verify(session)
     return StatusReport(
         today=today, now=now, time_zone=config.policy.time_zone, counts=counts, overdue=overdue,
         due_soon=due_soon, parked=parked, polls=polls, audit=chain, unacknowledged=unacknowledged,
         poll_stale_after=poll_stale_after, due_soon_days=due_soon_days, controller_deadline=controller_deadline,
+        failing_stores=failing,
+    )
+
+
+def _failing_stores(session: Session, now: dt.datetime) -> tuple[FailingStore, ...]:
+    """Stores whose part of an `erasing` request has failed for over a day, oldest failure first."""
+    rows = session.execute(
+        select(StoreProgress.store, StoreProgress.failing_since, StoreProgress.last_error, ErasureRequest.reference)
+        .join(ErasureRequest, ErasureRequest.id == StoreProgress.request_id)
+        .where(ErasureRequest.status == S.ERASING, StoreProgress.state == "pending",
+               StoreProgress.failing_since.is_not(None), StoreProgress.failing_since < now - STORE_FAILING_AFTER)
+        .order_by(StoreProgress.store, StoreProgress.failing_since)
+    ).all()
+    by_store: dict[str, list[Any]] = {}
+    for row in rows:
+        by_store.setdefault(row.store, []).append(row)
+    return tuple(
+        FailingStore(store=name, requests=tuple(r.reference or "?" for r in group), since=group[0].failing_since,
+                     last_error=max(group, key=lambda r: r.failing_since).last_error)
+        for name, group in sorted(by_store.items(), key=lambda kv: kv[1][0].failing_since)
     )
 
 

@@ -68,6 +68,7 @@ class SweepResult:
     tenants: dict[str, TenantSweep]
     dry_run: bool
     unchecked: dict[int, int] = field(default_factory=dict)
+    store: str = "default"
 
     @property
     def total(self) -> int:
@@ -80,6 +81,7 @@ class SweepResult:
     def audit_data(self) -> dict[str, Any]:
         """The audit event's details: counts only, never an id or an HMAC."""
         return {
+            "store": self.store,
             "dry_run": self.dry_run,
             "ids_matched": self.ids_matched,
             "total": self.total,
@@ -180,10 +182,10 @@ def sweep(
                                               progress=progress, batch_size=batch_size, done=done)
     except ErasureError as exc:
         if not dry_run:
-            partial = SweepResult(tenants=done, dry_run=False, unchecked=dict(unchecked))
+            partial = SweepResult(tenants=done, dry_run=False, unchecked=dict(unchecked), store=store.settings.name)
             _record(state, partial, now=now, reason=f"stopped early ({type(exc).__name__}); what is listed was deleted, re-run to finish")
         raise
-    result = SweepResult(tenants=done, dry_run=dry_run, unchecked=dict(unchecked))
+    result = SweepResult(tenants=done, dry_run=dry_run, unchecked=dict(unchecked), store=store.settings.name)
     if not dry_run:
         _record(state, result, now=now, reason="policy.suppression: views under viewer ids erased earlier")
     return result
@@ -236,12 +238,19 @@ def _record(state: State, result: SweepResult, *, now: dt.datetime | None, reaso
 
 def sweep_configured(
     config: Config, *, dry_run: bool = False, progress: Progress | None = None, now: dt.datetime | None = None
-) -> SweepResult:
-    """``erasure suppression sweep``: open the state database and the store, sweep, close both."""
+) -> list[SweepResult]:
+    """``erasure suppression sweep``: every store in turn (each its own audit event), then close them all.
+
+    Views reappear wherever viewers are recorded, so every system that holds
+    viewer data is swept; a store that fails stops the sweep with its error
+    (the stores before it are done and recorded; a re-run finishes the job).
+    """
+    from erasure.store.stores import Stores
+
     require_enabled(config)
     state = open_state(config.state.url, base_dir=config.base_dir)
     try:
-        with ViewStore.from_config(config) as store:
-            return sweep(config, state, store, dry_run=dry_run, progress=progress, now=now)
+        with Stores.from_config(config) as stores:
+            return [sweep(config, state, store, dry_run=dry_run, progress=progress, now=now) for _name, store in stores]
     finally:
         state.close()

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from erasure import audit, ledger, retention, transitions
+from erasure import audit, ledger, progress, retention, transitions
 from erasure.config import Config, Tenant
 from erasure.deadlines import (
     Deadlines,
@@ -77,7 +77,8 @@ from erasure.register import RequestDetail, show_request
 from erasure.replies import ASK_FOR_INFORMATION, acknowledgement_due, customer_text, direct_reply_due, reply_after
 from erasure.state import State, open_state
 from erasure.status import ACKNOWLEDGED_BY_OFFICER
-from erasure.store import ErasureResult, Target, ViewStore
+from erasure.store import ErasureResult, Target
+from erasure.store.stores import Counted, Stores
 from erasure.verify import REASONS, Decision, DirectReply, decide, direct_reply
 from erasure.vocabulary import Channel, ManualChannel
 
@@ -115,6 +116,7 @@ class RequestOutcome:
     notes: tuple[str, ...] = ()  # what an officer's decision changed that they should know (who gets letters)
     # An officer's decision that owes the requester a letter: whether one was queued (None: no letter due).
     letter_sent: bool | None = None
+    matches_by_store: dict[str, int] | None = None  # a dry run's count, store by store
 
     @property
     def needs_attention(self) -> bool:
@@ -185,7 +187,7 @@ class TenantChange:
 class ApprovalPreview:
     """`requests approve --dry-run`: what would be erased, and what the officer should know."""
 
-    result: ErasureResult
+    result: Counted
     notes: tuple[str, ...] = ()
 
 
@@ -197,13 +199,13 @@ class Desk:
         config: Config,
         state: State,
         *,
-        store: ViewStore | None = None,
+        stores: Stores | None = None,
         renderer: TemplateRenderer | None = None,
         now: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.config = config
         self.state = state
-        self._store = store
+        self._stores = stores
         self.renderer = renderer or TemplateRenderer(
             config.path(config.templates.directory) if config.templates.directory else None
         )
@@ -213,7 +215,7 @@ class Desk:
     @classmethod
     def open(cls, config: Config, **kwargs: Any) -> Desk:
         """The one handle on an installation: owns its state database and (opened on first
-        use) its view store, and closes both; use as ``with Desk.open(config) as desk:``."""
+        use) its view stores, and closes them; use as ``with Desk.open(config) as desk:``."""
         state = open_state(config.state.url, base_dir=config.base_dir)
         try:
             desk = cls(config, state, **kwargs)
@@ -232,24 +234,22 @@ class Desk:
 
     def find(self, reference: str) -> RequestDetail:
         """One request by reference (or numeric id) as `requests show` reads it; RequestNotFoundError if none."""
-        return show_request(self.state, reference, today=self.today(), time_zone=self.config.policy.time_zone)
+        return show_request(self.state, reference, today=self.today(), time_zone=self.config.policy.time_zone,
+                            descriptions={s.name: s.description for s in self.config.stores})
 
     # ------------------------------------------------------------ helpers
 
     @property
-    def store(self) -> ViewStore:
-        if self._store is None:
-            self._store = ViewStore.from_config(self.config)
-        return self._store
-
-    @property
-    def _root_tables(self) -> set[str]:
-        return {t.name for t in self.config.store.tables if not t.is_child}
+    def stores(self) -> Stores:
+        """Every configured view store ([[stores]], or the one [store]), each opened on first use."""
+        if self._stores is None:
+            self._stores = Stores.from_config(self.config)
+        return self._stores
 
     def close(self) -> None:
-        """Close the view store, and the state database when ``Desk.open`` opened it."""
-        if self._store is not None:
-            self._store.close()
+        """Close the view stores, and the state database when ``Desk.open`` opened it."""
+        if self._stores is not None:
+            self._stores.close()
         if self._owned_state is not None:
             self._owned_state.close()
             self._owned_state = None
@@ -667,52 +667,71 @@ class Desk:
     def _route_for_approval(self, session: Session, request: ErasureRequest) -> None:
         """Large or policy-held erasures wait for an officer; the rest go ahead."""
         policy = self.config.policy
-        counted = self.store.count(self._target(request))
-        # The approval threshold is about views; child rows (events) ride along.
-        views = sum(n for table, n in counted.counts.items() if table in self._root_tables)
+        counted = self.stores.count(self._target(request))
+        # The approval threshold is about views in every store; child rows (events) ride along.
+        views = counted.views
         count = counted.total
         request.match_count = count
         if not policy.auto_approve or views > policy.auto_approve_max_views:
             why = ("policy.auto_approve is off" if not policy.auto_approve
                    else f"{views} views match, over policy.auto_approve_max_views = {policy.auto_approve_max_views}")
             transitions.move(session, request, "hold", reason=why,
-                             data={"match_count": count, "views": views}, now=self.now())
+                             data={"match_count": count, "views": views, "by_store": counted.to_json()}, now=self.now())
         else:
             self._start_erasing(session, request, counted)
 
-    def _start_erasing(self, session: Session, request: ErasureRequest, counted: ErasureResult) -> None:
-        """The one way into `erasing`: the rows that match now are recorded first.
+    def _start_erasing(self, session: Session, request: ErasureRequest, counted: Counted) -> None:
+        """The one way into `erasing`: the rows that match now are recorded first, store by store.
 
-        ``match_count`` is what `_complete` falls back on when the store's own
-        transaction committed but the state's did not (a crash, or a concurrent
-        poll that finished first): the retry then erases nothing, and without the
-        count the requester would be told no data was found.
+        Each store's count is what that store's verification falls back on
+        when the store's own transaction committed but the state's did not (a
+        crash between stores, or a concurrent poll that finished first): the
+        retry then erases nothing, and without the count the requester would be
+        told no data was found (``progress.record_erased``).
         """
         request.match_count = counted.total
+        progress.start(request, counted, self.stores.names)
         # From `received` on its own; from review or approval only by an officer's approval.
         step = "start_erasing" if request.status == S.RECEIVED else "approve"
-        transitions.move(session, request, step, data={"match_count": counted.total}, now=self.now())
+        transitions.move(session, request, step, data={"match_count": counted.total, "by_store": counted.to_json()},
+                         now=self.now())
 
     def _erase_group(self, request_ids: Sequence[int]) -> dict[int, ErasureError]:
-        """Erase `erasing` requests, several per store transaction (group commit).
+        """Erase `erasing` requests store by store, several per store transaction (group commit).
 
-        The store retries each request alone when the group fails, so each gets
-        its own verdict: done (-> completed), not verifiable (-> needs_review),
-        or a temporary failure, returned so the caller can report it; such a
-        request stays `erasing` and the next run retries it.
+        Each store is its own transaction, so each store's verdict is recorded
+        on its own: done (that store's rows are verified), not verifiable (->
+        needs_review, naming the store), or a temporary failure, returned so
+        the caller can report it; that store's part stays pending and the next
+        run retries it while the other stores go ahead. A request completes in
+        the transaction that verifies its last store.
         """
         if not request_ids:
             return {}
-        with self.state.session() as session:
-            targets = [self._target(session.get(ErasureRequest, i)) for i in request_ids]  # type: ignore[arg-type]
         failed: dict[int, ErasureError] = {}
-        for request_id, result in zip(request_ids, self.store.erase_many(targets), strict=True):
-            if isinstance(result, TemporaryError):
-                failed[request_id] = result
-            elif isinstance(result, ErasureError):
-                self._erasure_not_verified(request_id, result)
-            else:
-                self._complete(request_id, result)
+        with self.state.session() as session:
+            for request_id in request_ids:
+                request = session.get(ErasureRequest, request_id)
+                if request is not None and request.status == S.ERASING:
+                    progress.ensure_rows(request, self.stores.names)
+        for name in self.stores.names:
+            with self.state.session() as session:
+                pending = progress.pending_requests(session, name, request_ids)
+                targets = [self._target(session.get(ErasureRequest, i)) for i in pending]  # type: ignore[arg-type]
+            if not pending:
+                continue
+            try:
+                results: list[ErasureResult | ErasureError] = list(self.stores[name].erase_many(targets))
+            except ErasureError as exc:  # the store could not even be opened
+                results = [exc] * len(pending)
+            for request_id, result in zip(pending, results, strict=True):
+                if isinstance(result, TemporaryError):
+                    self._store_failed(request_id, name, result)
+                    failed.setdefault(request_id, result)
+                elif isinstance(result, ErasureError):
+                    self._erasure_not_verified(request_id, result, store=name)
+                else:
+                    self._store_erased(request_id, name, result)
         return failed
 
     def _locked(self, session: Session, request_id: int, status: str) -> ErasureRequest | None:
@@ -725,44 +744,75 @@ class Desk:
         request = session.get(ErasureRequest, request_id, with_for_update=True)
         return request if request is not None and request.status == status else None
 
-    def _erasure_not_verified(self, request_id: int, exc: ErasureError) -> None:
+    def _store_label(self, name: str) -> str:
+        description = self.stores.description(name)
+        return f"{name} ({description})" if description else name
+
+    def _erasure_not_verified(self, request_id: int, exc: ErasureError, *, store: str | None = None) -> None:
         with self.state.session() as session:
             request = self._locked(session, request_id, S.ERASING)
             if request is None:
                 return
             request.reason_code = "erasure_not_verified"
-            request.reason = self._without_ids(request, str(exc))
+            where = f"view store {self._store_label(store)}: " if store and len(self.stores.names) > 1 else ""
+            request.reason = self._without_ids(request, f"{where}{exc}")
             transitions.move(session, request, "not_verified", reason=request.reason,
-                             data={"reason_code": "erasure_not_verified"}, now=self.now())
+                             data={"reason_code": "erasure_not_verified", "store": store}, now=self.now())
 
-    def _complete(self, request_id: int, result: ErasureResult) -> None:
+    def _store_failed(self, request_id: int, store: str, exc: ErasureError) -> None:
+        """The store was unreachable or busy: its part stays pending, and how long it has failed is kept."""
         with self.state.session() as session:
             request = self._locked(session, request_id, S.ERASING)
             if request is None:
-                self._erased_after_completion(session, request_id, result)
                 return
-            # A run that crashed after the store committed but before this
-            # transaction left the request `erasing`; the retry then finds nothing
-            # left. The rows counted on the way into `erasing` (every path sets
-            # match_count there) were erased by that run, so this is a
-            # completion, not "no data found".
-            resumed = result.total == 0 and bool(request.match_count)
-            request.rows_erased = request.match_count if resumed else result.total
+            row = progress.rows_by_store(request).get(store)
+            if row is not None:
+                progress.record_failure(row, self._without_ids(request, str(exc)), self.now())
+
+    def _store_erased(self, request_id: int, store: str, result: ErasureResult) -> None:
+        """One store erased and verified: its evidence goes on the record, and the request completes
+        in this same transaction when it was the last store."""
+        with self.state.session() as session:
+            request = self._locked(session, request_id, S.ERASING)
+            if request is None:
+                self._erased_after_completion(session, request_id, store, result)
+                return
+            row = progress.rows_by_store(request)[store]
+            if row.state == progress.VERIFIED:  # a concurrent run verified this store first
+                self._erased_twice(session, request, store, result)
+                return
+            counts, total, resumed = progress.record_erased(row, result, self.now())
             audit.record(session, "erased", request=request, now=self.now(),
-                         data={"counts": dict(result.counts), "total": result.total, "resumed": resumed})
-            refused = self._refused_for_letter(request)
-            if request.rows_erased:
-                counts = {"views counted at verification": request.match_count} if resumed else dict(result.counts)
-                told = self._notify_recipients(session, request, counts)
-                self._reply(session, request, reply_after("completed"), counts=counts, total_rows=request.rows_erased,
-                            total_rows_words=number_in_words(request.rows_erased), recipients_notified=told,
-                            refused=refused)
-                response = "completed"
-            else:
-                self._reply(session, request, reply_after("no_data_found"), refused=refused)
-                response = "no_data_found"
-            transitions.move(session, request, "complete", response=response, data={"response": response},
-                             now=self.now())
+                         data={"store": store, "description": self.stores.description(store),
+                               "counts": counts, "total": total, "resumed": resumed})
+            if progress.all_verified(request, self.stores.names):
+                self._complete(session, request)
+
+    def _complete(self, session: Session, request: ErasureRequest) -> None:
+        """Every store is verified: the letter gives the evidence store by store."""
+        parts = progress.outcomes(request, self.stores.names,
+                                  {n: self.stores.description(n) for n in self.stores.names})
+        request.rows_erased = sum(p.total for p in parts)
+        refused = self._refused_for_letter(request)
+        if request.rows_erased:
+            counts = self._letter_counts(parts)
+            told = self._notify_recipients(session, request, counts)
+            self._reply(session, request, reply_after("completed"), counts=counts,
+                        stores=[p.to_json() for p in parts], total_rows=request.rows_erased,
+                        total_rows_words=number_in_words(request.rows_erased), recipients_notified=told,
+                        refused=refused)
+            response = "completed"
+        else:
+            self._reply(session, request, reply_after("no_data_found"), refused=refused)
+            response = "no_data_found"
+        transitions.move(session, request, "complete", response=response,
+                         data={"response": response, "by_store": {p.store: p.total for p in parts}}, now=self.now())
+
+    def _letter_counts(self, parts: Sequence[progress.StoreOutcome]) -> dict[str, int]:
+        """Rows per table for the letter; with several stores, each line names its store."""
+        if len(parts) == 1:
+            return dict(parts[0].counts)
+        return {f"{p.description or p.store}: {table}": n for p in parts for table, n in p.counts.items()}
 
     def _notify_recipients(self, session: Session, request: ErasureRequest, counts: dict[str, int]) -> list[str]:
         """Queue a notice to each of the tenant's recipients (GDPR Art. 19, 28(4); CCPA 7022(b)-(c)); their names.
@@ -793,7 +843,7 @@ class Desk:
         audit.record(session, "recipients_notified", request=request, now=self.now(), data={"recipients": told})
         return [t["name"] for t in told]
 
-    def _erased_after_completion(self, session: Session, request_id: int, result: ErasureResult) -> None:
+    def _erased_after_completion(self, session: Session, request_id: int, store: str, result: ErasureResult) -> None:
         """Two runs erased one request at once (an officer's approve and a poll) and the
         one that deleted the rows committed its state second: its rows still go on
         the record, so the trail shows every deletion and the count is not zero."""
@@ -802,11 +852,19 @@ class Desk:
         request = session.get(ErasureRequest, request_id, with_for_update=True)
         if request is None or request.status != S.COMPLETED:
             return
+        self._erased_twice(session, request, store, result)
+
+    def _erased_twice(self, session: Session, request: ErasureRequest, store: str, result: ErasureResult) -> None:
+        if not result.total:
+            return
         audit.record(session, "erased", request=request, now=self.now(),
-                     data={"counts": dict(result.counts), "total": result.total, "resumed": False,
-                           "after_completion": True})
-        if (request.rows_erased or 0) < result.total:
-            request.rows_erased = result.total
+                     data={"store": store, "counts": dict(result.counts), "total": result.total, "resumed": False,
+                           "after_completion": request.status == S.COMPLETED})
+        row = progress.rows_by_store(request).get(store)
+        if row is not None:
+            progress.add_late_evidence(row, dict(result.counts))
+        if request.status == S.COMPLETED:
+            request.rows_erased = sum(int(r.rows_erased or 0) for r in request.stores)
             request.updated_at = self.now()
 
     def open_request_ids(self, statuses: Iterable[str] = (S.RECEIVED, S.ERASING)) -> list[int]:
@@ -944,12 +1002,14 @@ class Desk:
             result.fetched += 1
             decision, _parsed = self._decision_for(incoming)
             matches = None
+            by_store = None
             status = {"erase": S.ERASING, "review": S.NEEDS_REVIEW, "ignore": S.IGNORED}[decision.outcome]
             if decision.outcome == "erase" and decision.tenant:
                 tenant = self.config.tenant(decision.tenant)
-                counted = self.store.count(Target(incoming.ref.key, tenant.environments, decision.viewer_ids))
+                counted = self.stores.count(Target(incoming.ref.key, tenant.environments, decision.viewer_ids))
                 matches = counted.total
-                views = sum(n for table, n in counted.counts.items() if table in self._root_tables)
+                by_store = {name: result.total for name, result in counted.by_store.items()}
+                views = counted.views
                 policy = self.config.policy
                 if not policy.auto_approve or views > policy.auto_approve_max_views:
                     status = S.AWAITING_APPROVAL
@@ -957,7 +1017,7 @@ class Desk:
                 reference=f"(message {incoming.ref.key})", status=status, tenant=decision.tenant,
                 regulation=decision.regulation, reason_code=decision.reason_code,
                 reason=audit.without_viewer_ids(decision.reason, decision.viewer_ids),
-                rows_erased=None, match_count=matches,
+                rows_erased=None, match_count=matches, matches_by_store=by_store,
             ))
         return result
 
@@ -1047,12 +1107,12 @@ class Desk:
         return tuple(ids)
 
     def preview_manual(self, *, tenant: str, viewer_ids: Sequence[str], channel: str | None = None,
-                       received_on: dt.date | None = None) -> ErasureResult:
+                       received_on: dt.date | None = None) -> Counted:
         """`requests add --dry-run`: the same checks as adding, then what the request would erase; nothing is recorded."""
         self._manual_channel(channel)
         self._manual_receipt(received_on)
         ids = self._manual_ids(tenant, viewer_ids)
-        return self.store.count(Target("(dry run)", self.config.tenant(tenant).environments, ids))
+        return self.stores.count(Target("(dry run)", self.config.tenant(tenant).environments, ids))
 
     def preview_approval(self, reference: str, *, tenant: str | None = None, override_tenant: bool = False,
                          reason: str | None = None) -> ApprovalPreview:
@@ -1060,7 +1120,7 @@ class Desk:
         with self.state.sessions() as session:  # never committed
             request = self._get(session, reference)
             plan = self._prepare_approval(request, tenant, override_tenant=override_tenant, reason=reason)
-            result = self.store.count(self._target(request))
+            result = self.stores.count(self._target(request))
             session.rollback()
         return ApprovalPreview(result=result, notes=plan.notes)
 
@@ -1149,7 +1209,7 @@ class Desk:
                          data={"tenant": request.tenant})
             # Counted again: a review case was never counted, and an awaiting one
             # may have been counted under another tenant or days ago.
-            self._start_erasing(session, request, self.store.count(self._target(request)))
+            self._start_erasing(session, request, self.stores.count(self._target(request)))
             request_id = request.id
         outcome = self.advance(request_id)
         return dataclasses.replace(outcome, notes=change.notes)

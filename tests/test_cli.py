@@ -167,13 +167,15 @@ def test_retention_purge_counts_then_deletes_and_records_it(tmp_path):
     assert run("demo", "--dir", d).exit_code == 0  # synthetic views reach 120 days back
     dry = cli(d, "retention", "purge", "--dry-run")
     assert dry.exit_code == 0, dry.output
-    would = int(re.search(r"would delete (\d+) from views", dry.output).group(1))
-    assert would > 0
+    # The demo's two stores keep views for their own periods: 30 days (EU ingest) and 100 (analytics).
+    would = [int(n) for n in re.findall(r"would delete (\d+) from views", dry.output)]
+    assert len(would) == 2 and sum(would) > 0
     real = cli(d, "retention", "purge")
-    assert f"deleted {would} from views" in real.output
-    assert "deleted 0 from views" in cli(d, "retention", "purge").output
+    assert [int(n) for n in re.findall(r"deleted (\d+) from views", real.output)] == would
+    assert re.findall(r"deleted (\d+) from views", cli(d, "retention", "purge").output) == ["0", "0"]
     events = cli(d, "audit", "export", "--format", "jsonl").output.splitlines()
-    assert sum(json.loads(e)["event"] == "retention_purge" for e in events) == 2
+    purges = [json.loads(json.loads(e)["data"]) for e in events if json.loads(e)["event"] == "retention_purge"]
+    assert [(p["store"], p["days"]) for p in purges] == [("eu-ingest", 30), ("analytics", 100)] * 2
 
 
 def test_init_checks_the_view_store_against_the_config(tmp_path):
@@ -210,11 +212,13 @@ def test_add_and_approve_dry_runs_count_and_change_nothing(tmp_path):
     before = cli(d, "requests", "list", "--json").output
     add = cli(d, "requests", "add", "--tenant", "acme", "--viewer-id", "viewer-00010", "--dry-run")
     assert add.exit_code == 0, add.output
-    assert "would erase 32 row(s): 8 from views, 24 from view_events" in add.output  # two acme environments
+    assert "would erase 64 row(s) in 2 stores" in add.output
+    assert "eu-ingest: 32 row(s): 8 from views, 24 from view_events" in add.output  # two acme environments
+    assert "analytics: 32 row(s): 8 from views, 24 from view_events" in add.output
     review = next(r for r in json.loads(before) if r["reason_code"] == "unknown_sender")
     approve = cli(d, "requests", "approve", review["reference"], "--tenant", "globex", "--dry-run")
     assert approve.exit_code == 0, approve.output
-    assert "would erase 16 row(s)" in approve.output
+    assert "would erase 32 row(s) in 2 stores" in approve.output and "eu-ingest: 16 row(s)" in approve.output
     no_tenant = cli(d, "requests", "approve", review["reference"], "--dry-run")
     assert no_tenant.exit_code == 2 and "approve it with --tenant" in no_tenant.output
     assert cli(d, "requests", "list", "--json").output == before
@@ -278,7 +282,7 @@ def test_the_desk_handle_closes_the_state_database_and_the_view_store(demo_dir, 
         assert desk.find(reference).summary.reference == reference
     assert closed == ["state"]  # the view store was never needed, so never opened
     with pytest.raises(RuntimeError), Desk.open(config) as desk:
-        assert desk.store is desk.store  # opened on first use, once
+        assert desk.stores["eu-ingest"] is desk.stores["eu-ingest"]  # opened on first use, once
         raise RuntimeError("a command that fails half-way")
     assert closed == ["state", "store", "state"]
 

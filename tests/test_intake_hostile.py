@@ -433,14 +433,14 @@ def test_the_workflow_caps_ids_whatever_the_parser_returns(world: World) -> None
 
 
 def _crash_after_store_commit(w: World, monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """The next `_complete` (the state transaction after the store's commit) dies; returns its results."""
+    """The next `_store_erased` (the state transaction after the store's commit) dies; returns its results."""
     seen: list[object] = []
 
-    def crash(request_id: int, result: object) -> None:
+    def crash(request_id: int, store: str, result: object) -> None:
         seen.append(result)
         raise RuntimeError("the process died after the store committed")
 
-    monkeypatch.setattr(w.desk, "_complete", crash)
+    monkeypatch.setattr(w.desk, "_store_erased", crash)
     return seen
 
 
@@ -531,12 +531,12 @@ def test_an_erasure_finished_by_a_concurrent_poll_keeps_the_real_count(db_world:
     with db_world.state.session() as session:
         request = db_world.desk._get(session, r.reference)
         db_world.desk._prepare_approval(request, "acme")
-        db_world.desk._start_erasing(session, request, db_world.desk.store.count(db_world.desk._target(request)))
+        db_world.desk._start_erasing(session, request, db_world.desk.stores.count(db_world.desk._target(request)))
         target = db_world.desk._target(request)
-    officers = db_world.desk.store.erase(target)
+    officers = db_world.desk.stores["default"].erase(target)
     assert officers.total == 24
     db_world.poll()  # ...while a poll finds the request erasing, erases nothing more and completes it first
-    db_world.desk._complete(r.id, officers)  # then the officer's run records what it deleted
+    db_world.desk._store_erased(r.id, "default", officers)  # then the officer's run records what it deleted
     _assert_completed_with_rows(db_world, 24)
     with db_world.state.session() as session:
         erased = [e for e in session.scalars(sa.select(AuditEvent).where(AuditEvent.event == "erased"))]

@@ -88,7 +88,7 @@ def erased(world: World) -> World:
 
 
 def run_sweep(world: World, config=None, **kw):
-    return sweep(config or world.config, world.state, world.desk.store, now=NOW, **kw)
+    return sweep(config or world.config, world.state, world.desk.stores["default"], now=NOW, **kw)
 
 
 # ---------------------------------------------------------------- opt-in

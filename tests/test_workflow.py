@@ -106,7 +106,7 @@ def test_a_crash_after_the_store_committed_completes_without_saying_no_data(worl
         world.desk._classify(session, r)  # -> erasing, match count recorded
         assert r.status == "erasing"
         target = world.desk._target(r)
-    world.desk.store.erase(target)  # the store commits, then the process dies
+    world.desk.stores["default"].erase(target)  # the store commits, then the process dies
     outcome = world.desk.advance(request_id)
     assert outcome.status == "completed" and outcome.rows_erased == 24
     with world.state.session() as session:

@@ -151,11 +151,18 @@ class ViewStore:
     """
 
     @classmethod
-    def from_config(cls, config: Config) -> ViewStore:
-        """The configured view store, a relative SQLite path taken from the config file's folder."""
+    def from_config(cls, config: Config, name: str | None = None) -> ViewStore:
+        """The configured view store called ``name`` (may be left out when there is one), a relative
+        SQLite path taken from the config file's folder. Callers that erase use ``Stores``: every store."""
         from erasure.state import resolve_sqlite_url
 
-        return cls(dataclasses.replace(config.store, url=resolve_sqlite_url(config.store.url, config.base_dir)))
+        if name is None and len(config.stores) != 1:
+            raise StoreError(f"{len(config.stores)} view stores are configured; name one of "
+                             f"{', '.join(s.name for s in config.stores)}")
+        matching = [s for s in config.stores if name is None or s.name == name]
+        if not matching:
+            raise StoreError(f"no view store named {name!r}; configured: {', '.join(s.name for s in config.stores)}")
+        return cls(dataclasses.replace(matching[0], url=resolve_sqlite_url(matching[0].url, config.base_dir)))
 
     def __init__(self, settings: StoreSettings, *, engine: Engine | None = None) -> None:
         self.settings = settings

@@ -14,8 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 
-from erasure.config import StoreSettings, read_secret
+from erasure.config import DEFAULT_STORE, StoreSettings, read_secret
 from erasure.errors import StoreError
+
+
+def setting_name(settings: StoreSettings, key: str) -> str:
+    """How an error names one of this store's settings: ``store.url``, or the named store's ``url``."""
+    return f"store.{key}" if settings.name == DEFAULT_STORE else f"the {key} of store {settings.name!r} ([[stores]])"
 
 
 def open_engine(settings: StoreSettings) -> Engine:
@@ -23,9 +28,9 @@ def open_engine(settings: StoreSettings) -> Engine:
     try:
         url = make_url(settings.url)
     except sa_exc.ArgumentError as exc:
-        raise StoreError(f"store.url = {settings.url!r} is not a SQLAlchemy URL ({exc}); e.g. sqlite:///views.db") from exc
+        raise StoreError(f"{setting_name(settings, 'url')} = {settings.url!r} is not a SQLAlchemy URL ({exc}); e.g. sqlite:///views.db") from exc
     if settings.password_env:
-        url = url.set(password=read_secret(settings.password_env, "store.password_env"))
+        url = url.set(password=read_secret(settings.password_env, setting_name(settings, "password_env")))
     kwargs: dict[str, Any] = {}
     if url.get_backend_name() in ("mysql", "mariadb"):
         # Exact matching compares utf8mb4 bytes; parameters must arrive in utf8mb4.
@@ -36,7 +41,7 @@ def open_engine(settings: StoreSettings) -> Engine:
         return sa.create_engine(url, **kwargs)
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
         raise StoreError(
-            f"cannot use store.url {url.render_as_string(hide_password=True)}: {exc}; "
+            f"cannot use {setting_name(settings, 'url')} {url.render_as_string(hide_password=True)}: {exc}; "
             "use sqlite:///..., postgresql+psycopg://... or mysql+pymysql://... (install erasure[postgres] / erasure[mysql])"
         ) from exc
 
