@@ -1,7 +1,7 @@
 """store_progress: one row per request and view store while it is erased
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 
 A request completes only when every configured store ([[stores]]) has been
 erased and verified. Stores have no transaction in common, so the progress of
@@ -17,8 +17,8 @@ from sqlalchemy.dialects import mysql
 # As in 0001: naive UTC on disk, microseconds kept on MariaDB (erasure.models.UTCDateTime).
 TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
-revision = '0006'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
