@@ -173,8 +173,11 @@ def test_a_tenant_without_recipients_gets_an_empty_list_in_its_letter(desk, tmp_
     seen = spy_completed_context(monkeypatch)
     poll(desk, tmp_path, mail("privacy@globex.example", "Viewer ID: viewer-00001\n"))
     assert [k for k, *_ in outbox(desk)] == ["completed"]
-    assert seen == [{"counts": {"views": 3, "view_events": 9}, "total_rows": 12, "total_rows_words": "twelve",
-                     "recipients_notified": [], "refused": []}]
+    ((context,),) = [seen]
+    assert {k: v for k, v in context.items() if k != "stores"} == {
+        "counts": {"views": 3, "view_events": 9}, "total_rows": 12, "total_rows_words": "twelve",
+        "recipients_notified": [], "refused": []}
+    assert [(s["store"], s["total"]) for s in context["stores"]] == [("default", 12)]
     assert events(desk, "recipients_notified") == []
 
 
@@ -209,7 +212,7 @@ def test_a_crash_inside_the_completion_queues_each_notice_once_on_resume(desk, t
     notices = outbox(desk, RECIPIENT_NOTICE)
     assert [to for _, to, *_ in notices] == ["privacy@cdn.example", "dpo@warehouse.example"]
     text = parsed(notices[0][3]).get_body(("plain",)).get_content()
-    assert "views counted at verification: 24" in text
+    assert "counted before erasing: 24" in text
     assert len(events(desk, "recipients_notified")) == 1
 
 
