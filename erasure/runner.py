@@ -99,16 +99,38 @@ def poll_once(config: Config, *, dry_run: bool = False) -> PollResult:
         return PollResult(source=config.mailbox.kind, locked=True)
     try:
         with Desk.open(config) as desk:
-            with open_source(config) as source:
-                result = desk.poll(source, dry_run=dry_run)
-            if not dry_run:
-                report = deliver_outbox(config, desk.state)
-                result.sent, result.deferred, result.parked = report.sent, report.deferred, report.parked
-                result.problems.extend(report.problems)
-            log.info(result.summary())
-            return result
+            try:
+                with open_source(config) as source:
+                    result = desk.poll(source, dry_run=dry_run)
+                if not dry_run:
+                    report = deliver_outbox(config, desk.state)
+                    result.sent, result.deferred, result.parked = report.sent, report.deferred, report.parked
+                    result.problems.extend(report.problems)
+                log.info(result.summary())
+                return result
+            finally:
+                if not dry_run:
+                    refresh_textfile(config, desk)
     finally:
         lock.release()
+
+
+def refresh_textfile(config: Config, desk: Desk) -> None:
+    """Rewrite ``monitoring.textfile`` after a poll, also one that failed (its facts say so).
+
+    Best effort: monitoring that cannot be written is logged, never a reason
+    for the poll itself to fail (a stale file's timestamp then tells the alert).
+    """
+    if not config.monitoring.textfile:
+        return
+    from erasure import monitoring
+
+    try:
+        with desk.state.session() as session:
+            facts = monitoring.facts(session, config, now=desk.now(), today=desk.today())
+        monitoring.write_textfile(config.path(config.monitoring.textfile), facts, config)
+    except Exception as exc:  # noqa: BLE001 (see the docstring)
+        log.error("could not write monitoring.textfile %s: %s: %s", config.monitoring.textfile, type(exc).__name__, exc)
 
 
 def watch_forever(config: Config, *, report: Callable[[PollResult], None], idle_seconds: float = 240.0,

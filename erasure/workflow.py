@@ -18,6 +18,7 @@ import datetime as dt
 import getpass
 import hashlib
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -795,6 +796,7 @@ class Desk:
         result = PollResult(source=source.name, dry_run=dry_run)
         if dry_run:
             return self._dry_run(source, source.pending(), result)
+        started = time.monotonic()
         try:
             self._poll(source, result)
         except Exception as exc:
@@ -802,7 +804,8 @@ class Desk:
             ledger.note_poll(self.state, source.name, success=False, now=self.now(),
                              problems=result.problems + [f"the poll stopped: {type(exc).__name__}: {exc}"])
             raise
-        ledger.note_poll(self.state, source.name, success=True, problems=result.problems, now=self.now())
+        ledger.note_poll(self.state, source.name, success=True, problems=result.problems, now=self.now(),
+                         seconds=round(time.monotonic() - started, 3), fetched=result.fetched)
         return result
 
     def _poll(self, source: MailSource, result: PollResult) -> None:
