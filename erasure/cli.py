@@ -923,19 +923,79 @@ def status_command(
 
     Example: erasure status || mail -s "erasure needs attention" privacy-officer@example.com
     """
+    from erasure import monitoring
     from erasure.deadlines import received_date
     from erasure.status import status
 
     with errors(), _desk(ctx) as desk:
         now = desk.now()
+        today = received_date(now, desk.config.policy)
         with desk.state.session() as session:
-            result = status(session, today=received_date(now, desk.config.policy), config=desk.config, now=now)
+            facts = monitoring.facts(session, desk.config, now=now, today=today)
+        with desk.state.session() as session:
+            result = status(session, today=today, config=desk.config, now=now)
     if as_json:
-        _print_json(result.to_json())
+        _print_json(result.to_json() | {"metrics": facts.to_json()})
     else:
         typer.echo(result.text())
     if result.needs_attention:
         raise typer.Exit(EXIT_ATTENTION)
+
+
+@app.command("metrics")
+def metrics_command(
+    ctx: typer.Context,
+    textfile: Optional[Path] = typer.Option(
+        None, "--textfile", help="Write the metrics to this .prom file (atomically) instead of printing them, "
+                                 "for node_exporter's textfile collector. Default: print.",
+    ),
+) -> None:
+    """The desk's figures in the Prometheus text format: requests by state and tenant, overdue and
+    due soon, the oldest open request, the last poll (time, duration, messages), rows erased per
+    store and table, replies by state, the audit head, failing stores.
+
+    Set monitoring.textfile to have every `erasure poll` refresh a file instead. Reads only
+    cheap facts (never the whole audit chain), so it is safe to run every minute.
+
+    Example: erasure metrics --textfile /var/lib/prometheus/node-exporter/erasure.prom
+    """
+    from erasure import monitoring
+
+    with errors(), _desk(ctx) as desk:
+        with desk.state.session() as session:
+            facts = monitoring.facts(session, desk.config, now=desk.now(), today=desk.today())
+        if textfile is not None:
+            monitoring.write_textfile(textfile, facts, desk.config)
+            return
+    sys.stdout.write(monitoring.prometheus_text(facts, desk.config).decode())
+
+
+@app.command("check")
+def check_command(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="A JSON array of {name, ok, seconds, detail}."),
+) -> None:
+    """Reach every dependency a poll needs, changing nothing: the state database, the mailbox,
+    every view store and the SMTP server (or reply folder). Prints each with its latency.
+
+    Exits 0 when all answer, 75 naming what is down (so a deploy can gate on it), 2 for a
+    configuration error.
+
+    Example: erasure check && systemctl start erasure-poll.timer
+    """
+    from erasure.health import check_all
+
+    with errors():
+        checks = check_all(ctx.obj.config)
+    if as_json:
+        _print_json([c.to_json() for c in checks])
+    else:
+        for c in checks:
+            typer.echo(f"{'ok  ' if c.ok else 'DOWN'}  {c.name:<24} {c.seconds * 1000:8.0f} ms  {c.detail}")
+    down = [c.name for c in checks if not c.ok]
+    if down:
+        typer.echo(f"erasure check: down: {', '.join(down)}", err=True)
+        raise typer.Exit(EXIT_TEMPFAIL)
 
 
 @app.command("report")

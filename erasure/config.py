@@ -234,6 +234,15 @@ class ControllerSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    textfile: str | None = setting(
+        None,
+        help="A .prom file that every `erasure poll` rewrites with `erasure metrics` (node_exporter's textfile "
+             "collector directory, e.g. /var/lib/prometheus/node-exporter/erasure.prom).",
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     state: StateSettings = setting(factory=StateSettings, help="[state]")
     store: StoreSettings = setting(factory=StoreSettings, help="[store]: one view store, named \"default\" (or use [[stores]]).")
@@ -245,6 +254,7 @@ class Config:
     audit: AuditSettings = setting(factory=AuditSettings, help="[audit]")
     templates: TemplateSettings = setting(factory=TemplateSettings, help="[templates]")
     controller: ControllerSettings = setting(factory=ControllerSettings, help="[controller]")
+    monitoring: MonitoringSettings = setting(factory=MonitoringSettings, help="[monitoring]")
     base_dir: Path = field(default=Path("."), metadata={"help": "internal", "internal": True})
     # Whether the file itself set policy.role: `erasure init` insists on it (require_role).
     role_set: bool = field(default=False, metadata={"help": "internal", "internal": True})

@@ -79,6 +79,10 @@ class Transport(Protocol):
 
     def send(self, message: EmailMessage) -> str: ...
 
+    def check(self) -> str:
+        """Reach the destination without sending anything (`erasure check`); says what was checked."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -305,6 +309,15 @@ class SmtpTransport:
         self.close()
 
     # -- connection
+
+    def check(self) -> str:
+        """`erasure check`: connect, greet (STARTTLS and login as configured), say NOOP and leave; sends nothing."""
+        smtp = self._connect()
+        try:
+            smtp.noop()
+        finally:
+            _quietly_close(smtp)
+        return f"{self._where} accepted the connection"
 
     def _tls_context(self) -> ssl.SSLContext:
         try:
@@ -553,6 +566,18 @@ class DirectoryTransport:
                     os.unlink(tmp_name)
         return str(target)
 
+    def check(self) -> str:
+        """`erasure check`: the folder exists and this process may write there; writes nothing."""
+        existing = self.directory
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent  # made on the first reply, under the nearest folder that exists
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise DeliveryUnavailableError(
+                f"cannot write replies to {self.directory}: {existing} is not a writable folder; "
+                "correct delivery.directory or its permissions"
+            )
+        return f"replies are written to {self.directory}" + ("" if existing == self.directory else " (made on the first reply)")
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -599,6 +624,10 @@ class ConsoleTransport:
         self.stream.flush()
         self.count += 1
         return f"printed (to {envelope.recipient})"
+
+    def check(self) -> str:
+        """`erasure check`: nothing to connect to."""
+        return "replies are printed to the console"
 
     def close(self) -> None:
         """The stream belongs to the caller; leave it open."""

@@ -115,14 +115,17 @@ def note_uidvalidity(state: State, source_name: str, refs: Sequence[MessageRef],
 
 
 def note_poll(state: State, source_name: str, *, success: bool, problems: Sequence[str] = (),
-              now: dt.datetime) -> None:
-    """When the pass ran, whether it finished, and its problems (kept until a later pass has some)."""
+              now: dt.datetime, seconds: float | None = None, fetched: int | None = None) -> None:
+    """When the pass ran, whether it finished, and its problems (kept until a later pass has some);
+    for a finished pass also how long it took and how many new messages it fetched (monitoring)."""
     try:
         with state.session() as session:
             row = cursor(session, source_name)
             row.last_poll_at = now
             if success:
                 row.last_success_at = row.last_poll_at
+                row.last_poll_seconds = seconds
+                row.last_poll_fetched = fetched
             if problems:
                 row.last_problem = "; ".join(problems)
                 row.last_problem_at = row.last_poll_at

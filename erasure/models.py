@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -311,3 +312,6 @@ class MailboxCursor(Base):
     # so `erasure status` can say why, not only when the last good poll was.
     last_problem: Mapped[str | None] = mapped_column(CleanText)
     last_problem_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The last finished pass: how long it took and how many new messages it fetched (for monitoring).
+    last_poll_seconds: Mapped[float | None] = mapped_column(Float)
+    last_poll_fetched: Mapped[int | None] = mapped_column(Integer)

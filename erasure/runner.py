@@ -7,7 +7,6 @@ the view store and the delivery transport, and make sure each is closed again.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -17,12 +16,9 @@ import typing
 from pathlib import Path
 from typing import Callable
 
-import filelock
-
 from erasure import audit, retention
 from erasure.config import Config, read_secret
 from erasure.errors import ConfigError, ErasureError, MailboxError, TemporaryError
-from erasure.files import PRIVATE_FILE, create_private_file
 from erasure.mailbox import MaildirSource, MailSource
 from erasure.notify import DeliveryReport, deliver
 from erasure.state import State
@@ -88,27 +84,54 @@ def deliver_outbox(config: Config, state: State, *, stream=None) -> DeliveryRepo
 
 
 def poll_once(config: Config, *, dry_run: bool = False) -> PollResult:
-    """One cron pass under the poll lock: intake, advance, deliver."""
-    path = lock_path(config)
-    with contextlib.suppress(OSError):  # a lock that cannot be made fails below, as before
-        create_private_file(path)  # 0600 whatever the umask; filelock keeps it so (mode=)
-    lock = filelock.FileLock(str(path), timeout=0, mode=PRIVATE_FILE)
+    """One cron pass under the poll lock: intake, advance, deliver.
+
+    The lock is the state database's when that is PostgreSQL or MariaDB (so
+    hosts sharing it take turns), a file beside the config for SQLite; see
+    ``erasure.polllock``. It is taken before the desk opens the database, so
+    two hosts never run the schema migrations at once either.
+    """
+    from erasure.polllock import poll_lock
+    from erasure.state import make_engine
+
+    lock_engine = make_engine(config.state.url, base_dir=config.base_dir)
     try:
-        lock.acquire()
-    except filelock.Timeout:
-        return PollResult(source=config.mailbox.kind, locked=True)
-    try:
-        with Desk.open(config) as desk:
-            with open_source(config) as source:
-                result = desk.poll(source, dry_run=dry_run)
-            if not dry_run:
-                report = deliver_outbox(config, desk.state)
-                result.sent, result.deferred, result.parked = report.sent, report.deferred, report.parked
-                result.problems.extend(report.problems)
-            log.info(result.summary())
-            return result
+        with poll_lock(lock_engine, lock_path(config)) as lock:
+            if lock is None:
+                return PollResult(source=config.mailbox.kind, locked=True)
+            with Desk.open(config) as desk:
+                try:
+                    with open_source(config) as source:
+                        result = desk.poll(source, dry_run=dry_run, lock_held=lock.still_held)
+                    if not dry_run:
+                        report = deliver_outbox(config, desk.state)
+                        result.sent, result.deferred, result.parked = report.sent, report.deferred, report.parked
+                        result.problems.extend(report.problems)
+                    log.info(result.summary())
+                    return result
+                finally:
+                    if not dry_run:
+                        refresh_textfile(config, desk)
     finally:
-        lock.release()
+        lock_engine.dispose()
+
+
+def refresh_textfile(config: Config, desk: Desk) -> None:
+    """Rewrite ``monitoring.textfile`` after a poll, also one that failed (its facts say so).
+
+    Best effort: monitoring that cannot be written is logged, never a reason
+    for the poll itself to fail (a stale file's timestamp then tells the alert).
+    """
+    if not config.monitoring.textfile:
+        return
+    from erasure import monitoring
+
+    try:
+        with desk.state.session() as session:
+            facts = monitoring.facts(session, config, now=desk.now(), today=desk.today())
+        monitoring.write_textfile(config.path(config.monitoring.textfile), facts, config)
+    except Exception as exc:  # noqa: BLE001 (see the docstring)
+        log.error("could not write monitoring.textfile %s: %s: %s", config.monitoring.textfile, type(exc).__name__, exc)
 
 
 def watch_forever(config: Config, *, report: Callable[[PollResult], None], idle_seconds: float = 240.0,

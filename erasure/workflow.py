@@ -18,6 +18,7 @@ import datetime as dt
 import getpass
 import hashlib
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -875,15 +876,20 @@ class Desk:
 
     # ------------------------------------------------------------ the mailbox pass
 
-    def poll(self, source: MailSource, *, dry_run: bool = False) -> PollResult:
+    def poll(self, source: MailSource, *, dry_run: bool = False,
+             lock_held: Callable[[], bool] = lambda: True) -> PollResult:
         """One pass: take new mail, move every request as far as it can go.
 
         Delivery of the outbox is a separate call (``deliver``), so a broken SMTP
-        server never stops intake.
+        server never stops intake. ``lock_held`` is asked before each step that
+        another host's poll must not also take (a message's intake, classifying,
+        erasing); once the poll lock is lost, the pass stops (exit 75).
         """
+        self._lock_held = lock_held
         result = PollResult(source=source.name, dry_run=dry_run)
         if dry_run:
             return self._dry_run(source, source.pending(), result)
+        started = time.monotonic()
         try:
             self._poll(source, result)
         except Exception as exc:
@@ -891,7 +897,8 @@ class Desk:
             ledger.note_poll(self.state, source.name, success=False, now=self.now(),
                              problems=result.problems + [f"the poll stopped: {type(exc).__name__}: {exc}"])
             raise
-        ledger.note_poll(self.state, source.name, success=True, problems=result.problems, now=self.now())
+        ledger.note_poll(self.state, source.name, success=True, problems=result.problems, now=self.now(),
+                         seconds=round(time.monotonic() - started, 3), fetched=result.fetched)
         return result
 
     def _poll(self, source: MailSource, result: PollResult) -> None:
@@ -907,6 +914,7 @@ class Desk:
         new_refs = [r for r in refs if ledger_key(r) not in known]
         touched: list[int] = []
         for incoming in source.fetch(new_refs):
+            self._check_lock()
             result.fetched += 1
             try:
                 request_id, destination, duplicate = self.intake(source.name, incoming)
@@ -922,6 +930,7 @@ class Desk:
             elif request_id is not None:
                 touched.append(request_id)
             self._move(source, incoming.ref, destination, result)
+        self._check_lock()
         for request_id in dict.fromkeys(touched + self.open_request_ids([S.RECEIVED])):
             try:
                 self._classify_id(request_id)
@@ -934,12 +943,20 @@ class Desk:
                 result.problems.append(f"request {request_id}: could not be classified ({type(exc).__name__}); "
                                        "it stays received and is retried on the next poll")
         erasing = self.open_request_ids([S.ERASING])
+        self._check_lock()
         for request_id, error in self._erase_group(erasing).items():
             result.problems.append(f"request {request_id}: erasure will be retried: {error}")
         for request_id in touched:
             self.acknowledge_if_due(request_id)
         for request_id in dict.fromkeys(touched + erasing):
             result.outcomes.append(self._outcome_of(request_id))
+
+    def _check_lock(self) -> None:
+        if not getattr(self, "_lock_held", lambda: True)():
+            raise StateUnavailableError(
+                "lost the poll lock (its connection to the state database broke): stopping this pass so that "
+                "no other host's poll takes the same step; the next run carries on"
+            )
 
     def _quarantine(self, source_name: str, incoming: IncomingMessage, exc: Exception, result: PollResult) -> int | None:
         """File a message that could not be recorded: a minimal record, for review, and go on.
