@@ -129,6 +129,7 @@ def base_context(config: Config, request: ErasureRequest) -> dict[str, Any]:
         "controller_due_date": format_date(request.controller_due_on) if request.controller_due_on else "",
         "recipients_notified": [],
         "refused": [],
+        "stores": [],  # completed: one {store, description, counts, total, ...} per view store (progress.StoreOutcome)
         "basis": "",
         "reference": request.reference,
         "regulation": request.regulation,

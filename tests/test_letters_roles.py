@@ -37,7 +37,8 @@ CONTROLLERS_OWN = "20 December 2026"
 def letter_context(kind: str, regulation: str, role: str, *, full: bool = False, **values: Any) -> dict[str, Any]:
     """A letter's context with RETENTION months; in the processor's voice, due by our own (shorter) date."""
     context = full_context(kind, regulation, role) if full else full_context(
-        kind, regulation, role, controller_due_date="", suppression_on=False, recipients_notified=[], refused=[])
+        kind, regulation, role, controller_due_date="", suppression_on=False, recipients_notified=[], refused=[],
+        **({"stores": []} if kind == "completed" else {}))
     context["retention_months"] = RETENTION
     if role == "processor":
         context["due_date"] = PROCESSOR_DUE

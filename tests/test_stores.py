@@ -525,6 +525,16 @@ def test_the_demo_shows_per_store_evidence_and_a_dry_run_counts_store_by_store(t
     shown = runner.invoke(app, ["--config", str(d / "erasure.toml"), "requests", "show", "ER-2026-000001"], env=env)
     assert "store:      eu-ingest (EU ingest, Frankfurt): verified, 64 row(s): 16 from views, 48 from view_events" in shown.output
     assert "store:      analytics (analytics, United States): verified" in shown.output
+    import email
+    import email.policy
+
+    letter = email.message_from_bytes((d / "replies" / "ER-2026-000001.completed@analytics.example.eml").read_bytes(),
+                                      policy=email.policy.default)
+    for part in ("plain", "html"):
+        body = " ".join(letter.get_body((part,)).get_content().split())
+        assert "in the 2 systems that hold viewer data, by system and table" in body
+        assert body.index("EU ingest, Frankfurt") < body.index("analytics, United States")
+        assert "16" in body and "48" in body
     from erasure.demo import sample_mail
 
     (_name, first), *_ = sample_mail(dt.datetime.now(dt.UTC))

@@ -33,7 +33,7 @@ COMMON = {
 }
 PER_KIND = {
     "acknowledgement": set(),
-    "completed": {"counts", "total_rows", "total_rows_words", "recipients_notified", "refused"},
+    "completed": {"counts", "total_rows", "total_rows_words", "recipients_notified", "refused", "stores"},
     "no_data_found": {"refused"},
     "needs_information": {"missing"},
     "rejected": {"reasons", "basis"},
@@ -92,6 +92,9 @@ FULL = {
     "refused": [{"id": "vie…05", "basis": "Kept for the defence of legal claims.", "reason": "A dispute about this account is open."},
                 {"id": "cus…81", "basis": "", "reason": "Held by order of a court."}],
     "basis": "Kept for the defence of legal claims.",
+    "stores": [{"store": "eu-ingest", "description": "EU ingest, Frankfurt", "counts": {"views": 12_000, "view_events": 2},
+                "total": 12_002},
+               {"store": "analytics", "description": "", "counts": {"views": 1}, "total": 1}],
 }
 
 
@@ -127,7 +130,7 @@ def sample_context(kind: str, regulation: str, **overrides: Any) -> dict[str, An
     context.update(
         {
             "completed": {"counts": {"views": 12_000, "view_events": 3}, "total_rows": 12_003, "total_rows_words": "twelve thousand and three",
-                          "recipients_notified": [], "refused": []},
+                          "recipients_notified": [], "refused": [], "stores": []},
             "no_data_found": {"refused": []},
             "needs_information": {"missing": "No viewer id was found in your message."},
             "rejected": {"reasons": "The sender is not authorised for tenant acme.\nPlease write from your registered address.",
@@ -291,6 +294,8 @@ def test_hostile_values_are_escaped_in_html_and_never_evaluated(kind: str, regul
         context["refused"] = [{"id": HOSTILE, "basis": HOSTILE, "reason": HOSTILE}]
     if "recipients_notified" in context:
         context["recipients_notified"] = [HOSTILE]
+    if "stores" in context:
+        context["stores"] = [{"store": HOSTILE, "description": HOSTILE, "counts": {HOSTILE: 1}, "total": 1}] * 2
     out = render(kind, context)
 
     tags = {tag for tag, _ in _parse(out.html).tags}
