@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from erasure import audit
+from erasure import audit, holds
+from erasure.holds import HoldView
 from erasure.deadlines import days_left, is_overdue
 from erasure.errors import ConfigError, RequestNotFoundError
 from erasure.models import AuditEvent, ErasureRequest, RequestStatus
@@ -115,10 +116,13 @@ class RequestDetail:
     replies: tuple[ReplyLine, ...]
     # Processor role: the controller's legal date, when its receipt date was given (deadlines.request_dates).
     controller_due: dt.date | None = None
+    # The active legal holds that cover this open request (erasure.holds): nothing of it is erased meanwhile.
+    holds: tuple[HoldView, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = self.summary.to_json()
         data["controller_due"] = self.controller_due.isoformat() if self.controller_due else None
+        data["holds"] = [{"id": h.ref, "scope": h.scope, "reason": h.reason} for h in self.holds]
         data["subjects"] = list(self.subjects)
         data["events"] = [e.to_json() for e in self.events]
         data["replies"] = [m.to_json() for m in self.replies]
@@ -159,9 +163,13 @@ def lookup(session: Session, reference: str) -> ErasureRequest:
     return request
 
 
-def show_request(state: State, reference: str, *, today: dt.date) -> RequestDetail:
+def show_request(state: State, reference: str, *, today: dt.date,
+                 keys: holds.KeySource | None = None) -> RequestDetail:
+    """One request; with ``keys`` (the audit keys, read only if a comparison needs them),
+    also the legal holds that cover it while it is open."""
     with state.session() as session:
         r = lookup(session, reference)
+        cover = holds.cover_of(session, r, keys) if keys is not None and r.is_open else holds.Cover()
         events = session.scalars(select(AuditEvent).where(AuditEvent.request_ref == r.reference).order_by(AuditEvent.seq))
         return RequestDetail(
             summary=RequestSummary.of(r, today),
@@ -170,4 +178,5 @@ def show_request(state: State, reference: str, *, today: dt.date) -> RequestDeta
             replies=tuple(ReplyLine(m.kind, m.recipient, m.status, m.message_id, m.attempts, m.last_error)
                           for m in r.replies),
             controller_due=r.controller_due_on,
+            holds=cover.holds + cover.unchecked,
         )
