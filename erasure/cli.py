@@ -849,6 +849,9 @@ def suppression_sweep(
     for name, t in result.tenants.items():
         rows = ", ".join(f"{n} from {table}" for table, n in t.counts.items())
         typer.echo(f"suppression sweep: {name}: {t.ids_matched} erased viewer id(s) seen again; {verb} {rows}")
+        if t.held:
+            typer.echo(f"suppression sweep: {name}: {t.ids_held} erased viewer id(s) kept for legal hold "
+                       f"{', '.join(t.held)} (see `erasure holds list`)")
     typer.echo(f"suppression sweep: {verb} {result.total} row(s) under {result.ids_matched} viewer id(s)")
     if result.unchecked:
         for version, n in sorted(result.unchecked.items()):

@@ -17,11 +17,11 @@ import sqlalchemy as sa
 import tomli_w
 from typer.testing import CliRunner
 
-from erasure import audit, holds
+from erasure import audit
 from erasure.cli import app
 from erasure.config import config_from_dict
 from erasure.errors import ConfigError, HoldNotFoundError, InvalidTransitionError, RequestHeldError, UsageError
-from erasure.errors import TemporaryError, StoreUnavailableError
+from erasure.errors import StoreUnavailableError
 from erasure.holds import SubjectKey, covers, parse_hold_ref
 from erasure.models import AuditEvent, ErasureRequest, LegalHold, OutboxMessage
 from erasure.status import status
@@ -484,3 +484,32 @@ def test_cli_status_lists_the_active_holds(world: World):
     cli(world, "holds", "add", "--tenant", "globex", "--reason", "Case G")
     out = cli(world, "status", "--json")
     assert [h["id"] for h in json.loads(out.output)["legal_holds"]] == ["LH-1"]
+
+
+# ---------------------------------------------------------------- the suppression sweep
+
+
+def test_the_suppression_sweep_leaves_what_a_hold_covers(tmp_path, monkeypatch):
+    from tests.test_suppression import add_views, erase_by_mail, run_sweep
+
+    w = make_world(tmp_path, monkeypatch, suppression=True)
+    try:
+        for sender, viewer in ((ACME, "viewer-00001"), (ACME, "viewer-00002"), (GLOBEX, "viewer-00001")):
+            erase_by_mail(w, sender, viewer)
+        for env, viewer in (("env_acme_prod", "viewer-00001"), ("env_acme_prod", "viewer-00002"),
+                            ("env_globex", "viewer-00001")):
+            add_views(w, env, viewer)  # the SDK sent more views under the erased ids
+        viewer_hold = w.desk.add_hold(tenant="acme", viewer_id="viewer-00001", reason="Case A")
+        tenant_hold = w.desk.add_hold(tenant="globex", reason="Case G")
+        result = run_sweep(w)
+        assert w.views("env_acme_prod", "viewer-00001") == 1  # held
+        assert w.views("env_acme_prod", "viewer-00002") == 0  # not held: swept
+        assert w.views("env_globex", "viewer-00001") == 1  # the whole tenant is held
+        acme, globex = result.tenants["acme"], result.tenants["globex"]
+        assert (acme.held, acme.ids_held, acme.ids_matched) == ((viewer_hold.ref,), 1, 1)
+        assert (globex.held, globex.total) == ((tenant_hold.ref,), 0)
+        (event,) = events(w, "suppression_sweep")
+        assert json.loads(event.data)["tenants"]["acme"]["held_by"] == [viewer_hold.ref]
+    finally:
+        w.desk.close()
+        w.state.close()
