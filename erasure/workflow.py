@@ -1064,10 +1064,17 @@ class Desk:
         return change
 
     def _rehash(self, request: ErasureRequest) -> None:
-        """Viewer-id HMACs are scoped by tenant: recompute them for the request's (new) tenant."""
+        """Viewer-id HMACs are scoped by tenant: recompute them for the request's (new) tenant.
+
+        Under the current key, so the key version is the current one too: a
+        review case recorded before a key rotation would otherwise carry a new
+        HMAC under its old version, which neither `audit find` nor a legal hold's
+        comparison (erasure.holds.covers) could match.
+        """
         for subject in request.subjects:
             if subject.viewer_id is not None:
                 subject.viewer_hmac = self._hmac(request.tenant, subject.viewer_id)
+                subject.key_version = self.config.audit.key_version
 
     def _move_to_tenant(self, request: ErasureRequest, target: Tenant) -> TenantChange:
         """Override: the request now belongs to ``target``; letters go to its configured contact, or nowhere."""

@@ -513,3 +513,16 @@ def test_the_suppression_sweep_leaves_what_a_hold_covers(tmp_path, monkeypatch):
     finally:
         w.desk.close()
         w.state.close()
+
+
+def test_a_review_case_recorded_before_a_rotation_and_approved_after_it_is_still_held(
+        world: World, monkeypatch: pytest.MonkeyPatch):
+    """Approving with --tenant hashes the ids again, under the current key and its version."""
+    request_mail(world, "viewer-00001", sender="someone@unknown.example")  # key version 1, no tenant yet
+    hold = world.desk.add_hold(tenant="acme", viewer_id="viewer-00001", reason="Case")  # key version 1
+    monkeypatch.setenv("ERASURE_TEST_AUDIT_KEY_V2", "the-new-key")
+    w = with_config(world, rotated(world, retired_env=KEY_ENV))
+    with pytest.raises(RequestHeldError, match=hold.ref):
+        w.desk.approve(only(w).reference, actor="bob", tenant="acme")
+    with w.state.session() as session:  # refused: nothing changed, the subjects included
+        assert [s.key_version for s in session.get(ErasureRequest, only(w).id).subjects] == [1]
