@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,13 +18,19 @@ from typer.testing import CliRunner
 from erasure import audit
 from erasure.cli import app
 from erasure.config import config_from_dict
-from erasure.errors import ConfigError, HoldNotFoundError, InvalidTransitionError, RequestHeldError, UsageError
-from erasure.errors import StoreUnavailableError
+from erasure.errors import (
+    ConfigError,
+    HoldNotFoundError,
+    InvalidTransitionError,
+    RequestHeldError,
+    StoreUnavailableError,
+    UsageError,
+)
 from erasure.holds import SubjectKey, covers, parse_hold_ref
 from erasure.models import AuditEvent, ErasureRequest, LegalHold, OutboxMessage
 from erasure.status import status
 from erasure.workflow import Desk
-from tests.test_intake_hostile import _state_url, make_db_world
+from tests.test_intake_hostile import db_world  # noqa: F401 - every state database, as a fixture
 from tests.world import KEY_ENV, NOW, World, config_dict, mail, make_world
 
 ACME = "dpo@acme.example"
@@ -96,14 +100,6 @@ def test_hold_ids_as_officers_type_them(text, expected):
 
 
 # ---------------------------------------------------------------- worlds
-
-
-@pytest.fixture
-def db_world(store_backend: str, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    w = make_db_world(tmp_path, monkeypatch, _state_url(store_backend, store_url, tmp_path), store_url)
-    yield w
-    w.desk.close()
-    w.state.close()
 
 
 def store_views(w: World, env: str, viewer: str) -> int:
