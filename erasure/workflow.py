@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Self, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from erasure import audit, holds, ledger, retention, transitions
 from erasure.config import Config, Tenant
@@ -1008,13 +1008,13 @@ class Desk:
         """`requests approve --dry-run`: the same checks as approving, then a count; nothing changes."""
         with self.state.sessions() as session:  # never committed
             request = self._get(session, reference)
-            plan = self._prepare_approval(session, request, tenant, override_tenant=override_tenant, reason=reason)
+            plan = self._prepare_approval(request, tenant, override_tenant=override_tenant, reason=reason)
             result = self.store.count(self._target(request))
             session.rollback()
         return ApprovalPreview(result=result, notes=plan.notes)
 
-    def _prepare_approval(self, session: Session, request: ErasureRequest, tenant: str | None, *,
-                          override_tenant: bool = False, reason: str | None = None) -> TenantChange:
+    def _prepare_approval(self, request: ErasureRequest, tenant: str | None, *, override_tenant: bool = False,
+                          reason: str | None = None) -> TenantChange:
         """Check an approval and apply its tenant change to ``request`` (the caller commits or rolls back).
 
         A request that already has a tenant was verified for it (its sender is
@@ -1054,6 +1054,8 @@ class Desk:
             raise InvalidTransitionError(
                 f"{request.reference} names no viewer id; reject it, or add a new request with `erasure requests add`"
             )
+        session = object_session(request)  # the caller's: it loaded and locked the request
+        assert session is not None
         cover = self._cover(session, request)
         if cover:
             raise RequestHeldError(
@@ -1102,7 +1104,7 @@ class Desk:
         actor = actor or default_actor()
         with self.state.session() as session:
             request = self._get(session, reference)
-            change = self._prepare_approval(session, request, tenant, override_tenant=override_tenant, reason=reason)
+            change = self._prepare_approval(request, tenant, override_tenant=override_tenant, reason=reason)
             if change.overridden:
                 audit.record(session, "tenant_overridden", actor=actor, request=request, reason=reason, now=self.now(),
                              data={"from_tenant": change.from_tenant, "to_tenant": change.to_tenant,
