@@ -62,7 +62,13 @@ suppression_app = typer.Typer(
     "Example: erasure suppression sweep --dry-run",
     no_args_is_help=True,
 )
+holds_app = typer.Typer(
+    help="Legal holds: nothing of a tenant, or of one of its viewers, is erased while a hold is active.\n\n"
+    "Example: erasure holds add --tenant acme --reason \"Litigation hold, case 24-cv-1234\"",
+    no_args_is_help=True,
+)
 app.add_typer(requests_app, name="requests")
+app.add_typer(holds_app, name="holds")
 app.add_typer(audit_app, name="audit")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(retention_app, name="retention")
@@ -400,6 +406,9 @@ def requests_show(
         lines.append(f"controller: due {data['controller_due']} (the customer's own deadline)")
     if data["reason_code"]:
         lines.append(f"reason:     {data['reason_code']}: {data['reason']}")
+    for hold in data["holds"]:
+        lines.append(f"held:       {hold['id']} on {hold['scope']}: {hold['reason']} "
+                     f"(nothing is erased until `erasure holds remove {hold['id']}`)")
     if data["rows_erased"] is not None:
         lines.append(f"erased:     {data['rows_erased']} row(s)")
     for part in data["stores"]:
@@ -664,6 +673,90 @@ def requests_acknowledge(
     typer.echo(f"{outcome.reference}: {outcome.status}, receipt confirmed by other means")
 
 
+# ---------------------------------------------------------------- legal holds
+
+
+def _hold_line(h: Any) -> str:
+    return f"{h.ref}: legal hold on {h.scope}, holding {len(h.holding)} open request(s)" + (
+        f" ({', '.join(h.holding)})" if h.holding else "")
+
+
+@holds_app.command("add")
+def holds_add(
+    ctx: typer.Context,
+    tenant: str = typer.Option(..., "--tenant", help="The tenant whose data must be kept."),
+    viewer_id: Optional[str] = typer.Option(
+        None, "--viewer-id", help="Only this viewer of the tenant, exactly as the customer's records have it "
+        "(kept only as its HMAC). Default: every request of the tenant."),
+    reason: str = typer.Option(..., "--reason", help="What the data is kept for (a case, a regulator's request); "
+                               "kept in the audit trail, never told to the customer."),
+    actor: Optional[str] = ActorOption,
+) -> None:
+    """Put a tenant, or one of its viewers, under legal hold: no request it covers is erased.
+
+    Requests it covers wait in awaiting_approval (reason legal_hold) instead of being erased, and
+    `requests approve` refuses them, until `erasure holds remove`. The customer is not told.
+
+    Example: erasure holds add --tenant acme --viewer-id v-1234 --reason "Preservation order, case 24-cv-1234"
+    """
+    with errors(), _desk(ctx) as desk:
+        hold = desk.add_hold(tenant=tenant, viewer_id=viewer_id, reason=reason, actor=actor)
+    typer.echo(_hold_line(hold))
+
+
+@holds_app.command("list")
+def holds_list(
+    ctx: typer.Context,
+    show_all: bool = typer.Option(False, "--all", help="Also the holds that were removed."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON array (fields documented in docs/json.md)."),
+) -> None:
+    """The active legal holds (or all of them), each with the open requests it holds.
+
+    Example: erasure holds list --all
+    """
+    with errors(), _desk(ctx) as desk:
+        found = desk.list_holds(include_released=show_all)
+    if as_json:
+        _print_json([h.to_json() for h in found])
+        return
+    if not found:
+        typer.echo("no legal holds" if show_all else "no active legal holds")
+        return
+    rows = [
+        [h.ref, h.tenant, "tenant" if h.viewer_hmac is None else f"viewer hmac:{h.viewer_hmac[:12]}",
+         str(len(h.holding)) if h.active else "-", h.created_at.strftime("%Y-%m-%d"), h.actor,
+         "active" if h.active else f"removed {h.released_at:%Y-%m-%d} by {h.released_by}", h.reason]
+        for h in found
+    ]
+    _print_table(["id", "tenant", "covers", "holding", "added", "by", "state", "reason"], rows)
+
+
+@holds_app.command("remove")
+def holds_remove(
+    ctx: typer.Context,
+    hold_id: str = typer.Argument(..., metavar="HOLD_ID", help="The hold's id, e.g. LH-3 (see `erasure holds list`)."),
+    reason: str = typer.Option(..., "--reason", help="Why the hold ended (kept in the audit trail)."),
+    actor: Optional[str] = ActorOption,
+) -> None:
+    """Remove a legal hold; the requests it alone was holding go on at once (classified again,
+    or their erasure resumed), and their letters are sent.
+
+    Example: erasure holds remove LH-3 --reason "Case 24-cv-1234 settled; counsel released the hold"
+    """
+    with errors(), _desk(ctx) as desk:
+        removal = desk.remove_hold(hold_id, reason=reason, actor=actor)
+        _deliver(ctx, desk)
+    typer.echo(f"{removal.hold.ref} removed; {len(removal.released)} request(s) released, "
+               f"{len(removal.still_held)} still held by other holds"
+               + (f" ({', '.join(removal.still_held)})" if removal.still_held else ""))
+    for o in removal.released:
+        typer.echo(f"  {o.reference}: {o.status}" + (f" ({o.rows_erased} rows erased)" if o.rows_erased is not None else ""))
+    for problem in removal.problems:
+        typer.echo(f"problem: {problem}", err=True)
+    if removal.needs_attention:
+        raise typer.Exit(EXIT_ATTENTION)
+
+
 # ---------------------------------------------------------------- audit
 
 
@@ -898,6 +991,9 @@ def suppression_sweep(
         for name, t in result.tenants.items():
             rows = ", ".join(f"{n} from {table}" for table, n in t.counts.items())
             typer.echo(f"suppression sweep: {where}{name}: {t.ids_matched} erased viewer id(s) seen again; {verb} {rows}")
+            if t.held:
+                typer.echo(f"suppression sweep: {where}{name}: {t.ids_held} erased viewer id(s) kept for legal hold "
+                           f"{', '.join(t.held)} (see `erasure holds list`)")
         typer.echo(f"suppression sweep: {where}{verb} {result.total} row(s) under {result.ids_matched} viewer id(s)")
     unchecked = results[0].unchecked if results else {}  # the same subjects are checked in every store
     if unchecked:

@@ -105,6 +105,16 @@ class TenantOverrideRequiredError(InvalidTransitionError):
     """Approving a request for a tenant other than the one it was verified for needs --override-tenant and --reason."""
 
 
+class RequestHeldError(InvalidTransitionError):
+    """A legal hold covers the request: nothing of it is erased until the hold is removed."""
+
+
+class HoldNotFoundError(ErasureError):
+    """No legal hold has the id given."""
+
+    exit_code = EXIT_USAGE
+
+
 class TemplateError(ErasureError):
     """A reply template is missing or refers to a value that was not provided."""
 

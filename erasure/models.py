@@ -132,6 +132,9 @@ class ErasureRequest(Base):
     extended_to: Mapped[dt.date | None] = mapped_column(Date)
     # Processor role: the controller's own legal date, when the day it received the request is known.
     controller_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    # The state a legal hold stopped this request in (received or erasing), while it is held
+    # (erasure.holds); on release it goes back there: classified again, or its erasure resumed.
+    held_from: Mapped[str | None] = mapped_column(String(24))
     match_count: Mapped[int | None] = mapped_column(BigInteger)
     rows_erased: Mapped[int | None] = mapped_column(BigInteger)
     response: Mapped[str | None] = mapped_column(String(32))  # completed | no_data_found | rejected | ignored | cancelled
@@ -214,6 +217,33 @@ class StoreProgress(Base):
     verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     request: Mapped[ErasureRequest] = relationship(back_populates="stores")
+
+
+class LegalHold(Base):
+    """A legal hold: nothing of the tenant (or of one of its viewers) is erased while it is active.
+
+    A per-viewer hold keeps only the viewer id's HMAC (``audit.viewer_hmac``,
+    scoped by tenant) and the key version it was made with, like ``Subject``:
+    a hold outlives every request, so the raw id is never stored. Released
+    holds are kept, with who released them, when and why.
+    """
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), index=True)
+    viewer_hmac: Mapped[str | None] = mapped_column(String(64))  # None: every request of the tenant
+    key_version: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(CleanText)
+    actor: Mapped[str] = mapped_column(CleanString(100))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    released_by: Mapped[str | None] = mapped_column(CleanString(100))
+    release_reason: Mapped[str | None] = mapped_column(CleanText)
+
+    @property
+    def is_active(self) -> bool:
+        return self.released_at is None
 
 
 class AuditEvent(Base):

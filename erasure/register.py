@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from erasure import audit
+from erasure import audit, holds
 from erasure.deadlines import days_left, is_overdue, office_zone
+from erasure.holds import HoldView
 from erasure.errors import ConfigError, RequestNotFoundError
 from erasure.models import AuditEvent, ErasureRequest, RequestStatus, Subject
 from erasure.refusals import REFUSALS
@@ -157,11 +158,14 @@ class RequestDetail:
     refused: tuple[SubjectDecision, ...] = ()  # the ids an officer refused (partial decisions, or all of them)
     # One line per view store the request has been erased in (or is waiting for); empty before `erasing`.
     stores: tuple[StoreLine, ...] = ()
+    # The active legal holds that cover this open request (erasure.holds): nothing of it is erased meanwhile.
+    holds: tuple[HoldView, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = self.summary.to_json()
         data["controller_due"] = self.controller_due.isoformat() if self.controller_due else None
         data["stores"] = [line.to_json() for line in self.stores]
+        data["holds"] = [{"id": h.ref, "scope": h.scope, "reason": h.reason} for h in self.holds]
         data["subjects"] = list(self.subjects)
         data["refused"] = [d.to_json() for d in self.refused]
         data["events"] = [e.to_json() for e in self.events]
@@ -204,11 +208,14 @@ def lookup(session: Session, reference: str) -> ErasureRequest:
 
 
 def show_request(state: State, reference: str, *, today: dt.date, time_zone: str,
-                 descriptions: dict[str, str] | None = None) -> RequestDetail:
-    """One request as `requests show` reads it; ``descriptions`` names each store as the config describes it."""
+                 descriptions: dict[str, str] | None = None, keys: holds.KeySource | None = None) -> RequestDetail:
+    """One request as `requests show` reads it; ``descriptions`` names each store as the config describes it;
+    with ``keys`` (the audit keys, read only if a comparison needs them), also the legal holds that cover it
+    while it is open."""
     descriptions = descriptions or {}
     with state.session() as session:
         r = lookup(session, reference)
+        cover = holds.cover_of(session, r, keys) if keys is not None and r.is_open else holds.Cover()
         events = session.scalars(select(AuditEvent).where(AuditEvent.request_ref == r.reference).order_by(AuditEvent.seq))
         return RequestDetail(
             summary=RequestSummary.of(r, today, time_zone),
@@ -221,6 +228,7 @@ def show_request(state: State, reference: str, *, today: dt.date, time_zone: str
             stores=tuple(StoreLine(p.store, descriptions.get(p.store, ""), p.state,
                                    {k: int(v) for k, v in json.loads(p.counts or "{}").items()},
                                    p.rows_erased, p.attempts, p.last_error, p.failing_since) for p in r.stores),
+            holds=cover.holds + cover.unchecked,
         )
 
 

@@ -73,6 +73,10 @@ CUSTOMER_TEXTS: dict[str, str | None] = {
     "record_failed": None,
     "erasure_not_verified": None,
     "parse_budget_exceeded": None,
+    # A legal hold is never told by the tool (no letter is sent because of one); should an officer's
+    # letter ever quote the code, it says only that the request is still being handled.
+    "legal_hold": "Your request is still being handled; we will write to you again when it is complete.",
+    "hold_released": None,
     # telling the sender would teach a forger what we check
     "hidden_text": None,
     "html_too_complex": None,

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from erasure import audit
+from erasure import audit, holds
 from erasure.config import Config
 from erasure.deadlines import days_left, effective_due, is_overdue
 from erasure.metrics import REGULATION_LABELS
@@ -169,6 +169,8 @@ class StatusReport:
     controller_deadline: tuple[DueItem, ...] = ()
     # View stores that have failed for over STORE_FAILING_AFTER for requests still `erasing`.
     failing_stores: tuple[FailingStore, ...] = ()
+    # Active legal holds, each with the open requests it covers (erasure.holds).
+    legal_holds: tuple[holds.HoldView, ...] = ()
 
     @property
     def last_success_at(self) -> dt.datetime | None:
@@ -230,6 +232,7 @@ class StatusReport:
             "controller_deadline": [i.to_json() for i in self.controller_deadline],
             "failing_stores": [f.to_json() for f in self.failing_stores],
             "parked_replies": [p.to_json() for p in self.parked],
+            "legal_holds": [h.to_json() for h in self.legal_holds],
             "polls": [p.to_json() for p in self.polls],
             "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
             "poll_stale": self.poll_stale,
@@ -271,6 +274,10 @@ class StatusReport:
                   self.controller_deadline)
         for f in self.failing_stores:
             lines.append(f"view store {f.store} failing since {format_utc(f.since)}: {', '.join(f.requests)}")
+        lines.append("legal holds: " + ("none" if not self.legal_holds else str(len(self.legal_holds))))
+        lines += [f"  {h.ref}  {h.scope}  holding {len(h.holding)} request(s)"
+                  + (f" ({', '.join(h.holding)})" if h.holding else "") + f": {_short(h.reason, 120)}"
+                  for h in self.legal_holds]
         lines.append("parked replies: " + ("none" if not self.parked else str(len(self.parked))))
         lines += [f"  #{p.id} {p.reference} {p.kind} to {p.recipient}" + (f": {p.problem}" if p.problem else "")
                   for p in self.parked]
@@ -350,12 +357,14 @@ def status(
         for c in session.scalars(select(MailboxCursor).order_by(MailboxCursor.source))
     )
     failing = _failing_stores(session, now)
+    legal_holds = tuple(holds.list_holds(session, config.audit_keys))
     chain = audit.verify(session)
     return StatusReport(
         today=today, now=now, time_zone=config.policy.time_zone, counts=counts, overdue=overdue,
         due_soon=due_soon, parked=parked, polls=polls, audit=chain, unacknowledged=unacknowledged,
         poll_stale_after=poll_stale_after, due_soon_days=due_soon_days, controller_deadline=controller_deadline,
         failing_stores=failing,
+        legal_holds=legal_holds,
     )
 
 

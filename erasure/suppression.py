@@ -12,7 +12,9 @@ each tenant's distinct viewer ids from the store, HMACs them with every key
 version still available, and erases the ones on the list through
 ``ViewStore.erase`` (exact, tenant-scoped, atomic, verified). The raw ids it
 finds live only in memory for the length of the run; the audit event records
-counts, never ids.
+counts, never ids. A legal hold (``erasure.holds``) keeps what it covers: a
+tenant under a tenant-wide hold is not swept, and ids a per-viewer hold covers
+(or may cover: its key is not available) are left in the store.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from erasure import audit
+from erasure import audit, holds
 from erasure.config import Config, Tenant
 from erasure.errors import ConfigError, ErasureError
-from erasure.models import ErasureRequest, RequestStatus, Subject
+from erasure.models import ErasureRequest, LegalHold, RequestStatus, Subject
 from erasure.state import State, open_state
 from erasure.store import Target, ViewStore, batches
 
@@ -50,6 +52,8 @@ class TenantSweep:
     counts: dict[str, int]
     ids_matched: int
     ids_listed: int
+    held: tuple[str, ...] = ()  # legal holds (LH-...) that kept views of this tenant from the sweep
+    ids_held: int = 0  # erased ids whose views a hold kept (all of them under a tenant-wide hold)
 
     @property
     def total(self) -> int:
@@ -86,7 +90,8 @@ class SweepResult:
             "ids_matched": self.ids_matched,
             "total": self.total,
             "tenants": {
-                name: {"counts": dict(t.counts), "ids_matched": t.ids_matched, "ids_listed": t.ids_listed}
+                name: {"counts": dict(t.counts), "ids_matched": t.ids_matched, "ids_listed": t.ids_listed,
+                       **({"held_by": list(t.held), "ids_held": t.ids_held} if t.held else {})}
                 for name, t in self.tenants.items()
             },
             "unchecked_key_versions": {str(v): n for v, n in sorted(self.unchecked.items())},
@@ -175,11 +180,15 @@ def sweep(
         for version, _ in entries:
             if version not in keys:
                 unchecked[version] += 1
+    with state.session() as session:
+        active = holds.active_holds(session)
     done: dict[str, TenantSweep] = {}
     try:
         for tenant in tenants:
             done[tenant.name] = _sweep_tenant(store, tenant, listed[tenant.name], keys, dry_run=dry_run,
-                                              progress=progress, batch_size=batch_size, done=done)
+                                              progress=progress, batch_size=batch_size, done=done,
+                                              holds_on=[h for h in active if h.tenant == tenant.name],
+                                              key_version=config.audit.key_version)
     except ErasureError as exc:
         if not dry_run:
             partial = SweepResult(tenants=done, dry_run=False, unchecked=dict(unchecked), store=store.settings.name)
@@ -201,10 +210,16 @@ def _sweep_tenant(
     progress: Progress | None,
     batch_size: int,
     done: dict[str, TenantSweep],
+    holds_on: list[LegalHold] | None = None,
+    key_version: int = 1,
 ) -> TenantSweep:
     counts = {name: 0 for name in store.table_names}
     if not listed:
         return TenantSweep(counts=counts, ids_matched=0, ids_listed=0)
+    tenant_wide = [h for h in holds_on or [] if h.viewer_hmac is None]
+    if tenant_wide:  # nothing of the tenant may go: not even read
+        return TenantSweep(counts=counts, ids_matched=0, ids_listed=len(listed),
+                           held=tuple(holds.hold_ref(h.id) for h in tenant_wide), ids_held=len(listed))
     scanned = 0
 
     def counted(ids: Iterator[str]) -> Iterator[str]:
@@ -217,6 +232,18 @@ def _sweep_tenant(
 
     # Bounded by the list's size: only ids the tenant had erased are kept.
     found = list(dict.fromkeys(matches(counted(store.distinct_viewer_ids(tenant.environments)), tenant.name, listed, keys)))
+    held_by: set[str] = set()
+    if holds_on:
+        kept = []
+        for viewer_id in found:
+            ids = [holds.SubjectKey(viewer_id, audit.viewer_hmac(keys[key_version], tenant.name, viewer_id), key_version)]
+            covering = [h for h in holds_on if holds.covers(h, tenant.name, ids, keys) is not False]
+            held_by.update(holds.hold_ref(h.id) for h in covering)
+            if not covering:
+                kept.append(viewer_id)
+        ids_held, found = len(found) - len(kept), kept
+    else:
+        ids_held = 0
     try:
         for batch in batches(found, batch_size):
             target = Target(key=f"suppression:{tenant.name}", environments=tenant.environments, viewer_ids=tuple(batch))
@@ -226,9 +253,11 @@ def _sweep_tenant(
             if progress is not None:
                 progress(tenant.name, "rows would be deleted" if dry_run else "rows deleted", sum(counts.values()))
     except ErasureError:
-        done[tenant.name] = TenantSweep(counts=counts, ids_matched=len(found), ids_listed=len(listed))
+        done[tenant.name] = TenantSweep(counts=counts, ids_matched=len(found), ids_listed=len(listed),
+                                        held=tuple(sorted(held_by)), ids_held=ids_held)
         raise
-    return TenantSweep(counts=counts, ids_matched=len(found), ids_listed=len(listed))
+    return TenantSweep(counts=counts, ids_matched=len(found), ids_listed=len(listed),
+                       held=tuple(sorted(held_by)), ids_held=ids_held)
 
 
 def _record(state: State, result: SweepResult, *, now: dt.datetime | None, reason: str) -> None:

@@ -4,6 +4,7 @@
     received -> ignored (automatic mail)        any open state -> rejected
     needs_review -> received (the ids we asked for arrived in a reply)
     received | needs_review | awaiting_approval -> cancelled (by an officer)
+    received | erasing -> awaiting_approval (a legal hold covers it) -> received | erasing (released)
 
 ``TRANSITIONS`` is the whole machine; :func:`move` is the one place a
 request's status changes. It checks the step against the table, sets the
@@ -61,6 +62,14 @@ TRANSITIONS: dict[str, Transition] = {
     # The customer answered our `needs_information` letter with the ids: classified anew.
     "information_received": Transition(frozenset({S.NEEDS_REVIEW}), S.RECEIVED, "information_received",
                                        "only requests in review can receive the information asked for"),
+    # A legal hold (erasure.holds) stops a request wherever its erasure would start; removing
+    # the hold sends it back where it stopped: classified again, or its erasure resumed.
+    "legal_hold": Transition(frozenset({S.RECEIVED, S.ERASING}), S.AWAITING_APPROVAL, "held",
+                             "only received or erasing requests can be stopped by a legal hold"),
+    "release": Transition(frozenset({S.AWAITING_APPROVAL}), S.RECEIVED, "released",
+                          "only requests held for a legal hold can be released"),
+    "resume_erasing": Transition(frozenset({S.AWAITING_APPROVAL}), S.ERASING, "released",
+                                 "only requests held for a legal hold can be released"),
     # An officer's approval (its `approved` event is written before this step's `erasing`).
     "approve": Transition(frozenset({S.AWAITING_APPROVAL, S.NEEDS_REVIEW}), S.ERASING, "erasing",
                           "only requests awaiting approval or in review can be approved"),

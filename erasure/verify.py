@@ -63,6 +63,8 @@ REASONS: dict[str, str] = {
     "erasure_not_verified": "Rows still matched after deleting, so the deletion was rolled back; a person must check.",
     "record_failed": "The message could not be recorded as it was; it was filed for review with a minimal record.",
     "ok": "The sender is authenticated for the tenant and the request names viewer ids to erase.",
+    "legal_hold": "A legal hold covers the request (see `erasure holds list`); nothing is erased until the hold is removed.",
+    "hold_released": "A legal hold covered the request and was removed; the request went on.",
     # decide()
     "automatic_mail": "Automatic mail (auto-reply, bounce, mailing list or bulk mail): recorded, never answered or acted on.",
     "own_address": "The message comes from our own reply address: recorded and ignored so that no mail loop can start.",

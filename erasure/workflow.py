@@ -26,9 +26,9 @@ from typing import Any, Callable, Iterable, Self, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from erasure import audit, ledger, progress, retention, transitions
+from erasure import audit, holds, ledger, progress, retention, transitions
 from erasure.config import Config, Tenant
 from erasure.deadlines import (
     Deadlines,
@@ -46,6 +46,7 @@ from erasure.errors import (
     ErasureError,
     InvalidTransitionError,
     MailboxUnavailableError,
+    RequestHeldError,
     RequestNotFoundError,
     StateUnavailableError,
     TemporaryError,
@@ -185,6 +186,20 @@ class TenantChange:
 
 
 @dataclass(frozen=True)
+class HoldRemoval:
+    """`holds remove`: the hold as released, and what became of the requests it was holding."""
+
+    hold: holds.HoldView
+    released: tuple[RequestOutcome, ...] = ()  # went on at once (classified again, or their erasure resumed)
+    still_held: tuple[str, ...] = ()  # references another active hold still covers
+    problems: tuple[str, ...] = ()  # released, but the next step failed for now; the next poll retries it
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.problems) or any(o.needs_attention for o in self.released)
+
+
+@dataclass(frozen=True)
 class ApprovalPreview:
     """`requests approve --dry-run`: what would be erased, and what the officer should know."""
 
@@ -236,7 +251,8 @@ class Desk:
     def find(self, reference: str) -> RequestDetail:
         """One request by reference (or numeric id) as `requests show` reads it; RequestNotFoundError if none."""
         return show_request(self.state, reference, today=self.today(), time_zone=self.config.policy.time_zone,
-                            descriptions={s.name: s.description for s in self.config.stores})
+                            descriptions={s.name: s.description for s in self.config.stores},
+                            keys=self.config.audit_keys)
 
     # ------------------------------------------------------------ helpers
 
@@ -666,7 +682,11 @@ class Desk:
         return Target(key=request.reference or str(request.id), environments=tenant.environments, viewer_ids=ids)
 
     def _route_for_approval(self, session: Session, request: ErasureRequest) -> None:
-        """Large or policy-held erasures wait for an officer; the rest go ahead."""
+        """Large or policy-held erasures wait for an officer; the rest go ahead; a legal hold stops it first."""
+        cover = self._cover(session, request)
+        if cover:
+            self._stop_for_hold(session, request, cover)
+            return
         policy = self.config.policy
         counted = self.stores.count(self._target(request))
         # The approval threshold is about views in every store; child rows (events) ride along.
@@ -680,6 +700,33 @@ class Desk:
                              data={"match_count": count, "views": views, "by_store": counted.to_json()}, now=self.now())
         else:
             self._start_erasing(session, request, counted)
+
+    def _cover(self, session: Session, request: ErasureRequest) -> holds.Cover:
+        """The active legal holds that cover (or may cover) the request; see erasure.holds."""
+        return holds.cover_of(session, request, self.config.audit_keys)
+
+    def _cover_ids(self, tenant: str | None, viewer_ids: Sequence[str]) -> holds.Cover:
+        """The holds that would cover a request of ``tenant`` for these ids (`poll --dry-run`: nothing stored)."""
+        with self.state.session() as session:
+            if tenant is None or not holds.active_holds(session, tenant):
+                return holds.Cover()
+            version = self.config.audit.key_version
+            subjects = [holds.SubjectKey(v, self._hmac(tenant, v), version) for v in viewer_ids]
+            return holds.covering(session, tenant, subjects, self.config.audit_keys)
+
+    def _stop_for_hold(self, session: Session, request: ErasureRequest, cover: holds.Cover) -> None:
+        """A legal hold covers the request: it waits in `awaiting_approval`, naming the hold(s).
+
+        No letter: the customer is not told about a hold by the tool (the
+        acknowledgement an open request gets says nothing of it). ``held_from``
+        says where it stopped, so removing the hold sends it back there.
+        """
+        held_from = request.status
+        request.held_from = held_from
+        request.reason_code = holds.REASON_CODE
+        request.reason = self._without_ids(request, cover.reason())
+        transitions.move(session, request, "legal_hold", reason=request.reason, now=self.now(),
+                         data={"reason_code": holds.REASON_CODE, "holds": cover.refs, "from": held_from})
 
     def _start_erasing(self, session: Session, request: ErasureRequest, counted: Counted) -> None:
         """The one way into `erasing`: the rows that match now are recorded first, store by store.
@@ -711,10 +758,19 @@ class Desk:
             return {}
         failed: dict[int, ErasureError] = {}
         with self.state.session() as session:
+            # The last look before the stores: a hold added since the request started
+            # erasing (an erasure that failed for now and waits for the next run) stops it.
+            going: list[int] = []
             for request_id in request_ids:
-                request = session.get(ErasureRequest, request_id)
-                if request is not None and request.status == S.ERASING:
-                    progress.ensure_rows(request, self.stores.names)
+                request = session.get(ErasureRequest, request_id, with_for_update=True)
+                if request is None or request.status != S.ERASING:
+                    continue
+                if cover := self._cover(session, request):
+                    self._stop_for_hold(session, request, cover)
+                    continue
+                progress.ensure_rows(request, self.stores.names)
+                going.append(request_id)
+        request_ids = going
         for name in self.stores.names:
             with self.state.session() as session:
                 pending = progress.pending_requests(session, name, request_ids)
@@ -931,6 +987,7 @@ class Desk:
                 touched.append(request_id)
             self._move(source, incoming.ref, destination, result)
         self._check_lock()
+        released = self.release_unblocked()
         for request_id in dict.fromkeys(touched + self.open_request_ids([S.RECEIVED])):
             try:
                 self._classify_id(request_id)
@@ -948,7 +1005,7 @@ class Desk:
             result.problems.append(f"request {request_id}: erasure will be retried: {error}")
         for request_id in touched:
             self.acknowledge_if_due(request_id)
-        for request_id in dict.fromkeys(touched + erasing):
+        for request_id in dict.fromkeys(touched + released + erasing):
             result.outcomes.append(self._outcome_of(request_id))
 
     def _check_lock(self) -> None:
@@ -1021,7 +1078,12 @@ class Desk:
             matches = None
             by_store = None
             status = {"erase": S.ERASING, "review": S.NEEDS_REVIEW, "ignore": S.IGNORED}[decision.outcome]
-            if decision.outcome == "erase" and decision.tenant:
+            reason_code, reason = decision.reason_code, audit.without_viewer_ids(decision.reason, decision.viewer_ids)
+            cover = self._cover_ids(decision.tenant, decision.viewer_ids) if decision.outcome == "erase" else None
+            if cover:
+                status, reason_code = S.AWAITING_APPROVAL, holds.REASON_CODE
+                reason = audit.without_viewer_ids(cover.reason(), decision.viewer_ids)
+            elif decision.outcome == "erase" and decision.tenant:
                 tenant = self.config.tenant(decision.tenant)
                 counted = self.stores.count(Target(incoming.ref.key, tenant.environments, decision.viewer_ids))
                 matches = counted.total
@@ -1032,8 +1094,7 @@ class Desk:
                     status = S.AWAITING_APPROVAL
             result.outcomes.append(RequestOutcome(
                 reference=f"(message {incoming.ref.key})", status=status, tenant=decision.tenant,
-                regulation=decision.regulation, reason_code=decision.reason_code,
-                reason=audit.without_viewer_ids(decision.reason, decision.viewer_ids),
+                regulation=decision.regulation, reason_code=reason_code, reason=reason,
                 rows_erased=None, match_count=matches, matches_by_store=by_store,
             ))
         return result
@@ -1149,7 +1210,9 @@ class Desk:
         listed there): erasing another tenant's views on its word is the
         cross-tenant mistake this tool exists to prevent, so it needs an
         explicit override with a reason, and the letters then go to the new
-        tenant's own contact, never to the other tenant's requester.
+        tenant's own contact, never to the other tenant's requester. A legal hold
+        that covers the request (under its tenant after this change) refuses it:
+        an officer's approval does not lift a hold; removing the hold does.
         """
         transitions.check(request, "approve")
         if override_tenant and tenant is None:
@@ -1180,13 +1243,29 @@ class Desk:
             raise InvalidTransitionError(
                 f"{request.reference} names no viewer id; reject it, or add a new request with `erasure requests add`"
             )
+        session = object_session(request)  # the caller's: it loaded and locked the request
+        assert session is not None
+        cover = self._cover(session, request)
+        if cover:
+            raise RequestHeldError(
+                f"{request.reference} is held by {self._without_ids(request, cover.describe())}. An approval does "
+                f"not lift a hold: remove it first with `erasure holds remove {cover.refs[0]} --reason \"why it ended\"`; "
+                "the request then goes on by itself"
+            )
         return change
 
     def _rehash(self, request: ErasureRequest) -> None:
-        """Viewer-id HMACs are scoped by tenant: recompute them for the request's (new) tenant."""
+        """Viewer-id HMACs are scoped by tenant: recompute them for the request's (new) tenant.
+
+        Under the current key, so the key version is the current one too: a
+        review case recorded before a key rotation would otherwise carry a new
+        HMAC under its old version, which neither `audit find` nor a legal hold's
+        comparison (erasure.holds.covers) could match.
+        """
         for subject in request.subjects:
             if subject.viewer_id is not None:
                 subject.viewer_hmac = self._hmac(request.tenant, subject.viewer_id)
+                subject.key_version = self.config.audit.key_version
 
     def _move_to_tenant(self, request: ErasureRequest, target: Tenant) -> TenantChange:
         """Override: the request now belongs to ``target``; letters go to its configured contact, or nowhere."""
@@ -1221,6 +1300,7 @@ class Desk:
                                    "reason": reason, "actor": actor, "letters_to": change.letters_to})
             request.kind = "erasure"
             request.approved_by = actor
+            request.held_from = None
             audit.record(session, "approved", actor=actor, request=request, now=self.now(),
                          reason=reason if reason and reason.strip() else None,
                          data={"tenant": request.tenant})
@@ -1381,3 +1461,86 @@ class Desk:
                              data={"due": request.due_on.isoformat(), "extended_to": str(request.extended_to)})
             self._reply(session, request, reply_after("extended"), reasons=reason, new_due_date=format_date(request.due))
             return self.outcome(request)
+
+    # ------------------------------------------------------------ legal holds
+
+    def add_hold(self, *, tenant: str, viewer_id: str | None = None, reason: str,
+                 actor: str | None = None) -> holds.HoldView:
+        """Put a tenant, or one of its viewers, under legal hold (see erasure.holds).
+
+        Nothing moves now: each request the hold covers stops at its next step
+        towards the store (classification, approval, or an erasure still to run).
+        """
+        with self.state.session() as session:
+            added = holds.add_hold(session, self.config, tenant=tenant, viewer_id=viewer_id, reason=reason,
+                                   actor=actor or default_actor(), now=self.now())
+        return next(h for h in self.list_holds(include_released=True) if h.id == added.id)
+
+    def list_holds(self, *, include_released: bool = False) -> list[holds.HoldView]:
+        """`holds list`: the active holds (or all), each with the open requests it covers."""
+        with self.state.session() as session:
+            return holds.list_holds(session, self.config.audit_keys, include_released=include_released)
+
+    def remove_hold(self, reference: str, *, reason: str, actor: str | None = None) -> HoldRemoval:
+        """Release a legal hold; the requests it alone was holding go on at once.
+
+        In the hold's own transaction each of them goes back where the hold
+        stopped it (`received`, to be classified again: count, threshold, erase;
+        or `erasing`, its erasure resumed), so no request ever waits on a hold
+        that is gone. Then each is advanced, as an approval is; one the store
+        cannot take right now stays where it is and the next poll retries it.
+        """
+        actor = actor or default_actor()
+        with self.state.session() as session:
+            hold = holds.remove_hold(session, reference, reason=reason, actor=actor, now=self.now())
+            released, still = self._release_unblocked(
+                session, actor=actor, why=f"legal hold {hold.ref} was removed by {actor}: {hold.release_reason}")
+        outcomes: list[RequestOutcome] = []
+        problems: list[str] = []
+        for request_id in released:
+            try:
+                outcomes.append(self.advance(request_id))
+            except StateUnavailableError:
+                raise
+            except ErasureError as exc:
+                outcome = self._outcome_of(request_id)
+                problems.append(f"{outcome.reference}: released, but {exc}; the next `erasure poll` retries it")
+                outcomes.append(outcome)
+        return HoldRemoval(hold=hold, released=tuple(outcomes), still_held=tuple(still), problems=tuple(problems))
+
+    def release_unblocked(self) -> list[int]:
+        """On every poll: held requests no active hold covers any more go on (e.g. a hold that
+        could not be checked until its retired key was configured); returns their ids."""
+        with self.state.session() as session:
+            released, _ = self._release_unblocked(session, actor=audit.SYSTEM,
+                                                  why="no active legal hold covers it any more")
+        return released
+
+    def _release_unblocked(self, session: Session, *, actor: str, why: str) -> tuple[list[int], list[str]]:
+        """Send each held request that no active hold covers back where its hold stopped it.
+
+        Returns (ids released, references still held). A request still covered
+        by another hold stays, its reason naming the holds that remain.
+        """
+        held = session.scalars(
+            select(ErasureRequest)
+            .where(ErasureRequest.status == S.AWAITING_APPROVAL, ErasureRequest.reason_code == holds.REASON_CODE)
+            .order_by(ErasureRequest.id).with_for_update()
+        ).all()
+        released: list[int] = []
+        still: list[str] = []
+        now = self.now()
+        for request in held:
+            cover = self._cover(session, request)
+            if cover:
+                request.reason = self._without_ids(request, cover.reason())
+                still.append(request.reference or str(request.id))
+                continue
+            step = "resume_erasing" if request.held_from == S.ERASING else "release"
+            request.held_from = None
+            request.reason_code = "hold_released"
+            request.reason = self._without_ids(request, f"{why}; the request went on")
+            transitions.move(session, request, step, actor=actor, reason=request.reason, now=now,
+                             data={"reason_code": "hold_released"})
+            released.append(request.id)
+        return released, still

@@ -136,3 +136,33 @@ def test_0005_adds_a_nullable_controller_due_on_and_takes_it_back(state_url):
         assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
+
+
+def test_0009_adds_legal_holds_and_held_from_and_takes_them_back(state_url):
+    import sqlalchemy as sa
+    from alembic import command
+
+    from erasure.state import make_engine
+
+    engine = make_engine(state_url)
+    migrate = _migrator(engine)
+
+    def tables():
+        return set(sa.inspect(engine).get_table_names())
+
+    def request_columns():
+        return {c["name"]: c for c in sa.inspect(engine).get_columns("requests")}
+
+    try:
+        migrate(command.upgrade, "0008")
+        assert "legal_holds" not in tables() and "held_from" not in request_columns()
+        migrate(command.upgrade, "0009")
+        assert "legal_holds" in tables() and request_columns()["held_from"]["nullable"]
+        holds = {c["name"]: c for c in sa.inspect(engine).get_columns("legal_holds")}
+        assert holds["viewer_hmac"]["nullable"] and not holds["reason"]["nullable"]  # a tenant hold has no viewer
+        migrate(command.downgrade, "0008")
+        assert "legal_holds" not in tables() and "held_from" not in request_columns()
+        migrate(command.upgrade, "head")
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
