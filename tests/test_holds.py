@@ -180,7 +180,7 @@ def test_a_hold_stops_an_erasure_that_failed_for_now_and_removing_it_resumes_it(
         db_world: World, monkeypatch: pytest.MonkeyPatch):
     """`erasing` but not erased yet (the store was unreachable): the next run finds the hold first."""
     w = db_world
-    monkeypatch.setattr(w.desk.store, "erase_many",
+    monkeypatch.setattr(w.desk.stores["default"], "erase_many",
                         lambda targets: [StoreUnavailableError("the store is down") for _ in targets])
     request_mail(w, "viewer-00002")
     assert only(w).status == "erasing"
@@ -288,7 +288,7 @@ def test_removing_a_hold_while_the_store_is_down_leaves_the_request_for_the_next
         world: World, monkeypatch: pytest.MonkeyPatch):
     hold = world.desk.add_hold(tenant="acme", reason="Case")
     request_mail(world, "viewer-00001")
-    monkeypatch.setattr(world.desk.store, "count", lambda target: (_ for _ in ()).throw(StoreUnavailableError("down")))
+    monkeypatch.setattr(world.desk.stores, "count", lambda target: (_ for _ in ()).throw(StoreUnavailableError("down")))
     removal = world.desk.remove_hold(hold.ref, reason="Ended")
     assert removal.needs_attention and "the next `erasure poll` retries it" in removal.problems[0]
     assert only(world).status == "received"
