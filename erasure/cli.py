@@ -597,7 +597,9 @@ def audit_export(
 ) -> None:
     """Export events with their chain fields, streaming, for an auditor to verify independently.
 
-    Columns: seq, at, actor, event, request_ref, tenant, reason, data, prev_hash, hash (see docs/audit.md).
+    Columns: seq, at, actor, event, request_ref, tenant, reason, data, prev_hash, hash, personal
+    (see docs/audit.md). The chain holds salted digests of personal values; `personal` gives each
+    value while it is kept, or says when and by which records_pruned event it was pruned.
 
     Example: erasure audit export --format csv --since 2026-01-01 -o audit-2026.csv
     """
@@ -611,7 +613,7 @@ def audit_export(
             out = _open_output(output, "--output") if output else sys.stdout
             try:
                 with desk.state.session() as session:
-                    for chunk in audit.export_lines(audit.iter_events(session, since=start, until=end, request_ref=request), fmt):  # type: ignore[arg-type]
+                    for chunk in audit.export_lines(audit.iter_export(session, since=start, until=end, request_ref=request), fmt):  # type: ignore[arg-type]
                         out.write(chunk)
             finally:
                 if output:
