@@ -112,7 +112,7 @@ class Revealed:
         if self.value is not None:
             return self.value
         when = f" on {self.pruned_at:%Y-%m-%d}" if self.pruned_at else ""
-        return f"(pruned{when} by event {self.pruned_by}, records_pruned)"
+        return f"(pruned{when} by audit event {self.pruned_by})"
 
     def to_json(self) -> dict[str, Any]:
         if self.value is not None:
@@ -173,11 +173,15 @@ def first_seq_at_or_after(session: Session, cutoff: dt.datetime) -> int:
     return (last_before or 0) + 1
 
 
-def pruned_by(session: Session, request_ref: str) -> tuple[int, dt.datetime] | None:
-    """The ``records_pruned`` event (seq, time) that pruned this request's values, if any did."""
-    pruner = aliased(AuditEvent)
+def pruned_by(session: Session, request_ref: str) -> tuple[int, dt.datetime, str] | None:
+    """The event (seq, time, name) that pruned this request's values, if any did.
+
+    ``records_pruned``, or ``chain_rewritten`` for a request pruned before
+    migration 0006, whose values the migration pruned at once.
+    """
     row = session.execute(
-        select(pruner.seq, pruner.at).join(PersonalValue, PersonalValue.pruned_seq == pruner.seq)
+        select(AuditEvent.seq, AuditEvent.at, AuditEvent.event)
+        .join(PersonalValue, PersonalValue.pruned_seq == AuditEvent.seq)
         .where(PersonalValue.request_ref == request_ref).limit(1)
     ).first()
-    return (row.seq, row.at) if row else None
+    return (row.seq, row.at, row.event) if row else None

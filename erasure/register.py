@@ -175,10 +175,11 @@ def _not_found(session: Session, reference: str) -> RequestNotFoundError:
     pruned = personal.pruned_by(session, reference)
     if pruned is None:
         return RequestNotFoundError(f"no request {reference!r}; see `erasure requests list`")
-    seq, at = pruned
+    seq, at, event = pruned
     return RequestNotFoundError(
-        f"{reference} was pruned on {at:%Y-%m-%d} (records_pruned, audit event {seq}), past "
-        f"policy.record_retention_months; its events remain: erasure audit export --request {reference}"
+        f"{reference} was pruned on {at:%Y-%m-%d} (audit event {seq}, {event}), past "
+        f"policy.record_retention_months; its events remain, without personal data: "
+        f"erasure audit export --request {reference}"
     )
 
 

@@ -139,8 +139,34 @@ def _to_values(row: dict[str, Any], kept: dict[str, str]) -> tuple[str | None, s
     return reason, data_text, []
 
 
+def _batches(conn: sa.Connection) -> Any:
+    """The events in seq order, as dicts, a batch at a time."""
+    after = 0
+    while True:
+        rows = [dict(r._mapping) for r in conn.execute(
+            sa.select(events).where(events.c.seq > after).order_by(events.c.seq).limit(BATCH))]
+        if not rows:
+            return
+        yield rows
+        after = rows[-1]["seq"]
+
+
+def _verify(conn: sa.Connection, what: str) -> None:
+    """Refuse to touch a chain that does not verify (before any table is created: MariaDB's DDL is not transactional)."""
+    prev, expected = GENESIS, 1
+    for rows in _batches(conn):
+        for row in rows:
+            if row["seq"] != expected or row["prev_hash"] != prev or _hash(row) != row["hash"]:
+                raise ChainBrokenError(
+                    f"migration {revision}: the audit chain does not verify at event {expected} ({what} refused: "
+                    "rewriting it would hide the damage). Run `erasure audit verify` with the version you "
+                    "upgraded from, investigate, and restore the state database from a backup before upgrading."
+                )
+            prev, expected = row["hash"], expected + 1
+
+
 def _rewrite(conn: sa.Connection, transform: Transform, *, what: str, pruned_refs: bool) -> None:
-    """Verify the chain as it is, rewrite it through ``transform``, and append `chain_rewritten`."""
+    """Rewrite the (verified) chain through ``transform`` and append `chain_rewritten` naming the old head."""
     last_seq = conn.execute(sa.select(sa.func.max(events.c.seq))).scalar()
     if last_seq is None:
         return
@@ -150,14 +176,8 @@ def _rewrite(conn: sa.Connection, transform: Transform, *, what: str, pruned_ref
               .values(reason=sa.bindparam("b_reason"), data=sa.bindparam("b_data"),
                       prev_hash=sa.bindparam("b_prev"), hash=sa.bindparam("b_hash")))
     old_prev = new_prev = GENESIS
-    expected = 1
     rewritten = moved_count = pruned_count = 0
-    after = 0
-    while True:
-        rows = [dict(r._mapping) for r in conn.execute(
-            sa.select(events).where(events.c.seq > after).order_by(events.c.seq).limit(BATCH))]
-        if not rows:
-            break
+    for rows in _batches(conn):
         kept: dict[int, dict[str, str]] = {}
         if not pruned_refs:  # downgrade: the values still kept for this batch
             for p in conn.execute(sa.select(values_table.c.seq, values_table.c.field, values_table.c.value).where(
@@ -166,14 +186,7 @@ def _rewrite(conn: sa.Connection, transform: Transform, *, what: str, pruned_ref
         updates, inserts = [], []
         for row in rows:
             seq = row["seq"]
-            if seq != expected or row["prev_hash"] != old_prev or _hash(row) != row["hash"]:
-                raise ChainBrokenError(
-                    f"migration {revision}: the audit chain does not verify at event {expected} ({what} refused: "
-                    "rewriting it would hide the damage). Run `erasure audit verify` with the version you "
-                    "upgraded from, investigate, and restore the state database from a backup before upgrading."
-                )
-            old_prev = row["hash"]
-            expected += 1
+            old_prev = row["hash"]  # verified by _verify just before
             reason, data_text, moved = transform(row, kept.get(seq, {}))
             new = {**row, "reason": reason, "data": data_text, "prev_hash": new_prev}
             new["hash"] = _hash(new)
@@ -194,7 +207,6 @@ def _rewrite(conn: sa.Connection, transform: Transform, *, what: str, pruned_ref
             conn.execute(update, updates)
         if inserts:
             conn.execute(values_table.insert(), inserts)
-        after = rows[-1]["seq"]
     closing = {
         "seq": closing_seq, "at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), "actor": "system",
         "event": "chain_rewritten", "request_ref": None, "tenant": None, "reason": None,
@@ -208,6 +220,7 @@ def _rewrite(conn: sa.Connection, transform: Transform, *, what: str, pruned_ref
 
 
 def upgrade() -> None:
+    _verify(op.get_bind(), "moving personal values out")
     op.create_table(
         'audit_personal',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -228,6 +241,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _verify(op.get_bind(), "putting personal values back")
     _rewrite(op.get_bind(), _to_values, what="personal values put back into the chain", pruned_refs=False)
     with op.batch_alter_table('audit_personal', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_personal_request_ref')
