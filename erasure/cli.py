@@ -717,7 +717,8 @@ def retention_purge(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
 ) -> None:
     """Delete views older than the retention period, in chunks, with progress; and
-    request records closed longer ago than policy.record_retention_months.
+    request records closed longer ago than policy.record_retention_months, with their
+    personal values in the audit trail (the chain keeps only salted digests and still verifies).
 
     Example (daily cron): 30 3 * * * erasure retention purge
     """
