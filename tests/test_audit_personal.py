@@ -312,3 +312,32 @@ def test_0006_refuses_to_rewrite_a_chain_that_does_not_verify(store_url):
         assert "audit_personal" not in sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_the_cli_says_a_pruned_request_is_gone_and_its_export_says_what_went(world, monkeypatch):
+    import tomli_w
+    from typer.testing import CliRunner
+
+    from erasure.cli import app
+    from tests.world import KEY_ENV, config_dict
+
+    world.deliver(mail(STRANGER, "Please erase.\nViewer ID: viewer-00002\n"))
+    world.poll()
+    (ref,) = [r.reference for r in list_requests(world.state, today=NOW.date())]
+    world.desk.reject(ref, reason=REJECTED_BECAUSE, actor="alice")
+    monkeypatch.setattr(world.desk, "now", lambda: LATER)
+    world.desk.prune_records()
+    path = world.root / "erasure.toml"
+    path.write_text(tomli_w.dumps(config_dict(world.root)))
+
+    def cli(*args):
+        return CliRunner().invoke(app, ["--config", str(path), *args], env={KEY_ENV: "test-key"})
+
+    shown = cli("requests", "show", ref)
+    assert shown.exit_code == 2
+    assert f"{ref} was pruned on {LATER:%Y-%m-%d}" in shown.output and f"audit export --request {ref}" in shown.output
+    exported = cli("audit", "export", "--request", ref)
+    assert exported.exit_code == 0 and "jane.roe" not in exported.output and STRANGER not in exported.output
+    rejected = next(json.loads(line) for line in exported.output.splitlines() if '"event": "rejected"' in line)
+    assert rejected["personal"]["reason"]["pruned"] is True
+    assert cli("audit", "verify").exit_code == 0
