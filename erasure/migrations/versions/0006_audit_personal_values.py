@@ -36,7 +36,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -139,7 +139,7 @@ def _to_values(row: dict[str, Any], kept: dict[str, str]) -> tuple[str | None, s
     return reason, data_text, []
 
 
-def _batches(conn: sa.Connection) -> Any:
+def _batches(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
     """The events in seq order, as dicts, a batch at a time."""
     after = 0
     while True:
