@@ -230,7 +230,7 @@ def _t(year, month, day):
 OLD_EVENTS = [
     (_t(2023, 3, 1), "received", "ER-2023-000007", None, {"channel": "email", "from": "gone@acme.example"}),
     (_t(2023, 3, 2), "needs_review", "ER-2023-000007", "unknown sender gone@acme.example", {"reason_code": "x"}),
-    (_t(2024, 1, 5), "received", "ER-2024-000001", None, {"channel": "email", "from": "old.dpo@acme.example"}),
+    (_t(2024, 1, 5), "received", "ER-2024-000001", None, {"channel": "email", "from": "old.dpo@acme.example\x00"}),  # NUL: escaped in JSON
     (_t(2024, 1, 9), "rejected", "ER-2024-000001", "Told Erika Musterfrau (erika@acme.example) by phone", None),
     (_t(2024, 2, 1), "records_pruned", None, "closed before 2022-02-01", {"references": ["ER-2023-000007"]}),
     (_t(2026, 10, 30), "received", "ER-2026-000002", None, {"channel": "manual", "requester": "still.open@globex.example"}),

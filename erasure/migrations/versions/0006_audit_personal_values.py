@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -90,9 +91,15 @@ def _encode(data: dict[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+# parse.headers.storable(multiline=True) as of this revision: a value taken out of an
+# old event's JSON may hold a control character its escape hid, which PostgreSQL refuses.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _as_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return text[:TEXT_CHARS]
+    return _CONTROLS.sub("", _SURROGATES.sub("\ufffd", text))[:TEXT_CHARS]
 
 
 def _digest(salt: str, value: str) -> str:
