@@ -26,6 +26,7 @@ from typing import Any, Iterable, Iterator, Literal
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from erasure import personal
 from erasure.errors import UsageError
 from erasure.models import AuditEvent, AuditLock, ErasureRequest, Subject
 from erasure.parse.headers import storable
@@ -34,7 +35,8 @@ GENESIS = "0" * 64
 SYSTEM = "system"
 
 #: Columns of `audit export`, in order; documented in docs/audit.md.
-EXPORT_FIELDS = ("seq", "at", "actor", "event", "request_ref", "tenant", "reason", "data", "prev_hash", "hash")
+EXPORT_FIELDS = ("seq", "at", "actor", "event", "request_ref", "tenant", "reason", "data", "prev_hash", "hash",
+                 "personal")
 
 
 def viewer_hmac(key: bytes, tenant: str, viewer_id: str) -> str:
@@ -113,11 +115,12 @@ def canonical(
 
 
 HASHED_FIELDS = ("seq", "at", "actor", "event", "request_ref", "tenant", "reason", "data", "prev_hash")
+CHAIN_FIELDS = (*HASHED_FIELDS, "hash")
 
 
 def _fields(row: AuditEvent | dict[str, Any]) -> dict[str, Any]:
     """An event as a dict, whether it comes from the database or from an export."""
-    return row if isinstance(row, dict) else {k: getattr(row, k) for k in EXPORT_FIELDS}
+    return row if isinstance(row, dict) else {k: getattr(row, k) for k in CHAIN_FIELDS}
 
 
 def event_hash(row: AuditEvent | dict[str, Any]) -> str:
@@ -142,6 +145,11 @@ def record(
 ) -> AuditEvent:
     """Append one event to the chain inside the caller's transaction.
 
+    ``reason`` and the personal keys of ``data`` (``personal.PERSONAL_DATA_KEYS``:
+    addresses, an officer's words) are kept beside the chain in
+    ``audit_personal``, pruned with the request record; the event holds their
+    salted digests. Callers pass plain values and need not know.
+
     Writers first lock the one ``audit_lock`` row (a no-op on SQLite, whose
     writers are serialized anyway), then read the newest event with FOR UPDATE,
     so two writers cannot both extend the same head; the primary key on ``seq``
@@ -156,20 +164,24 @@ def record(
     # hash covers exactly what is stored): a header value with 8-bit bytes or NUL
     # in an event's reason or data must neither break the INSERT nor the chain.
     actor = storable(actor, 100) or SYSTEM
-    reason = storable(reason, multiline=True)
+    # Personal values (the reason, addresses in data) go beside the chain, which
+    # keeps only their salted digests: see erasure/personal.py.
+    chain = personal.split(reason, data)
+    request_ref = request.reference if request is not None else None
     row = AuditEvent(
         seq=seq,
         at=(now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc),
         actor=actor,
         event=event,
-        request_ref=request.reference if request is not None else None,
+        request_ref=request_ref,
         tenant=tenant if tenant is not None else (request.tenant if request is not None else None),
-        reason=reason,
-        data=storable(encode_data(data), multiline=True),
+        reason=chain.reason,
+        data=storable(encode_data(chain.data), multiline=True),
         prev_hash=prev,
     )
     row.hash = event_hash(row)
     session.add(row)
+    personal.keep(session, seq, request_ref, chain.values)
     session.flush()
     return row
 
@@ -238,15 +250,15 @@ def verify_events(rows: Iterable[AuditEvent | dict[str, Any]], expect_head: Chai
     return VerifyResult(True, count, last)
 
 
-def iter_events(
+def iter_event_batches(
     session: Session,
     *,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     request_ref: str | None = None,
     batch: int = 1000,
-) -> Iterator[AuditEvent]:
-    """Stream events in order in constant memory (keyset pagination, not OFFSET)."""
+) -> Iterator[list[AuditEvent]]:
+    """Events in order, a batch at a time, in constant memory (keyset pagination, not OFFSET)."""
     after = 0
     while True:
         stmt = select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(batch)
@@ -256,19 +268,53 @@ def iter_events(
             stmt = stmt.where(AuditEvent.at < until)
         if request_ref is not None:
             stmt = stmt.where(AuditEvent.request_ref == request_ref)
-        rows = session.scalars(stmt).all()
+        rows = list(session.scalars(stmt).all())
         if not rows:
             return
-        yield from rows
+        yield rows
         after = rows[-1].seq
         session.expunge_all()
+
+
+def iter_events(
+    session: Session,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    request_ref: str | None = None,
+    batch: int = 1000,
+) -> Iterator[AuditEvent]:
+    """Stream events in order in constant memory. Never reads ``audit_personal``: verify stays one scan."""
+    for rows in iter_event_batches(session, since=since, until=until, request_ref=request_ref, batch=batch):
+        yield from rows
+
+
+def iter_export(
+    session: Session,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    request_ref: str | None = None,
+    batch: int = 1000,
+) -> Iterator[dict[str, Any]]:
+    """Events as export rows: the chain's fields as stored, plus ``personal`` (one side-table query a batch)."""
+    for rows in iter_event_batches(session, since=since, until=until, request_ref=request_ref, batch=batch):
+        fields = personal.revealed(session, [r.seq for r in rows])
+        for row in rows:
+            yield event_dict(row, fields.get(row.seq, {}))
 
 
 def verify(session: Session, expect_head: ChainHead | None = None) -> VerifyResult:
     return verify_events(iter_events(session), expect_head)
 
 
-def event_dict(row: AuditEvent) -> dict[str, Any]:
+def event_dict(row: AuditEvent, fields: dict[str, personal.Revealed] | None = None) -> dict[str, Any]:
+    """An event as exported: the chain's fields exactly as hashed, and its personal values beside them.
+
+    ``personal`` maps each personal field (``reason``, ``data.<key>``) to
+    ``{"value", "salt"}`` while it exists, so anyone can check it against the
+    digest in the chain, or to ``{"pruned": true, "pruned_by", "pruned_at"}``.
+    """
     return {
         "seq": row.seq,
         "at": format_time(row.at),
@@ -280,20 +326,31 @@ def event_dict(row: AuditEvent) -> dict[str, Any]:
         "data": row.data,
         "prev_hash": row.prev_hash,
         "hash": row.hash,
+        "personal": {f: r.to_json() for f, r in sorted((fields or {}).items())},
     }
 
 
-def export_lines(events: Iterable[AuditEvent], fmt: Literal["csv", "jsonl"]) -> Iterator[str]:
-    """Export text, line by line, with the chain fields so an auditor can re-verify it."""
+def shown(session: Session, row: AuditEvent) -> tuple[str | None, dict[str, Any]]:
+    """One event's reason and data as people read them: values while kept, "pruned" after."""
+    fields = personal.revealed(session, [row.seq]).get(row.seq, {})
+    return personal.shown(row.reason, json.loads(row.data), fields)
+
+
+def export_lines(rows: Iterable[dict[str, Any]], fmt: Literal["csv", "jsonl"]) -> Iterator[str]:
+    """Export text, line by line, with the chain fields so an auditor can re-verify it.
+
+    ``rows`` come from :func:`iter_export`. In CSV the ``personal`` column is its
+    JSON object as text.
+    """
     if fmt == "jsonl":
-        for row in events:
-            yield json.dumps(event_dict(row), ensure_ascii=False, sort_keys=True) + "\n"
+        for row in rows:
+            yield json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
         return
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=EXPORT_FIELDS, lineterminator="\n")
     writer.writeheader()
-    for row in events:
-        writer.writerow(event_dict(row))
+    for row in rows:
+        writer.writerow({**row, "personal": json.dumps(row["personal"], ensure_ascii=False, sort_keys=True)})
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()

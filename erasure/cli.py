@@ -826,7 +826,9 @@ def audit_export(
 ) -> None:
     """Export events with their chain fields, streaming, for an auditor to verify independently.
 
-    Columns: seq, at, actor, event, request_ref, tenant, reason, data, prev_hash, hash (see docs/audit.md).
+    Columns: seq, at, actor, event, request_ref, tenant, reason, data, prev_hash, hash, personal
+    (see docs/audit.md). The chain holds salted digests of personal values; `personal` gives each
+    value while it is kept, or says when and by which records_pruned event it was pruned.
 
     Example: erasure audit export --format csv --since 2026-01-01 -o audit-2026.csv
     """
@@ -840,7 +842,7 @@ def audit_export(
             out = _open_output(output, "--output") if output else sys.stdout
             try:
                 with desk.state.session() as session:
-                    for chunk in audit.export_lines(audit.iter_events(session, since=start, until=end, request_ref=request), fmt):  # type: ignore[arg-type]
+                    for chunk in audit.export_lines(audit.iter_export(session, since=start, until=end, request_ref=request), fmt):  # type: ignore[arg-type]
                         out.write(chunk)
             finally:
                 if output:
@@ -946,7 +948,8 @@ def retention_purge(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
 ) -> None:
     """Delete views older than the retention period, in chunks, with progress; and
-    request records closed longer ago than policy.record_retention_months.
+    request records closed longer ago than policy.record_retention_months, with their
+    personal values in the audit trail (the chain keeps only salted digests and still verifies).
 
     Example (daily cron): 30 3 * * * erasure retention purge
     """

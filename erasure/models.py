@@ -263,6 +263,30 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class PersonalValue(Base):
+    """A personal value of one audit event (an address, an officer's words), kept beside the chain.
+
+    The event itself holds only ``sha256:<hex>`` of ``salt + value`` (see
+    erasure/personal.py), so the value can be pruned with its request record
+    while the chain stays unchanged and verifiable. Pruning sets ``value`` and
+    ``salt`` to NULL and ``pruned_seq`` to the ``records_pruned`` event that did
+    it: the row stays as a tombstone that says what was pruned, when, and by
+    which event. No foreign key to ``audit_events``: the chain is verified on
+    its own, and this table is never read while verifying.
+    """
+
+    __tablename__ = "audit_personal"
+    __table_args__ = (UniqueConstraint("seq", "field", name="uq_audit_personal_seq_field"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)  # the audit event's seq (the unique key serves lookups by seq)
+    field: Mapped[str] = mapped_column(String(64))  # "reason", or "data.<key>"
+    request_ref: Mapped[str | None] = mapped_column(String(REF_LEN), index=True)
+    value: Mapped[str | None] = mapped_column(CleanText)
+    salt: Mapped[str | None] = mapped_column(String(64))
+    pruned_seq: Mapped[int | None] = mapped_column(Integer)
+
+
 class AuditLock(Base):
     """One row (id 1) that every audit writer locks first, so appends to the chain queue up.
 

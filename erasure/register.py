@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from erasure import audit, holds
+from erasure import audit, holds, personal
 from erasure.deadlines import days_left, is_overdue, office_zone
 from erasure.holds import HoldView
 from erasure.errors import ConfigError, RequestNotFoundError
@@ -207,6 +207,30 @@ def lookup(session: Session, reference: str) -> ErasureRequest:
     return request
 
 
+def _event_lines(session: Session, reference: str | None) -> tuple[EventLine, ...]:
+    """A request's events as people read them: personal values shown while kept, "pruned" after."""
+    events = session.scalars(select(AuditEvent).where(AuditEvent.request_ref == reference).order_by(AuditEvent.seq)).all()
+    fields = personal.revealed(session, [e.seq for e in events])
+    lines = []
+    for e in events:
+        reason, data = personal.shown(e.reason, json.loads(e.data), fields.get(e.seq, {}))
+        lines.append(EventLine(e.seq, e.at, e.actor, e.event, reason, data))
+    return tuple(lines)
+
+
+def _not_found(session: Session, reference: str) -> RequestNotFoundError:
+    """Not found, or pruned: then say when, by which event, and where its events still are."""
+    pruned = personal.pruned_by(session, reference)
+    if pruned is None:
+        return RequestNotFoundError(f"no request {reference!r}; see `erasure requests list`")
+    seq, at, event = pruned
+    return RequestNotFoundError(
+        f"{reference} was pruned on {at:%Y-%m-%d} (audit event {seq}, {event}), past "
+        f"policy.record_retention_months; its events remain, without personal data: "
+        f"erasure audit export --request {reference}"
+    )
+
+
 def show_request(state: State, reference: str, *, today: dt.date, time_zone: str,
                  descriptions: dict[str, str] | None = None, keys: holds.KeySource | None = None) -> RequestDetail:
     """One request as `requests show` reads it; ``descriptions`` names each store as the config describes it;
@@ -214,13 +238,15 @@ def show_request(state: State, reference: str, *, today: dt.date, time_zone: str
     while it is open."""
     descriptions = descriptions or {}
     with state.session() as session:
-        r = lookup(session, reference)
+        try:
+            r = lookup(session, reference)
+        except RequestNotFoundError:
+            raise _not_found(session, reference) from None
         cover = holds.cover_of(session, r, keys) if keys is not None and r.is_open else holds.Cover()
-        events = session.scalars(select(AuditEvent).where(AuditEvent.request_ref == r.reference).order_by(AuditEvent.seq))
         return RequestDetail(
             summary=RequestSummary.of(r, today, time_zone),
             subjects=tuple(audit.masked_viewer_id(s.viewer_id, s.viewer_hmac) for s in r.subjects),
-            events=tuple(EventLine(e.seq, e.at, e.actor, e.event, e.reason, json.loads(e.data)) for e in events),
+            events=_event_lines(session, r.reference),
             replies=tuple(ReplyLine(m.kind, m.recipient, m.status, m.message_id, m.attempts, m.last_error)
                           for m in r.replies),
             controller_due=r.controller_due_on,

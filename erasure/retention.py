@@ -9,7 +9,8 @@ in the audit trail. The purge is independent of tenants: age alone decides.
 
 The register itself (requests, their subjects and replies) is pruned by
 :func:`prune_records` once a request has been closed for the retention
-period (11 CCR 7101); its audit events stay.
+period (11 CCR 7101); its audit events stay, without their personal values
+(see erasure/personal.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import delete, select, update
 
-from erasure import audit
+from erasure import audit, personal
 from erasure.config import PolicySettings
 from erasure.deadlines import add_months, received_date
 from erasure.errors import ConfigError
@@ -79,9 +80,13 @@ def purge(
 def prune_records(state: State, policy: PolicySettings, *, now: datetime, dry_run: bool = False) -> list[str]:
     """Delete request records closed more than ``policy.record_retention_months`` ago (11 CCR 7101).
 
-    The audit events stay (the chain must not change; they hold no raw ids),
-    and one ``records_pruned`` event lists what went. Returns the references
-    pruned (or, on a dry run, that would be).
+    With a record go its personal values in the audit trail (``audit_personal``:
+    the requester's address, reasons), and so do those of events that belong to
+    no request once they are as old as the cutoff. The chain itself does not
+    change: it holds only salted digests of those values, so it still verifies.
+    One ``records_pruned`` event lists the references and how many values went;
+    each pruned value keeps a tombstone naming that event. Returns the
+    references pruned (or, on a dry run, that would be).
     """
     cutoff_day = add_months(received_date(now, policy), -policy.record_retention_months)
     cutoff = datetime.combine(cutoff_day, time(), tzinfo=UTC)
@@ -93,14 +98,19 @@ def prune_records(state: State, policy: PolicySettings, *, now: datetime, dry_ru
         ).all()
         ids = [r.id for r in rows]
         refs = [r.reference or str(r.id) for r in rows]
-        if dry_run or not ids:
+        if dry_run:
+            return refs
+        values = personal.due(session, refs=[r.reference for r in rows if r.reference],
+                              before_seq=personal.first_seq_at_or_after(session, cutoff))
+        if not ids and not values:
             return refs
         for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
             session.execute(delete(OutboxMessage).where(OutboxMessage.request_id.in_(chunk)))
             session.execute(delete(Subject).where(Subject.request_id.in_(chunk)))
             session.execute(update(MailboxMessage).where(MailboxMessage.request_id.in_(chunk)).values(request_id=None))
             session.execute(delete(ErasureRequest).where(ErasureRequest.id.in_(chunk)))
-        audit.record(session, "records_pruned", now=now,
-                     reason=f"closed before {cutoff_day}, past policy.record_retention_months",
-                     data={"count": len(refs), "references": refs})
+        event = audit.record(session, "records_pruned", now=now,
+                             reason=f"closed before {cutoff_day}, past policy.record_retention_months",
+                             data={"count": len(refs), "references": refs, "personal_values": len(values)})
+        personal.forget(session, values, by_seq=event.seq)
     return refs

@@ -219,7 +219,8 @@ def test_a_sweep_that_stops_half_way_records_what_it_deleted(erased: World):
         run_sweep(erased, batch_size=1, progress=break_the_store_after_the_first_batch)
     with erased.state.session() as session:
         (event,) = session.scalars(sa.select(AuditEvent).where(AuditEvent.event == "suppression_sweep")).all()
-    assert "stopped early (StoreError)" in event.reason
+        reason, _data = audit.shown(session, event)
+    assert "stopped early (StoreError)" in reason
     done = json.loads(event.data)["tenants"]["acme"]
     assert done["ids_matched"] == 2
     assert sum(done["counts"].values()) in (12, 4)  # the first batch only: viewer-00001 (3 views) or viewer-00002 (1)

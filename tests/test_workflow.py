@@ -354,7 +354,9 @@ def test_with_auto_approve_off_every_erasure_waits_for_an_officer(tmp_path, monk
     w.poll()
     r = only_request(w)
     held = next(e for e in _events(w) if e.event == "awaiting_approval")
-    assert r.status == "awaiting_approval" and held.reason == "policy.auto_approve is off"
+    with w.state.session() as session:
+        reason, _data = audit.shown(session, held)
+    assert r.status == "awaiting_approval" and reason == "policy.auto_approve is off"
     assert w.views(viewer="viewer-00001") == 9
     assert w.desk.approve(r.reference, actor="alice").status == "completed"
     w.state.close()

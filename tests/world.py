@@ -140,7 +140,9 @@ class World:
         return sorted(d.glob("*.eml")) if d.exists() else []
 
 
-def make_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **policy: object) -> World:
+def make_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, state_url: str | None = None,
+               **policy: object) -> World:
+    """``state_url``: another state database (e.g. the ``store_url`` of a server backend)."""
     monkeypatch.setenv(KEY_ENV, "test-key")
     for sub in ("new", "cur", "tmp"):
         (tmp_path / "Maildir" / sub).mkdir(parents=True, exist_ok=True)
@@ -149,7 +151,10 @@ def make_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **policy: object
     fill_synthetic_views(engine, TENANTS, viewer_ids_per_env=10, views_per_viewer=3, seed=1, now=NOW,
                          max_age_days=60)
     engine.dispose()
-    config = config_from_dict(config_dict(tmp_path, **policy), base_dir=tmp_path)
+    settings = config_dict(tmp_path, **policy)
+    if state_url is not None:
+        settings["state"]["url"] = state_url
+    config = config_from_dict(settings, base_dir=tmp_path)
     state = open_state(config.state.url, base_dir=tmp_path)
     return World(tmp_path, config, state, Desk(config, state, now=lambda: NOW))
 
