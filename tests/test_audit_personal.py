@@ -18,7 +18,7 @@ from erasure.models import AuditEvent, PersonalValue
 from erasure.register import list_requests, show_request
 from erasure.retention import prune_records
 from erasure.state import current_revision, head_revision, make_engine, open_state
-from tests.world import NOW, mail, make_world
+from tests.world import NOW, ZONE, mail, make_world
 
 ACME = "dpo@acme.example"
 STRANGER = "someone@unknown.example"
@@ -53,7 +53,7 @@ def realistic_flow(w) -> dict[str, str]:
     w.deliver(mail(ACME, "Please delete all data you hold about our viewer.\n"))  # no id: review
     w.poll()
     w.desk.add_manual(tenant="acme", viewer_ids=["viewer-00006"], requester=PHONED, actor="alice")
-    by = {r.requester: r.reference for r in list_requests(w.state, today=NOW.date()) if r.status == "needs_review"}
+    by = {r.requester: r.reference for r in list_requests(w.state, today=NOW.date(), time_zone=ZONE) if r.status == "needs_review"}
     refs = {"stranger": by[STRANGER], "other": by[OTHER_STRANGER], "vague": by[ACME]}
     w.desk.extend(refs["stranger"], reason=EXTENDED_BECAUSE, actor="alice")
     w.desk.reject(refs["stranger"], reason=REJECTED_BECAUSE, actor="alice")
@@ -271,7 +271,7 @@ def test_0010_moves_old_values_out_rewrites_the_chain_and_pruning_then_works(sto
             gone = [v for v in values if v.request_ref == "ER-2023-000007"]
             assert [(v.value, v.salt, v.pruned_seq) for v in gone] == [(None, None, 8)] * 2
             with pytest.raises(RequestNotFoundError, match=r"audit event 8, chain_rewritten"):
-                show_request(state, "ER-2023-000007", today=NOW.date())
+                show_request(state, "ER-2023-000007", today=NOW.date(), time_zone=ZONE)
             policy = config_from_dict(config_dict(tmp_path), base_dir=tmp_path).policy
             assert prune_records(state, policy, now=NOW) == ["ER-2024-000001"]
             with state.session() as session:
@@ -323,7 +323,7 @@ def test_the_cli_says_a_pruned_request_is_gone_and_its_export_says_what_went(wor
 
     world.deliver(mail(STRANGER, "Please erase.\nViewer ID: viewer-00002\n"))
     world.poll()
-    (ref,) = [r.reference for r in list_requests(world.state, today=NOW.date())]
+    (ref,) = [r.reference for r in list_requests(world.state, today=NOW.date(), time_zone=ZONE)]
     world.desk.reject(ref, reason=REJECTED_BECAUSE, actor="alice")
     monkeypatch.setattr(world.desk, "now", lambda: LATER)
     world.desk.prune_records()

@@ -31,7 +31,7 @@ from erasure.models import AuditEvent, ErasureRequest, LegalHold, OutboxMessage
 from erasure.status import status
 from erasure.workflow import Desk
 from tests.test_intake_hostile import db_world  # noqa: F401 - every state database, as a fixture
-from tests.world import KEY_ENV, NOW, World, config_dict, mail, make_world
+from tests.world import KEY_ENV, NOW, World, config_dict, mail, make_world, shown_events
 
 ACME = "dpo@acme.example"
 GLOBEX = "privacy@globex.example"
@@ -130,8 +130,7 @@ def reply_kinds(w: World, r: ErasureRequest) -> list[str]:
 
 
 def events(w: World, name: str) -> list[AuditEvent]:
-    with w.state.session() as session:
-        return list(session.scalars(sa.select(AuditEvent).where(AuditEvent.event == name).order_by(AuditEvent.seq)))
+    return shown_events(w, name)
 
 
 def request_mail(w: World, *viewers: str, sender: str = ACME) -> None:

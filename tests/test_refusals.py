@@ -22,7 +22,7 @@ from erasure.models import AuditEvent, ErasureRequest, OutboxMessage, Subject
 from erasure.refusals import OTHER, REFUSALS, codes_for, letter_basis, refusal_for
 from erasure.suppression import suppression_list
 from tests.test_intake_hostile import _state_url, make_db_world
-from tests.world import KEY_ENV, World, config_dict, mail, make_world
+from tests.world import KEY_ENV, World, config_dict, mail, make_world, shown_events
 
 ACME = "dpo@acme.example"
 
@@ -139,10 +139,7 @@ def subjects(w: World) -> list[tuple[str | None, str | None, str | None]]:
 
 
 def events(w: World, name: str) -> list[AuditEvent]:
-    with w.state.session() as session:
-        found = session.scalars(sa.select(AuditEvent).where(AuditEvent.event == name).order_by(AuditEvent.seq)).all()
-        session.expunge_all()
-        return list(found)
+    return shown_events(w, name)
 
 
 def letter_text(w: World, kind: str) -> str:

@@ -165,3 +165,23 @@ def world(tmp_path, monkeypatch):
     yield w
     w.desk.close()
     w.state.close()
+
+
+def shown_events(w: World, name: str) -> list:  # type: ignore[type-arg]
+    """The audit events called ``name`` as people read them: reasons and personal data values
+    from beside the chain while they are kept (the chain itself holds their salted digests)."""
+    import json
+    import types
+
+    from erasure import audit
+    from erasure.models import AuditEvent
+
+    with w.state.session() as session:
+        rows = session.scalars(sa.select(AuditEvent).where(AuditEvent.event == name).order_by(AuditEvent.seq)).all()
+        out = []
+        for row in rows:
+            reason, data = audit.shown(session, row)
+            out.append(types.SimpleNamespace(seq=row.seq, at=row.at, actor=row.actor, event=row.event,
+                                             request_ref=row.request_ref, tenant=row.tenant, reason=reason,
+                                             data=json.dumps(data, sort_keys=True, separators=(",", ":"))))
+        return out
