@@ -127,6 +127,7 @@ CUSTOMER_TEXTS: dict[str, str | None] = {
     "viewer_id_reserved_example": ("Your message names one of the example ids printed in our letters. Please send the viewer "
                                    "ids from your own records instead."),
     "body_too_large": "Your message was too large for us to read. Please send the viewer ids again in a smaller message, for example as a CSV file.",
+    "text_too_long": "Your message was too long for us to read automatically. Please send the request again as a short message, with a long list of viewer ids as a CSV file attached.",
     "forwarded_message": ("Your message contains a forwarded message inside another forwarded message. We read a "
                           "forwarded request one level deep only; please forward the original request itself, or name "
                           "the viewer ids in your own message."),

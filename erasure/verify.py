@@ -100,6 +100,7 @@ REASONS: dict[str, str] = {
     "attachment_outlook_message": ("An attachment is an Outlook item (.msg), which is not read (only a GPL library reads "
                                    "the format); the requester should be asked to forward inline or as an .eml file."),
     "body_too_large": "A body part is larger than the configured limit.",
+    "text_too_long": "The message's text is too long for its wording to be read in full; a person must read it.",
     "viewer_id_undecodable": "A viewer id contains bytes that could not be decoded.",
     "viewer_id_control_chars": "A viewer id contains control or invisible characters.",
     "viewer_id_too_long": "A viewer id is longer than the configured limit.",

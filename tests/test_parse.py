@@ -696,3 +696,24 @@ def test_business_cards_and_calendars_are_ignored() -> None:
     )
     message = parse_message(mail(body, content_type='multipart/mixed; boundary="b"'))
     assert message.viewer_ids == ("v-1",) and message.problems == ()
+
+
+# ---------------------------------------------------------------- wording read in full, or not acted on
+
+
+@pytest.mark.parametrize(("filler_chars", "too_long"), [
+    (100_000, False),  # a long but ordinary message
+    (127_000, False),  # just under the limit, with the subject and the request lines
+    (140_000, True),
+    (800_000, True),   # a negation at the very end must never be missed: the request goes to a person
+])
+def test_wording_longer_than_the_limit_sends_the_request_to_a_person(filler_chars: int, too_long: bool) -> None:
+    from erasure.parse import MAX_WORDING_CHARS
+
+    filler = ("Some ordinary sentence about the weather. " * (filler_chars // 42 + 1))[:filler_chars]
+    body = "Please erase all data of\nViewer ID: v-1\n\n" + filler + "\n\nActually, do not delete anything.\n"
+    parsed = parse_message(mail(body))
+    assert ("text_too_long" in codes(parsed)) is too_long
+    assert parsed.viewer_ids == ("v-1",)  # the ids are read either way, for the officer
+    if not too_long:
+        assert len(body) < MAX_WORDING_CHARS and "ambiguous_wording" in codes(parsed)  # the negation was read

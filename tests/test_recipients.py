@@ -76,8 +76,15 @@ def outbox(desk, kind=None):
 
 
 def events(desk, name):
+    """Event data as people read it: the recipients (addresses) are kept beside the chain (erasure.personal)."""
+    from erasure import audit
+
     with desk.state.session() as session:
-        return [json.loads(e.data) for e in session.scalars(sa.select(AuditEvent).where(AuditEvent.event == name))]
+        out = []
+        for e in session.scalars(sa.select(AuditEvent).where(AuditEvent.event == name)):
+            _reason, data = audit.shown(session, e)
+            out.append({k: json.loads(v) if k == "recipients" and isinstance(v, str) else v for k, v in data.items()})
+        return out
 
 
 def parsed(raw: bytes):

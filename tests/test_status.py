@@ -184,7 +184,7 @@ def test_an_acknowledgement_recorded_by_an_officer_clears_the_missed_acknowledge
     with state.session() as session:
         report = status(session, today=TODAY, config=CONFIG, now=NOW)
         assert report.unacknowledged == ()
-        events = [(e.event, e.actor, e.reason) for e in session.scalars(
+        events = [(e.event, e.actor, audit.shown(session, e)[0]) for e in session.scalars(
             sa.select(AuditEvent).where(AuditEvent.request_ref == "ER-TEST-DIRECT"))]
     assert events == [("acknowledged_by_officer", "dpo", "Wrote to the viewer from privacy@ on 2026-11-28.")]
 

@@ -85,6 +85,10 @@ __all__ = [
 ]
 
 MAX_BODY_TEXT_CHARS = 64 * 1024  # kept on ParsedMessage for display and policy hints
+#: The wording (intent, negation, regulation, receipt date) is read from at most this much text: a
+#: request longer than that is not acted on unread, it goes to a person (``text_too_long``). Ids are
+#: still collected from all of it (bounded by policy.max_viewer_ids), for the officer.
+MAX_WORDING_CHARS = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -223,9 +227,13 @@ def _parse(raw: bytes, max_len: int, max_ids: int, max_attachment: int, own: fro
     viewer_ids = tuple(sink.ids)
 
     words = subject + "\n" + request_text
+    if len(words) > MAX_WORDING_CHARS:
+        out.add("text_too_long", f"the message's text is longer than {MAX_WORDING_CHARS // 1024} KB, so its wording "
+                "was not read in full; a person must read it (a long list of ids belongs in a CSV attachment)")
+        words = words[:MAX_WORDING_CHARS]
     kind = kind_of(words, out)
     regulation = regulation_of(words, out)
-    received_on = controller_received_on(request_text, out)
+    received_on = controller_received_on(words[len(subject) + 1:], out)
 
     return ParsedMessage(
         message_id=message_id,

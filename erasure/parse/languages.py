@@ -338,7 +338,18 @@ def fold(text: str) -> str:
     """
     if text.isascii():
         return text.lower()
-    return "".join(_fold_char(c) for c in text)
+    table = _FOLD_TABLE
+    for c in set(text):  # C-speed: each distinct character is folded once, then str.translate does the rest
+        if ord(c) not in table:
+            if len(table) >= _FOLD_TABLE_MAX:
+                table.clear()
+            table[ord(c)] = _fold_char(c)
+    return text.translate(table)
+
+
+#: Folded characters seen so far (ord -> one character), bounded: a hostile text cannot grow it without end.
+_FOLD_TABLE: dict[int, str] = {}
+_FOLD_TABLE_MAX = 65_536
 
 
 def words_pattern(words: tuple[str, ...], *, strict: bool = False) -> re.Pattern[str]:

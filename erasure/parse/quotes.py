@@ -133,6 +133,14 @@ _HEADER_BLOCK_NEXT = re.compile(rf"^\s*\*?(?:{_alternatives(HEADER_NEXT)}){_SP}*
 _SIGNATURE = re.compile(r"^-- ?$")
 
 
+def _may_mark(line: str) -> bool:
+    """Can this line start a quote, a forward or a signature at all? Every such marker has a colon,
+    a run of dashes or of underscores (or is the signature's "--"): a cheap test, so that the
+    many-language patterns run only on lines that could match (a body of a million plain lines
+    costs one scan, not a dozen regular expressions a line)."""
+    return ":" in line or "--" in line or "__" in line
+
+
 def _line_spans(text: str) -> Iterator[tuple[int, int]]:
     """(start, end) of each line, without copying the text or building a list of lines."""
     start = 0
@@ -160,15 +168,15 @@ def unquoted(text: str) -> str:
         nxt = next(spans, None)
         line = text[span[0] : span[1]]
         following = text[nxt[0] : nxt[1]] if nxt is not None else ""
-        if _SIGNATURE.match(line) or _QUOTE_START.match(line) or _on_wrote_line(line):
+        if _may_mark(line) and (_SIGNATURE.match(line) or _QUOTE_START.match(line) or _on_wrote_line(line)):
             break
         # "On Mon, 1 Jan 2024 at 10:00, Alice <a@x>\nwrote:" (wrapped by the mail client)
-        if _ON_OPENING.match(line) and (
+        if ":" in following and _ON_OPENING.match(line) and (
             _WROTE_CLOSING.fullmatch(following) or (_ON_VERB_LINE.match(line) and _NAME_AND_COLON.fullmatch(following))
         ):
             break
         # Outlook quotes without a separator line: "From: ...", then "Sent: ..." (or Date:).
-        if _HEADER_BLOCK_FROM.match(line) and _HEADER_BLOCK_NEXT.match(following):
+        if ":" in line and _HEADER_BLOCK_FROM.match(line) and _HEADER_BLOCK_NEXT.match(following):
             break
         if not line.lstrip().startswith(">"):
             if kept and kept[-1][1] + 1 == span[0]:
@@ -250,6 +258,9 @@ def forwarded_message(text: str, subject: str) -> Forwarded | None:
     while span is not None:
         nxt = next(spans, None)
         line = text[span[0] : span[1]]
+        if not _may_mark(line):
+            span = nxt
+            continue
         following = text[nxt[0] : nxt[1]] if nxt is not None else ""
         if _FORWARD_START.match(line):
             start = span[1] + 1
