@@ -30,6 +30,7 @@ from erasure.delivery import CLAIM_LEASE, claim_token, recipient_key
 from erasure.errors import TemplateError
 from erasure.models import ErasureRequest, OutboxMessage, OutboxState, Regulation
 from erasure.parse.headers import valid_message_id
+from erasure.vocabulary import Channel
 
 KINDS = ("acknowledgement", "completed", "no_data_found", "needs_information", "rejected", "extended",
          "direct_request")
@@ -326,11 +327,30 @@ def queue_reply(session: Session, config: Config, request: ErasureRequest, spec:
     return _enqueue(session, config, request, spec.kind, message_id, request.requester, raw, now=now)
 
 
+def parked_after(session: Session, seq: int) -> int:
+    """Replies parked (at queueing, or by a failed delivery) by audit events after ``seq``: what a run parked."""
+    from erasure.models import AuditEvent
+
+    return session.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.seq > seq, AuditEvent.event == "reply_parked")
+    ) or 0
+
+
+def may_digest(request: ErasureRequest) -> bool:
+    """An authenticated tenant contact (mail verified for a tenant that we may answer), whose replies over the
+    cap go out in a digest letter rather than being parked; an officer-typed ``--requester`` is not one."""
+    return request.channel == Channel.EMAIL and bool(request.reply_allowed) and request.tenant is not None
+
+
 def _enqueue(session: Session, config: Config, request: ErasureRequest, kind: str, message_id: str, to: str,
              raw: bytes, *, now: dt.datetime, capped: bool = True) -> OutboxMessage:
     """Put checked bytes in the outbox (held when ``capped`` and ``to`` has had its day's share) and audit it."""
     recent = replies_to_recipient_since(session, to, now - dt.timedelta(days=1)) if capped else 0
-    held = capped and recent >= config.delivery.max_per_recipient_per_day
+    over = capped and recent >= config.delivery.max_per_recipient_per_day
+    # The cap stops storms, not customers: an authenticated tenant contact's replies over it
+    # go out together in the run's digest letter (erasure.digest); anyone else's are parked.
+    digest = over and may_digest(request)
+    status = OutboxState.DIGEST if digest else OutboxState.PARKED if over else OutboxState.QUEUED
     row = OutboxMessage(
         request=request,
         kind=kind,
@@ -338,18 +358,19 @@ def _enqueue(session: Session, config: Config, request: ErasureRequest, kind: st
         recipient=to,
         recipient_key=recipient_key(to),
         raw=raw,
-        status=OutboxState.PARKED if held else OutboxState.QUEUED,
+        status=status,
         attempts=0,
         last_error=(
             f"held: {recent} replies to this address in 24 hours (delivery.max_per_recipient_per_day); "
-            "release with `erasure outbox retry`" if held else None
+            + ("sent in this run's digest letter" if digest else "release with `erasure outbox retry`")
+            if over else None
         ),
         created_at=now,
     )
     session.add(row)
     session.flush()
-    audit.record(session, "reply_parked" if held else "reply_queued", request=request,
-                 data={"kind": kind, "message_id": message_id}, now=now,
+    event = {OutboxState.DIGEST: "reply_held_for_digest", OutboxState.PARKED: "reply_parked"}.get(status, "reply_queued")
+    audit.record(session, event, request=request, data={"kind": kind, "message_id": message_id}, now=now,
                  reason=row.last_error)
     return row
 

@@ -20,7 +20,7 @@ from erasure import audit, retention
 from erasure.config import Config, read_secret
 from erasure.errors import ConfigError, ErasureError, MailboxError, TemporaryError
 from erasure.mailbox import MaildirSource, MailSource
-from erasure.notify import DeliveryReport, deliver
+from erasure.notify import DeliveryReport, deliver, parked_after
 from erasure.state import State
 from erasure.workflow import Desk, PollResult, utcnow
 
@@ -76,6 +76,12 @@ def deliver_outbox(config: Config, state: State, *, stream=None) -> DeliveryRepo
     """Send what is due in the outbox through the configured transport."""
     from erasure.delivery import claim_lease, make_transport, retry_delay
 
+    from erasure import digest
+    from erasure.notify import TemplateRenderer
+
+    with state.session() as session:  # the run's digest letters first, so they go out with everything else
+        digest.combine(session, config, TemplateRenderer(
+            config.path(config.templates.directory) if config.templates.directory else None), now=utcnow())
     transport = make_transport(config.delivery, base_dir=config.base_dir, stream=stream or sys.stdout)
     try:
         return deliver(state, transport, now=utcnow, retry_delay=retry_delay, lease=claim_lease(config.delivery))
@@ -101,12 +107,18 @@ def poll_once(config: Config, *, dry_run: bool = False) -> PollResult:
                 return PollResult(source=config.mailbox.kind, locked=True)
             with Desk.open(config) as desk:
                 try:
+                    with desk.state.session() as session:
+                        before = audit.head(session)
                     with open_source(config) as source:
                         result = desk.poll(source, dry_run=dry_run, lock_held=lock.still_held)
                     if not dry_run:
                         report = deliver_outbox(config, desk.state)
-                        result.sent, result.deferred, result.parked = report.sent, report.deferred, report.parked
+                        result.sent, result.deferred = report.sent, report.deferred
                         result.problems.extend(report.problems)
+                        with desk.state.session() as session:
+                            # Parked when queued (over the cap) or when delivery failed for good: either way
+                            # a person must act, so `poll` says how many and exits 1.
+                            result.parked = parked_after(session, before.seq if before else 0)
                     log.info(result.summary())
                     return result
                 finally:

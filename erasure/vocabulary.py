@@ -41,11 +41,16 @@ RequestStatus.ALL = RequestStatus.OPEN + RequestStatus.CLOSED
 
 
 class OutboxState(enum.StrEnum):
-    """Where a reply stands: waiting to be sent (or retried), handed over, held for a person."""
+    """Where a reply stands: waiting to be sent (or retried), handed over, held for a person, or
+    held for (then sent inside) the run's digest letter."""
 
     QUEUED = "queued"
     SENT = "sent"
     PARKED = "parked"
+    # Over delivery.max_per_recipient_per_day to an authenticated tenant contact: waits for the run's
+    # digest letter (erasure.digest), then is COMBINED into it (sent inside it, attached).
+    DIGEST = "digest"
+    COMBINED = "combined"
 
 
 OUTBOX_STATES: tuple[OutboxState, ...] = tuple(OutboxState)
