@@ -68,12 +68,21 @@ class StoreSettings:
 
     name: str = setting(DEFAULT_STORE, help='The store\'s name in status, the audit trail and letters (lower case, digits, "-" and "_"); [store] is "default".')
     description: str = setting("", help='What and where the store is, as customers should read it, e.g. "EU ingest, Frankfurt".')
-    url: str = setting("sqlite:///views.db", help="SQLAlchemy URL of the view store.")
+    url: str = setting("sqlite:///views.db", help="SQLAlchemy URL of the view store, or clickhouse://user@host:9000/db / chdb:///folder for ClickHouse.")
     tables: tuple[StoreTable, ...] = setting(factory=tuple, help="Tables holding view data (see [[store.tables]] / [[stores.tables]]).")
     retention_days: int | None = setting(None, help="Views older than this are deleted from this store by `erasure retention purge`; default policy.retention_days.")
     lock_timeout_seconds: int = setting(10, help="How long one erasure waits for a row lock before giving up and retrying on a later run; 0 = do not wait (MariaDB waits at least 1 s).")
     statement_timeout_seconds: int = setting(300, help="Upper bound for one delete statement; 0 = no limit.")
     password_env: str | None = setting(None, help="Environment variable holding the store password, merged into the URL.")
+    delete_mode: Literal["auto", "lightweight", "mutation"] = setting(
+        "auto",
+        help='ClickHouse only: "lightweight" (DELETE FROM: rows hidden at once, removed at the next merge), '
+        '"mutation" (ALTER TABLE ... DELETE: parts rewritten without the rows) or "auto" (lightweight where the server has it, 23.3+).',
+    )
+    optimize_final: bool = setting(False, help="ClickHouse only: run OPTIMIZE TABLE ... FINAL after each erasure, so deleted rows leave the disk now rather than at the next merge (costly on large tables).")
+    mutation_timeout_seconds: int = setting(300, help="ClickHouse only: how long an erasure waits for its deletes to finish (system.mutations); on timeout the request stays erasing and the next run resumes.")
+    cluster: str | None = setting(None, help="ClickHouse only: the cluster (system.clusters) whose shards hold the local tables behind a Distributed table; default: the cluster the Distributed table names.")
+    shards: tuple[str, ...] = setting(factory=tuple, help='ClickHouse only: the shard servers ("host:port", native protocol) holding the local tables, instead of asking system.clusters.')
 
 
 @dataclass(frozen=True)
