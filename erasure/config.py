@@ -416,7 +416,8 @@ def check_database_url(url: str, key: str, source: str = "config") -> None:
 
     example = {
         "state.url": 'sqlite:///erasure-state.db or postgresql+psycopg://erasure@db.example:5432/erasure',
-        "store.url": 'sqlite:///views.db, postgresql+psycopg://user@host:5432/views or mysql+pymysql://user@host:3306/views',
+        "store.url": 'sqlite:///views.db, postgresql+psycopg://user@host:5432/views, mysql+pymysql://user@host:3306/views '
+                     'or clickhouse://user@host:9000/views',
     }.get("store.url" if key.startswith("stores[") else key, "sqlite:///file.db or postgresql+psycopg://user@host:5432/name")
     shown = _redact_url(url)
     try:
@@ -429,6 +430,12 @@ def check_database_url(url: str, key: str, source: str = "config") -> None:
             f"{source}: {key} = {shown!r} has port {parsed.port}, outside 1-65535; "
             f"fix the port (PostgreSQL listens on 5432, MariaDB on 3306) or leave it out for the default"
         )
+    is_store = key == "store.url" or key.startswith("stores[")
+    if is_store and parsed.get_backend_name() in ("clickhouse", "chdb"):
+        # ClickHouse stores are not SQLAlchemy databases (erasure.store.clickhouse); a chdb URL names a folder.
+        if parsed.get_backend_name() == "chdb" and (parsed.host or parsed.port or not parsed.database):
+            raise ConfigError(f"{source}: {key} = {shown!r} must name a folder and no host, like chdb:///views-chdb or chdb:////var/lib/views")
+        return
     try:
         parsed.get_dialect()
     except sa.exc.NoSuchModuleError:

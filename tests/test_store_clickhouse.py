@@ -284,3 +284,124 @@ def test_an_unreachable_server_is_a_temporary_error() -> None:
     with ClickHouseStore(StoreSettings(url=f"clickhouse://default@127.0.0.1:{free_port()}/db", tables=DEMO_STORE_TABLES)) as s:
         with pytest.raises(StoreUnavailableError, match="retried on the next run"):
             s.count(Target("R", ACME, ("alice",)))
+
+
+# ---------------------------------------------------------------- mutations that do not finish, shards that are down
+
+
+SERVER = [pytest.param("server", id="ch18")]
+
+
+@pytest.mark.parametrize("ch", SERVER, indirect=True)
+def test_a_mutation_still_running_at_the_timeout_leaves_the_erasure_pending_and_the_next_run_finishes(ch: CH) -> None:
+    """18.16 reports no failure: a mutation that cannot finish just stays undone and blocks the table."""
+    ch.add_views([("v1", ACME[0], "alice"), ("v2", ACME[0], "bob")])
+    ch.q(f"ALTER TABLE {ch.database}.view_events DELETE WHERE throwIf(event_id = 'v2-e0') = 0")  # never finishes
+
+    with store_for(ch, mutation_timeout_seconds=1) as s:
+        with pytest.raises(StoreUnavailableError, match=r"still running after 1 s .*the next run waits for it"):
+            s.erase(Target("R", ACME, ("alice",)))
+        assert s.deletes_issued == 0  # nothing queued behind the stuck mutation
+    assert ch.counts() == {"views": 2, "view_events": 4}
+
+    _clear_stuck_mutations(ch, "view_events")  # what an operator does (recipe: no KILL MUTATION in 18.16)
+    with store_for(ch, mutation_timeout_seconds=1) as s:
+        assert s.erase(Target("R", ACME, ("alice",))).counts == {"views": 1, "view_events": 2}
+    assert ch.remaining_views() == {("v2", ACME[0], "bob")}
+
+
+def _clear_stuck_mutations(ch: CH, table: str) -> None:
+    folder = ch.servers[0].dir / "data" / "data" / ch.database / table
+    ch.q(f"DETACH TABLE {ch.database}.{table}")
+    for f in folder.glob("mutation_*.txt"):
+        f.unlink()
+    ch.q(f"ATTACH TABLE {ch.database}.{table}")
+
+
+@pytest.mark.parametrize("ch", [pytest.param("cluster", id="ch-cluster")], indirect=True)
+def test_a_shard_that_is_down_leaves_the_erasure_pending_with_nothing_deleted(ch: CH) -> None:
+    from tests.services import free_port
+
+    ch.add_views([("v1", ACME[0], "alice"), ("v2", ACME[0], "bob")])
+    shards = (ch.servers[0].address, f"127.0.0.1:{free_port()}")  # the second shard's server is not running
+    with store_for(ch, shards=shards) as s:
+        with pytest.raises(StoreUnavailableError, match="unreachable"):
+            s.erase(Target("R", ACME, ("alice",)))
+        assert s.deletes_issued == 0
+    assert ch.counts() == {"views": 2, "view_events": 4}
+    with store_for(ch, shards=tuple(srv.address for srv in ch.servers)) as s:
+        assert s.erase(Target("R", ACME, ("alice",))).counts == {"views": 1, "view_events": 2}
+
+
+# ---------------------------------------------------------------- the workflow: a kill between the mutation and the state commit
+
+KILLER = """
+import os, signal, sys
+from pathlib import Path
+from erasure.config import load_config
+from erasure.workflow import Desk
+from erasure.mailbox import MaildirSource
+
+root = Path(sys.argv[1])
+desk = Desk.open(load_config(root / "erasure.toml"))
+real = desk._store_erased
+
+def die(request_id, store, result):
+    os.kill(os.getpid(), signal.SIGKILL)  # the mutation is done and verified; the state never hears of it
+
+desk._store_erased = die
+with MaildirSource(root / "Maildir") as source:
+    desk.poll(source)
+"""
+
+
+@pytest.mark.parametrize("ch", [pytest.param("server", id="ch18"), pytest.param("cluster", id="ch-cluster")], indirect=True)
+def test_a_kill_after_the_mutation_resumes_on_the_next_run_without_deleting_more(ch: CH, tmp_path, monkeypatch) -> None:
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import sqlalchemy as sa
+    import tomli_w
+
+    from erasure.config import config_from_dict
+    from erasure.models import AuditEvent, ErasureRequest
+    from erasure.state import open_state
+    from erasure.workflow import Desk
+    from tests.world import KEY_ENV, TENANTS, World, config_dict, mail
+    from tests.world import NOW as AWARE_NOW
+
+    monkeypatch.setenv(KEY_ENV, "test-key")
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / "Maildir" / sub).mkdir(parents=True)
+    acme, globex = TENANTS["acme"], TENANTS["globex"]
+    ch.add_views([("a1", acme[0], "viewer-7"), ("a2", acme[1], "viewer-7"), ("a3", acme[0], "viewer-8"),
+                  ("g1", globex[0], "viewer-7"), ("a4", acme[0], "VIEWER-7")])
+    raw = config_dict(tmp_path)
+    raw["store"]["url"] = ch.url
+    (tmp_path / "erasure.toml").write_bytes(tomli_w.dumps(raw).encode())
+    config = config_from_dict(raw, base_dir=tmp_path)
+    state = open_state(config.state.url, base_dir=tmp_path)
+    w = World(tmp_path, config, state, Desk(config, state, now=lambda: AWARE_NOW))
+    w.deliver(mail("dpo@acme.example", "Viewer ID: viewer-7\n"))
+
+    killed = subprocess.run([sys.executable, "-c", KILLER, str(tmp_path)], env={**os.environ}, capture_output=True, text=True, timeout=120)
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with state.session() as session:
+        assert session.scalars(sa.select(ErasureRequest.status)).one() == "erasing"
+    kept = {("a3", acme[0], "viewer-8"), ("g1", globex[0], "viewer-7"), ("a4", acme[0], "VIEWER-7")}
+    assert ch.remaining_views() == kept  # the mutation ran; nothing else went
+
+    w.poll()  # the next run finds nothing left, verifies, and completes with the counts taken before erasing
+
+    with state.session() as session:
+        r = session.scalars(sa.select(ErasureRequest)).one()
+        assert (r.status, r.response, r.rows_erased) == ("completed", "completed", 6)
+        (erased,) = [json.loads(e.data) for e in session.scalars(sa.select(AuditEvent).where(AuditEvent.event == "erased"))]
+    assert erased["resumed"] is True
+    assert ch.remaining_views() == kept
+    w.desk.close()
+    state.close()
