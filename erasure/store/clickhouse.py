@@ -17,9 +17,9 @@ from the SQL families, so it has its own store class rather than a dialect:
   then counts what is left — it never queues a second copy.
 * **One statement per table per group.** A run's group commit becomes one
   delete per table (children first, reached through their parents' keys),
-  whose predicate is ``(tenant, viewer) IN ((env, id), ...)``: exact byte
-  comparison, each id only in its own requester's environments. Mutations
-  rewrite data parts, so one per id would be ruinous.
+  whose predicate is ``tenant IN (...) AND viewer IN (...)`` per tenant of the
+  group: exact byte comparison, each id only in its own requester's
+  environments. Mutations rewrite data parts, so one per id would be ruinous.
 * **Clusters.** A configured table that is a ``Distributed`` table is read
   through (counts, verification) but deleted from on every shard's local
   table; verification is then repeated per shard. A shard that is down is a
@@ -64,7 +64,7 @@ MIN_VERSION = (18, 12)
 LIGHTWEIGHT_VERSION = (23, 3)
 #: Keep each statement well under ClickHouse's max_query_size (256 KiB by default).
 MAX_STATEMENT_BYTES = 200_000
-MAX_PAIRS = 20_000
+MAX_IDS = 20_000
 
 Params = dict[str, Any]
 
@@ -542,12 +542,11 @@ class ClickHouseStore:
         scopes = [(envs, ids) for _, envs, ids in checked]
         counts = self._attributed(layout, scopes)
         totals = {name: sum(c[name] for c in counts) for name in layout.plan.names}
-        envs_all = tuple(dict.fromkeys(e for envs, _ in scopes for e in envs))
-        pairs = _pairs(scopes)
+        items = _scoped_ids(scopes)
         for root in layout.plan.roots:
             below = root.descendants()
-            for batch in batches(pairs, MAX_PAIRS, max_bytes=MAX_STATEMENT_BYTES):
-                pred, params = self._root_pred(root, envs_all, batch)
+            for batch in batches(items, MAX_IDS, max_bytes=MAX_STATEMENT_BYTES):
+                pred, params = self._root_pred(root, batch)
                 if below:
                     self._refuse_shared_keys(layout, root, pred, params, keys)
                 for node in below:
@@ -561,8 +560,8 @@ class ClickHouseStore:
                 if totals[root.name]:
                     self._delete(layout, layout.tables[root.name], pred, params, keys)
         for root in layout.plan.roots:
-            for batch in batches(pairs, MAX_PAIRS, max_bytes=MAX_STATEMENT_BYTES):
-                pred, params = self._root_pred(root, envs_all, batch)
+            for batch in batches(items, MAX_IDS, max_bytes=MAX_STATEMENT_BYTES):
+                pred, params = self._root_pred(root, batch)
                 left = self._count(layout, root, pred, params)
                 left += sum(self._count_local(layout, address, layout.tables[root.name], pred, params) for address in layout.shards)
                 if left:
@@ -575,9 +574,27 @@ class ClickHouseStore:
 
     # -- predicates and counting
 
-    def _root_pred(self, root: Node, envs: tuple[str, ...], pairs: list[tuple[str, str]]) -> tuple[str, Params]:
+    def _root_pred(self, root: Node, items: list[tuple[tuple[str, ...], str]]) -> tuple[str, Params]:
+        """Rows of ``root`` whose viewer id is one of the items' and whose tenant is in *that item's* environments.
+
+        Items are grouped by environment set: a group whose requests all come
+        from one tenant is ``tenant IN (...) AND viewer IN (...)``, the cheapest
+        form for the server; several tenants are OR-ed, each with its own ids.
+        (A ``(tenant, viewer) IN ((...), ...)`` tuple set says the same but
+        doubles the cost of a delete on a large table.)
+        """
         e, v = ident(root.config.tenant_column or ""), ident(root.config.viewer_column or "")
-        return f"{e} IN %(envs)s AND ({e}, {v}) IN %(pairs)s", {"envs": envs, "pairs": tuple(pairs)}
+        by_envs: dict[tuple[str, ...], list[str]] = {}
+        for envs, viewer in items:
+            by_envs.setdefault(envs, []).append(viewer)
+        params: Params = {}
+        clauses = []
+        for n, (envs, ids) in enumerate(by_envs.items()):
+            params[f"e{n}"], params[f"i{n}"] = envs, tuple(ids)
+            clauses.append(f"{e} IN %(e{n})s AND {v} IN %(i{n})s")
+        if len(clauses) == 1:
+            return clauses[0], params
+        return " OR ".join(f"({c})" for c in clauses), params
 
     def _belongs(self, layout: Layout, node: Node, top: Node, top_pred: str, *, delete: bool = False) -> str:
         """``node`` rows hanging (through parent keys) off ``top`` rows matching ``top_pred``.
@@ -616,12 +633,11 @@ class ClickHouseStore:
         counts = [layout.plan.zero() for _ in scopes]
         if not owner:
             return counts
-        envs_all = tuple(dict.fromkeys(e for envs, _ in scopes for e in envs))
         conn = self._main()
         for root in layout.plan.roots:
             e, v = ident(root.config.tenant_column or ""), ident(root.config.viewer_column or "")
-            for batch in batches(list(owner), MAX_PAIRS, max_bytes=MAX_STATEMENT_BYTES):
-                pred, params = self._root_pred(root, envs_all, batch)
+            for batch in batches(_scoped_ids(scopes), MAX_IDS, max_bytes=MAX_STATEMENT_BYTES):
+                pred, params = self._root_pred(root, batch)
                 t = layout.tables[root.name]
                 if not root.children:
                     for env, viewer, n in conn.rows(f"SELECT {e}, {v}, count() FROM {t.read} WHERE {pred} GROUP BY {e}, {v}", params):
@@ -759,7 +775,7 @@ class ClickHouseStore:
         col = ident(time_column)
         for conn, database, name, qualified in self._targets(layout, table):
             old = [r[0] for r in conn.rows(f"SELECT _partition_id FROM {qualified} GROUP BY _partition_id "
-                                           f"HAVING max({col}) < %(cutoff)s", {"cutoff": cutoff})]
+                                           f"HAVING max({col}) < toDateTime(%(cutoff)s, 'UTC')", {"cutoff": cutoff})]
             if not old:
                 continue
             for (partition,) in conn.rows("SELECT DISTINCT partition FROM system.parts WHERE database = %(d)s AND table = %(t)s "
@@ -806,11 +822,13 @@ def _check_columns(table: Table, where: str) -> list[str]:
 
 
 def _older(node: Node) -> str:
-    return f"{ident(node.config.time_column or '')} < %(cutoff)s"
+    # The cutoff is a UTC instant whatever the server's time zone (a bare string would be read in it).
+    return f"{ident(node.config.time_column or '')} < toDateTime(%(cutoff)s, 'UTC')"
 
 
-def _pairs(scopes: list[tuple[list[str], list[str]]]) -> list[tuple[str, str]]:
-    return list(dict.fromkeys((e, v) for envs, ids in scopes for e in envs for v in ids))
+def _scoped_ids(scopes: list[tuple[list[str], list[str]]]) -> list[tuple[tuple[str, ...], str]]:
+    """(environments, viewer id) for every id of every scope, first occurrence kept: what a group deletes."""
+    return list(dict.fromkeys((tuple(envs), v) for envs, ids in scopes for v in ids))
 
 
 def _not_verified(keys: str, left: int, table: str) -> StoreVerificationError:
