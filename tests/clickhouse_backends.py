@@ -101,6 +101,22 @@ class CH:
     def counts(self, *tables: str) -> dict[str, int]:
         return {t: int(self.q(f"SELECT count() FROM {ident(self.database)}.{ident(t)}")[0][0]) for t in tables or ("views", "view_events")}
 
+    def stored_rows(self, table: str) -> int:
+        """Rows held in the table's active parts (deleted-but-masked rows included), on every shard."""
+        sql = "SELECT sum(rows) FROM system.parts WHERE database = %(d)s AND table = %(t)s AND active"
+        if self.kind != "cluster":
+            return int(self.q(sql, {"d": self.database, "t": table})[0][0])
+        from clickhouse_driver import Client
+
+        total = 0
+        for s in self.servers:
+            c = Client(host="127.0.0.1", port=s.tcp)
+            try:
+                total += int(c.execute(sql, {"d": self.database, "t": table + "_local"})[0][0])
+            finally:
+                c.disconnect()
+        return total
+
     def per_shard(self, table: str) -> list[int]:
         from clickhouse_driver import Client
 

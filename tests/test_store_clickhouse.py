@@ -147,6 +147,14 @@ def test_a_group_is_one_delete_per_table_and_each_request_gets_its_own_counts(ch
     assert ch.remaining_views() == {("v4", ACME[0], "dave"), ("v5", GLOBEX[0], "alice")}
 
 
+def test_optimize_final_leaves_no_deleted_row_in_the_active_parts(ch: CH) -> None:
+    """Lightweight deletes only mask rows and mutations leave old parts behind; OPTIMIZE FINAL rewrites now."""
+    ch.add_views([("v1", ACME[0], "alice"), ("v2", ACME[0], "bob"), ("v3", ACME[1], "alice")])
+    with store_for(ch, optimize_final=True) as s:
+        assert s.erase(Target("R", ACME, ("alice",))).counts == {"views": 2, "view_events": 4}
+    assert ch.stored_rows("views") == 1  # rows physically in the table's active parts, not just visible
+
+
 def test_nothing_matched_issues_no_delete(ch: CH) -> None:
     ch.add_views([("v1", ACME[0], "alice")])
     with store_for(ch) as s:
