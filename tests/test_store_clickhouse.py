@@ -413,3 +413,20 @@ def test_a_kill_after_the_mutation_resumes_on_the_next_run_without_deleting_more
     assert ch.remaining_views() == kept
     w.desk.close()
     state.close()
+
+
+@pytest.mark.parametrize("ch", [CH_BACKENDS[0]], indirect=True)
+def test_init_checks_a_clickhouse_store_and_names_what_is_missing(ch: CH, tmp_path) -> None:
+    from erasure.config import config_from_dict
+    from erasure.runner import check_stores
+    from tests.world import config_dict
+
+    raw = config_dict(tmp_path)
+    raw["store"]["url"] = ch.url
+    said: list[str] = []
+    assert check_stores(config_from_dict(raw, base_dir=tmp_path), echo=said.append) == []
+    assert said == ["view store: 2 table(s) checked"]
+
+    raw["store"]["tables"][1]["name"] = "view_event"
+    with pytest.raises(StoreError, match=r"no table 'view_event' .*\(store.tables\[1\].name\); did you mean 'view_events'"):
+        check_stores(config_from_dict(raw, base_dir=tmp_path), echo=said.append)
