@@ -74,12 +74,21 @@ class StoreSettings:
 
     name: str = setting(DEFAULT_STORE, help='The store\'s name in status, the audit trail and letters (lower case, digits, "-" and "_"); [store] is "default".')
     description: str = setting("", help='What and where the store is, as customers should read it, e.g. "EU ingest, Frankfurt".')
-    url: str = setting("sqlite:///views.db", help="SQLAlchemy URL of the view store.")
+    url: str = setting("sqlite:///views.db", help="SQLAlchemy URL of the view store, or clickhouse://user@host:9000/db / chdb:///folder for ClickHouse.")
     tables: tuple[StoreTable, ...] = setting(factory=tuple, help="Tables holding view data (see [[store.tables]] / [[stores.tables]]).")
     retention_days: int | None = setting(None, help="Views older than this are deleted from this store by `erasure retention purge`; default policy.retention_days.")
     lock_timeout_seconds: int = setting(10, help="How long one erasure waits for a row lock before giving up and retrying on a later run; 0 = do not wait (MariaDB waits at least 1 s).")
     statement_timeout_seconds: int = setting(300, help="Upper bound for one delete statement; 0 = no limit.")
     password_env: str | None = setting(None, help="Environment variable holding the store password, merged into the URL.")
+    delete_mode: Literal["auto", "lightweight", "mutation"] = setting(
+        "auto",
+        help='ClickHouse only: "lightweight" (DELETE FROM: rows hidden at once, removed at the next merge), '
+        '"mutation" (ALTER TABLE ... DELETE: parts rewritten without the rows) or "auto" (lightweight where the server has it, 23.3+).',
+    )
+    optimize_final: bool = setting(False, help="ClickHouse only: run OPTIMIZE TABLE ... FINAL after each erasure, so deleted rows leave the disk now rather than at the next merge (costly on large tables).")
+    mutation_timeout_seconds: int = setting(300, help="ClickHouse only: how long an erasure waits for its deletes to finish (system.mutations); on timeout the request stays erasing and the next run resumes.")
+    cluster: str | None = setting(None, help="ClickHouse only: the cluster (system.clusters) whose shards hold the local tables behind a Distributed table; default: the cluster the Distributed table names.")
+    shards: tuple[str, ...] = setting(factory=tuple, help='ClickHouse only: the shard servers ("host:port", native protocol) holding the local tables, instead of asking system.clusters.')
 
 
 @dataclass(frozen=True)
@@ -502,7 +511,8 @@ def check_database_url(url: str, key: str, source: str = "config") -> None:
 
     example = {
         "state.url": 'sqlite:///erasure-state.db or postgresql+psycopg://erasure@db.example:5432/erasure',
-        "store.url": 'sqlite:///views.db, postgresql+psycopg://user@host:5432/views or mysql+pymysql://user@host:3306/views',
+        "store.url": 'sqlite:///views.db, postgresql+psycopg://user@host:5432/views, mysql+pymysql://user@host:3306/views '
+                     'or clickhouse://user@host:9000/views',
     }.get("store.url" if key.startswith("stores[") else key, "sqlite:///file.db or postgresql+psycopg://user@host:5432/name")
     shown = _redact_url(url)
     try:
@@ -515,6 +525,12 @@ def check_database_url(url: str, key: str, source: str = "config") -> None:
             f"{source}: {key} = {shown!r} has port {parsed.port}, outside 1-65535; "
             f"fix the port (PostgreSQL listens on 5432, MariaDB on 3306) or leave it out for the default"
         )
+    is_store = key == "store.url" or key.startswith("stores[")
+    if is_store and parsed.get_backend_name() in ("clickhouse", "chdb"):
+        # ClickHouse stores are not SQLAlchemy databases (erasure.store.clickhouse); a chdb URL names a folder.
+        if parsed.get_backend_name() == "chdb" and (parsed.host or parsed.port or not parsed.database):
+            raise ConfigError(f"{source}: {key} = {shown!r} must name a folder and no host, like chdb:///views-chdb or chdb:////var/lib/views")
+        return
     try:
         parsed.get_dialect()
     except sa.exc.NoSuchModuleError:

@@ -32,9 +32,10 @@ def _alembic_config() -> AlembicConfig:
 
 
 def resolve_sqlite_url(url: str, base_dir: Path) -> str:
-    """Relative SQLite paths in the config are relative to the config file, not the cwd."""
+    """Relative SQLite (and chdb) paths in the config are relative to the config file, not the cwd."""
     parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+    # chdb:///folder (ClickHouse embedded) follows the same convention: relative to the config file.
+    if parsed.get_backend_name() in ("sqlite", "chdb") and parsed.database and parsed.database != ":memory:":
         path = Path(parsed.database).expanduser()
         if not path.is_absolute():
             path = base_dir / path

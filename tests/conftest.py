@@ -2,6 +2,7 @@
 
 pytest_plugins: list[str] = [
     "tests.store_backends",
+    "tests.clickhouse_backends",
     "tests.smtp_server",
     "tests.dovecot_server",
     "tests.world",

@@ -48,6 +48,21 @@ class Counted:
         return {store: dict(result.counts) for store, result in self.by_store.items()}
 
 
+def open_store(settings: StoreSettings) -> ViewStore:
+    """The store class for the URL's family: ClickHouse (clickhouse://, chdb://) or a SQL database.
+
+    ``ClickHouseStore`` has ``ViewStore``'s boundary (count, erase, erase_many,
+    check_schema, purge_older_than, distinct_viewer_ids, settings, table_names,
+    close); its module, and its drivers, load only when such a store is opened.
+    """
+    scheme = settings.url.split(":", 1)[0].lower()
+    if scheme in ("clickhouse", "chdb"):
+        from erasure.store.clickhouse import ClickHouseStore
+
+        return ClickHouseStore(settings)  # type: ignore[return-value]
+    return ViewStore(settings)
+
+
 class Stores:
     """The configured view stores by name, each opened on first use and closed together."""
 
@@ -73,7 +88,7 @@ class Stores:
 
     def __getitem__(self, name: str) -> ViewStore:
         if name not in self._open:
-            self._open[name] = ViewStore(self._settings[name])
+            self._open[name] = open_store(self._settings[name])
         return self._open[name]
 
     def __iter__(self) -> Iterator[tuple[str, ViewStore]]:
