@@ -59,6 +59,11 @@ PATHOLOGICAL = {
 }
 
 
+#: A guard against blow-ups, not a speed target (those live in benchmarks/): a quadratic reader
+#: takes minutes on 1 MB; a linear one takes about a second on these 2-core machines.
+BLOW_UP_SECONDS = 2.0
+
+
 def cpu(fn: Callable[[], object]) -> float:
     start = time.process_time()
     fn()
@@ -69,11 +74,14 @@ def cpu(fn: Callable[[], object]) -> float:
 def test_html_reading_is_linear_on_pathological_input(unit: str) -> None:
     half = unit * (512 * 1024 // len(unit))
     full = half + half
-    for _attempt in range(2):  # one retry: the machine is shared, a single sample can be noisy
-        t_half, t_full = cpu(lambda: read_html(half)), cpu(lambda: read_html(full))
-        if t_full < 1.0 and t_full <= 3 * t_half + 0.05:
+    # The fastest of three samples: the machine is shared, and what is pinned is the cost of
+    # the algorithm, which the least-disturbed run shows best.
+    t_half = t_full = float("inf")
+    for _attempt in range(3):
+        t_half, t_full = min(t_half, cpu(lambda: read_html(half))), min(t_full, cpu(lambda: read_html(full)))
+        if t_full < BLOW_UP_SECONDS and t_full <= 3 * t_half + 0.05:
             break
-    assert t_full < 1.0, f"{t_full:.2f} s for 1 MB"
+    assert t_full < BLOW_UP_SECONDS, f"{t_full:.2f} s for 1 MB"
     assert t_full <= 3 * t_half + 0.05, f"doubling the input took {t_full / max(t_half, 1e-6):.1f}x the time"
 
 
