@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from erasure import personal
 from erasure.errors import UsageError
-from erasure.models import AuditEvent, AuditLock, ErasureRequest, Subject
+from erasure.models import AuditCheckpoint, AuditEvent, AuditLock, ErasureRequest, Subject
 from erasure.parse.headers import storable
 
 GENESIS = "0" * 64
@@ -216,13 +216,18 @@ def head(session: Session) -> ChainHead | None:
     return ChainHead(last.seq, last.hash) if last else None
 
 
-def verify_events(rows: Iterable[AuditEvent | dict[str, Any]], expect_head: ChainHead | None = None) -> VerifyResult:
-    """Recompute the chain over events in storage order; pure, so exports verify the same way."""
-    prev = GENESIS
-    expected_seq = 1
-    count = 0
-    last: ChainHead | None = None
-    seen_expected = expect_head is None
+def verify_events(rows: Iterable[AuditEvent | dict[str, Any]], expect_head: ChainHead | None = None,
+                  *, start: ChainHead | None = None) -> VerifyResult:
+    """Recompute the chain over events in storage order; pure, so exports verify the same way.
+
+    ``start``: a head already found intact; ``rows`` are then the events after
+    it, and ``events`` in the result still counts the whole chain.
+    """
+    prev = start.hash if start else GENESIS
+    expected_seq = start.seq + 1 if start else 1
+    count = start.seq if start else 0
+    last: ChainHead | None = start
+    seen_expected = expect_head is None or (start is not None and expect_head.seq <= start.seq)
     for row in rows:
         fields = _fields(row)
         seq = fields["seq"]
@@ -304,8 +309,59 @@ def iter_export(
             yield event_dict(row, fields.get(row.seq, {}))
 
 
-def verify(session: Session, expect_head: ChainHead | None = None) -> VerifyResult:
-    return verify_events(iter_events(session), expect_head)
+def verify(session: Session, expect_head: ChainHead | None = None, *, now: dt.datetime | None = None) -> VerifyResult:
+    """The whole chain, from its first event; an intact chain moves the checkpoint `status` starts from."""
+    result = verify_events(iter_events(session), expect_head)
+    if result.ok and result.head is not None:
+        _save_checkpoint(session, result.head, now)
+    return result
+
+
+def verify_since_checkpoint(session: Session, *, now: dt.datetime | None = None) -> tuple[VerifyResult, ChainHead | None]:
+    """Only the events after the last verified checkpoint (`erasure status`); (result, the checkpoint used).
+
+    The checkpoint event must still be there with the hash it had: an event
+    rewritten or removed at or before it shows here too. An edit further back
+    is found only by `erasure audit verify` (the whole chain) or by comparing
+    `audit head` with a head kept elsewhere.
+    """
+    row = session.get(AuditCheckpoint, 1)
+    if row is None:
+        return verify(session, now=now), None
+    start = ChainHead(row.seq, row.hash)
+    at = session.get(AuditEvent, start.seq)
+    if at is None or at.hash != start.hash or event_hash(at) != start.hash:
+        why = "missing" if at is None else "its hash changed" if at.hash != start.hash else "its content changed"
+        return VerifyResult(False, start.seq, None, start.seq,
+                            f"event {start.seq} no longer matches the chain as last verified ({why}); "
+                            "run `erasure audit verify`"), start
+    after = (e for batch in _batches_after(session, start.seq) for e in batch)
+    result = verify_events(after, start=start)
+    if result.ok and result.head is not None and result.head.seq > start.seq:
+        _save_checkpoint(session, result.head, now)
+    return result, start
+
+
+def _batches_after(session: Session, seq: int, batch: int = 1000) -> Iterator[list[AuditEvent]]:
+    after = seq
+    while True:
+        rows = list(session.scalars(select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq)
+                                    .limit(batch)).all())
+        if not rows:
+            return
+        yield rows
+        after = rows[-1].seq
+        session.expunge_all()
+
+
+def _save_checkpoint(session: Session, at: ChainHead, now: dt.datetime | None) -> None:
+    row = session.get(AuditCheckpoint, 1)
+    when = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    if row is None:
+        session.add(AuditCheckpoint(id=1, seq=at.seq, hash=at.hash, verified_at=when))
+    elif at.seq >= row.seq:
+        row.seq, row.hash, row.verified_at = at.seq, at.hash, when
+    session.flush()
 
 
 def event_dict(row: AuditEvent, fields: dict[str, personal.Revealed] | None = None) -> dict[str, Any]:

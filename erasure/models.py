@@ -287,6 +287,22 @@ class PersonalValue(Base):
     pruned_seq: Mapped[int | None] = mapped_column(Integer)
 
 
+class AuditCheckpoint(Base):
+    """One row (id 1): the newest event a whole-chain or incremental verification found intact.
+
+    `erasure status` checks only the events after it (and that it still
+    matches), so the morning screen stays fast at millions of events;
+    `erasure audit verify` always checks the whole chain and moves it.
+    """
+
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class AuditLock(Base):
     """One row (id 1) that every audit writer locks first, so appends to the chain queue up.
 

@@ -171,6 +171,8 @@ class StatusReport:
     failing_stores: tuple[FailingStore, ...] = ()
     # Active legal holds, each with the open requests it covers (erasure.holds).
     legal_holds: tuple[holds.HoldView, ...] = ()
+    # The audit chain was checked from this event on (the last verified checkpoint; 0: all of it).
+    audit_checked_from: int = 0
 
     @property
     def last_success_at(self) -> dt.datetime | None:
@@ -242,6 +244,7 @@ class StatusReport:
                 "head": str(self.audit.head) if self.audit.head else None,
                 "first_bad_seq": self.audit.first_bad_seq,
                 "problem": self.audit.problem,
+                "checked_from": self.audit_checked_from,
             },
             "needs_attention": self.needs_attention,
             "problems": self.problems,
@@ -289,7 +292,9 @@ class StatusReport:
         lines += [f"last poll problem ({p.source}, {format_utc(p.last_problem_at)}): {_short(p.last_problem)}"
                   for p in self.polls if p.last_problem is not None and p.last_problem_at is not None]
         if self.audit.ok:
-            lines.append(f"audit trail: intact, {self.audit.events} event(s), head {self.audit.head or 'empty'}")
+            since = (f"; checked since event {self.audit_checked_from}, `erasure audit verify` checks it all"
+                     if self.audit_checked_from else "")
+            lines.append(f"audit trail: intact, {self.audit.events} event(s), head {self.audit.head or 'empty'}{since}")
         else:
             lines.append(f"audit trail: BROKEN at event {self.audit.first_bad_seq}: {self.audit.problem}")
         problems = self.problems
@@ -358,13 +363,14 @@ def status(
     )
     failing = _failing_stores(session, now)
     legal_holds = tuple(holds.list_holds(session, config.audit_keys))
-    chain = audit.verify(session)
+    chain, checkpoint = audit.verify_since_checkpoint(session, now=now)
     return StatusReport(
         today=today, now=now, time_zone=config.policy.time_zone, counts=counts, overdue=overdue,
         due_soon=due_soon, parked=parked, polls=polls, audit=chain, unacknowledged=unacknowledged,
         poll_stale_after=poll_stale_after, due_soon_days=due_soon_days, controller_deadline=controller_deadline,
         failing_stores=failing,
         legal_holds=legal_holds,
+        audit_checked_from=checkpoint.seq if checkpoint else 0,
     )
 
 

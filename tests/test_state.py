@@ -166,3 +166,24 @@ def test_0009_adds_legal_holds_and_held_from_and_takes_them_back(state_url):
         assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
+
+
+def test_0011_adds_the_audit_checkpoint_and_takes_it_back(state_url):
+    import sqlalchemy as sa
+    from alembic import command
+
+    from erasure.state import make_engine
+
+    engine = make_engine(state_url)
+    migrate = _migrator(engine)
+    try:
+        migrate(command.upgrade, "0010")
+        assert "audit_checkpoint" not in sa.inspect(engine).get_table_names()
+        migrate(command.upgrade, "0011")
+        assert "audit_checkpoint" in sa.inspect(engine).get_table_names()
+        migrate(command.downgrade, "0010")
+        assert "audit_checkpoint" not in sa.inspect(engine).get_table_names()
+        migrate(command.upgrade, "head")
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()

@@ -92,7 +92,8 @@ def test_a_quiet_morning_needs_no_attention(state):
         report = status(session, today=TODAY, config=CONFIG, now=NOW)
     assert report.problems == [] and not report.needs_attention
     assert report.text().endswith("needs attention: nothing")
-    assert report.to_json()["audit"] == {"ok": True, "events": 0, "head": None, "first_bad_seq": None, "problem": None}
+    assert report.to_json()["audit"] == {"ok": True, "events": 0, "head": None, "first_bad_seq": None, "problem": None,
+                                         "checked_from": 0}
 
 
 def test_an_empty_state_database_has_never_polled(state):
@@ -270,3 +271,62 @@ def test_requests_acknowledge_records_receipt_confirmed_by_other_means(config_fi
     assert closed.exit_code == 2 and "already completed; only open requests need an acknowledgement" in closed.output
     missing = run_cli("--config", config_file, "requests", "acknowledge", "ER-TEST-E")
     assert missing.exit_code == 2 and "--note" in missing.output
+
+
+# ---------------------------------------------------------------- the audit chain from a verified checkpoint
+
+
+def _events(state, n: int, start: int = 0) -> None:
+    with state.session() as session:
+        for i in range(start, start + n):
+            audit.record(session, "received", reason=f"event {i}", now=NOW)
+
+
+def _status(state):
+    with state.session() as session:
+        return status(session, today=TODAY, config=CONFIG, now=NOW)
+
+
+def test_status_checks_the_chain_from_its_last_verified_checkpoint(state):
+    _events(state, 5)
+    first = _status(state)
+    assert first.audit.ok and first.audit_checked_from == 0 and first.audit.events == 5  # the whole chain, once
+    _events(state, 3, start=5)
+    second = _status(state)
+    assert second.audit.ok and second.audit_checked_from == 5 and second.audit.events == 8
+    assert str(second.audit.head) == str(_head(state))
+    assert "checked since event 5" in second.text()
+
+
+def _head(state):
+    with state.session() as session:
+        return audit.head(session)
+
+
+@pytest.mark.parametrize(("edited", "status_sees_it"), [
+    (7, True),   # after the checkpoint: checked again by every status
+    (5, True),   # the checkpoint event itself: its hash no longer matches
+    (3, False),  # before the checkpoint: only the whole-chain `audit verify` finds it
+])
+def test_an_edit_is_found_by_status_or_by_the_full_verification(state, edited, status_sees_it):
+    _events(state, 5)
+    assert _status(state).audit.ok  # checkpoint at 5
+    _events(state, 3, start=5)
+    with state.engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE audit_events SET data = '{{\"x\":1}}' WHERE seq = {edited}")
+    report = _status(state)
+    assert (not report.audit.ok) is status_sees_it
+    if status_sees_it:
+        assert report.audit.first_bad_seq == edited and report.needs_attention
+    with state.session() as session:
+        full = audit.verify(session)
+    assert not full.ok and full.first_bad_seq == edited
+
+
+def test_a_removed_tail_is_found_at_the_checkpoint(state):
+    _events(state, 6)
+    assert _status(state).audit.ok
+    with state.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_events WHERE seq >= 4")
+    report = _status(state)
+    assert not report.audit.ok and "event 6 no longer matches" in report.audit.problem and "missing" in report.audit.problem
