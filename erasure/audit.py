@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal
 
+import sqlalchemy as sa
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -309,9 +310,84 @@ def iter_export(
             yield event_dict(row, fields.get(row.seq, {}))
 
 
+#: json.dumps(..., ensure_ascii=False)'s own string encoder (its C implementation when available).
+_json_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+def fast_canonical(seq: int, at_text: str, actor: str, event: str, request_ref: str | None, tenant: str | None,
+                   reason: str | None, data: str, prev_hash: str) -> bytes:
+    """``canonical`` assembled by hand, byte for byte the same (a property test pins it): the keys in
+    sorted order, each string through json's own encoder. About four times faster, for `audit verify`."""
+    enc = _json_string
+    return (
+        f'{{"actor":{enc(actor)},"at":{enc(at_text)},"data":{enc(data)},"event":{enc(event)},'
+        f'"prev_hash":{enc(prev_hash)},"reason":{"null" if reason is None else enc(reason)},'
+        f'"request_ref":{"null" if request_ref is None else enc(request_ref)},"seq":{seq},'
+        f'"tenant":{"null" if tenant is None else enc(tenant)}}}'
+    ).encode("utf-8")
+
+
+def stored_time_text(value: str | dt.datetime) -> str:
+    """A stored event time as ``format_time`` writes it, read without the ORM's conversions.
+
+    SQLite keeps ``YYYY-MM-DD HH:MM:SS.ffffff`` (SQLAlchemy always writes the
+    microseconds); PostgreSQL and MariaDB return a naive UTC datetime.
+    """
+    if isinstance(value, str):
+        return value.replace(" ", "T", 1) + "Z"
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds") + "Z"
+
+
+_CHAIN_COLUMNS = (AuditEvent.seq, AuditEvent.actor, AuditEvent.event, AuditEvent.request_ref, AuditEvent.tenant,
+                  AuditEvent.reason, AuditEvent.data, AuditEvent.prev_hash, AuditEvent.hash)
+
+
+def _chain_rows(session: Session, batch: int = 10_000) -> Iterator[Any]:
+    """(seq, at, actor, ..., hash) tuples in order, in batches, with no ORM objects and no time conversion."""
+    raw_at = sa.type_coerce(AuditEvent.__table__.c.at,
+                            sa.String() if session.get_bind().dialect.name == "sqlite" else sa.DateTime())
+    conn = session.connection()  # Core rows: the ORM's loading machinery would double the cost
+    after = 0
+    while True:
+        rows = conn.execute(
+            select(*_CHAIN_COLUMNS, raw_at).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][0]
+
+
+def _verify_stored(session: Session, expect_head: ChainHead | None) -> VerifyResult:
+    """``verify_events`` over the stored chain, fast: plain tuples and ``fast_canonical``."""
+    prev, expected_seq, count, last = GENESIS, 1, 0, None
+    sha256 = hashlib.sha256
+    for seq, actor, event, request_ref, tenant, reason, data, prev_hash, stored, at in _chain_rows(session):
+        count += 1
+        if seq != expected_seq:
+            return VerifyResult(False, count, last, expected_seq, f"event {expected_seq} is missing (found {seq} next)")
+        if prev_hash != prev:
+            return VerifyResult(False, count, last, seq, f"event {seq} does not link to event {seq - 1}")
+        digest = sha256(fast_canonical(seq, stored_time_text(at), actor, event, request_ref, tenant, reason, data,
+                                       prev_hash)).hexdigest()
+        if digest != stored:
+            return VerifyResult(False, count, last, seq, f"event {seq} was altered (its hash does not match its content)")
+        if expect_head is not None and seq == expect_head.seq and digest != expect_head.hash:
+            return VerifyResult(False, count, last, seq, f"event {seq} differs from the expected head {expect_head}")
+        prev, last, expected_seq = digest, ChainHead(seq, digest), expected_seq + 1
+    if expect_head is not None and (last is None or last.seq < expect_head.seq):
+        return VerifyResult(
+            False, count, last, (last.seq + 1) if last else 1,
+            f"the trail ends at {last.seq if last else 0}, before the expected head {expect_head.seq}: events were removed",
+        )
+    return VerifyResult(True, count, last)
+
+
 def verify(session: Session, expect_head: ChainHead | None = None, *, now: dt.datetime | None = None) -> VerifyResult:
     """The whole chain, from its first event; an intact chain moves the checkpoint `status` starts from."""
-    result = verify_events(iter_events(session), expect_head)
+    result = _verify_stored(session, expect_head)
     if result.ok and result.head is not None:
         _save_checkpoint(session, result.head, now)
     return result

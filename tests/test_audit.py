@@ -9,6 +9,8 @@ import json
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from erasure import audit
 from erasure.errors import UsageError
@@ -152,3 +154,22 @@ def test_viewer_hmac_is_keyed_and_tenant_scoped():
     assert a != audit.viewer_hmac(b"k2", "acme", "viewer-1")
     assert a != audit.viewer_hmac(b"k1", "globex", "viewer-1")
     assert a == audit.viewer_hmac(b"k1", "acme", "viewer-1") and "viewer-1" not in a
+
+
+# ---------------------------------------------------------------- the fast canonical encoding `audit verify` uses
+
+_texts = st.one_of(st.none(), st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+
+
+@given(seq=st.integers(1, 2**40), actor=st.text(max_size=20, alphabet=st.characters(blacklist_categories=("Cs",))),
+       event=st.text(max_size=20, alphabet=st.characters(blacklist_categories=("Cs",))), request_ref=_texts,
+       tenant=_texts, reason=_texts, data=st.text(max_size=60, alphabet=st.characters(blacklist_categories=("Cs",))),
+       micro=st.integers(0, 999_999))
+def test_the_fast_canonical_encoding_is_byte_for_byte_the_canonical_one(seq, actor, event, request_ref, tenant,
+                                                                       reason, data, micro):
+    at = dt.datetime(2026, 11, 29, 7, 0, 5, micro, tzinfo=dt.timezone.utc)
+    fields = dict(seq=seq, actor=actor, event=event, request_ref=request_ref, tenant=tenant, reason=reason, data=data,
+                  prev_hash="ab" * 32)
+    slow = audit.canonical(at=at, **fields)
+    for stored in (at.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f"), at.replace(tzinfo=None), at):
+        assert audit.fast_canonical(at_text=audit.stored_time_text(stored), **fields) == slow
