@@ -70,6 +70,8 @@ class MaildirSource:
         self.name = f"maildir:{root.resolve()}"
         self.max_message_bytes = max_message_bytes
         self.folders = {"processed": processed_folder, "review": review_folder}
+        self._seen: dict[str, Path] | None = None
+        self._made: set[Path] = set()
         for sub in ("new", "cur", "tmp"):
             if not (root / sub).is_dir():
                 raise MailboxError(
@@ -98,6 +100,7 @@ class MaildirSource:
             for entry in os.scandir(self.root / sub):
                 if entry.is_file() and not entry.name.startswith("."):
                     found[self._key(entry.name)] = Path(entry.path)
+        self._seen = found  # where each message was at the last listing: moves look here first
         return found
 
     def pending(self) -> list[MessageRef]:
@@ -128,12 +131,27 @@ class MaildirSource:
             yield IncomingMessage(ref, path.read_bytes())
 
     def move(self, ref: MessageRef, destination: Destination) -> None:
-        path = self._files().get(ref.key)
-        if path is None:
-            return  # already moved: moving is idempotent
+        """Move one message: O(1) from the last listing; the folder is listed again only if another
+        client moved or re-flagged the file since (a backlog of n messages costs n renames, not n listings)."""
         target = self.root / f".{self.folders[destination]}"
-        for sub in ("new", "cur", "tmp"):
-            make_private_dirs(target / sub)  # 0700: the file names alone say who wrote when
-        name = path.name if ":" in path.name else f"{path.name}:2,S"
-        os.rename(path, target / "cur" / name)
+        if target not in self._made:
+            for sub in ("new", "cur", "tmp"):
+                make_private_dirs(target / sub)  # 0700: the file names alone say who wrote when
+            self._made.add(target)
+        for listing in (self._seen, None):
+            path = (listing if listing is not None else self._files()).get(ref.key)
+            if path is None:
+                if listing is None:
+                    return  # already moved: moving is idempotent
+                continue
+            name = path.name if ":" in path.name else f"{path.name}:2,S"
+            try:
+                os.rename(path, target / "cur" / name)
+            except FileNotFoundError:
+                if listing is None:
+                    raise
+                continue  # gone from where the last listing saw it: look again
+            if listing is not None:
+                listing.pop(ref.key, None)
+            return
 
