@@ -541,3 +541,31 @@ def test_the_demo_shows_per_store_evidence_and_a_dry_run_counts_store_by_store(t
     (d / "Maildir" / "new" / "again.eml").write_bytes(first.replace(b"Message-ID: <", b"Message-ID: <again-"))
     dry = runner.invoke(app, ["--config", str(d / "erasure.toml"), "poll", "--dry-run"], env=env)
     assert re.search(r"\d+ matching rows \(\d+ in eu-ingest, \d+ in analytics\)", dry.output), dry.output
+
+
+def test_a_store_taken_out_of_the_config_while_a_request_waits_on_it(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request completes on the stores that remain and were verified, naming what each erased."""
+    urls = {n: f"sqlite:///{tmp_path / f'{n}.db'}" for n in ("eu-ingest", "analytics")}
+    raw = two_store_config(urls)
+    raw["stores"][1]["lock_timeout_seconds"] = 0
+    w, stores = make_two_store_world(tmp_path, monkeypatch, urls)
+    w.desk.close()
+    w.desk = Desk(config_from_dict(raw, base_dir=tmp_path), w.state, now=lambda: NOW)
+    lock = _lock(tmp_path / "analytics.db")
+    try:
+        w.deliver(mail("dpo@acme.example", "Viewer ID: viewer-00003\n"))
+        w.poll()
+        assert the_request(w).status == "erasing"
+    finally:
+        lock.close()
+    only_eu = two_store_config(urls)
+    only_eu["stores"] = only_eu["stores"][:1]
+    w.desk.close()
+    w.desk = Desk(config_from_dict(only_eu, base_dir=tmp_path), w.state, now=lambda: NOW)
+    w.poll()
+    r = the_request(w)
+    assert (r.status, r.response) == ("completed", "completed") and stores.acme("eu-ingest", "viewer-00003") == 0
+    assert [e["store"] for e in erased_events(w)] == ["eu-ingest"]
+    w.desk.close()
+    w.state.close()
