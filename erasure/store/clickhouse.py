@@ -55,6 +55,7 @@ from erasure.store import ErasureResult, Target, _validated
 from erasure.store.dialect import batches
 from erasure.store.engine import setting_name
 from erasure.store.plan import Node, Plan, is_below
+from erasure.store.schema import require_columns
 
 SCHEMES = ("clickhouse", "chdb")
 
@@ -800,13 +801,7 @@ _TIME = re.compile(r"^(Nullable\()?(Date|Date32|DateTime|DateTime64)\b")
 def _check_columns(table: Table, where: str) -> list[str]:
     cfg, columns = table.config, table.columns
     notes: list[str] = []
-    wanted = [("viewer_column", cfg.viewer_column), ("tenant_column", cfg.tenant_column), ("key", cfg.key),
-              ("time_column", cfg.time_column), ("parent_key", cfg.parent_key)]
-    for key, col in wanted:
-        if col is not None and col not in columns:
-            close = difflib.get_close_matches(col, list(columns), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; columns: {', '.join(columns)}"
-            raise StoreError(f"table {cfg.name!r} has no column {col!r} ({where}.{key}){hint}")
+    wanted = require_columns(cfg, columns, where)
     for key, col in wanted[:2]:
         if col is None:
             continue

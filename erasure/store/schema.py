@@ -27,6 +27,20 @@ if TYPE_CHECKING:
     from erasure.store.dialect import Dialect
 
 
+def require_columns(cfg: StoreTable, columns: Sequence[str] | dict[str, Any], where: str) -> list[tuple[str, str | None]]:
+    """Every column ``cfg`` names exists (a StoreError naming the key and the nearest column otherwise);
+    returns (config key, column) in the order viewer, tenant, key, time, parent key. Every store family
+    checks its configured columns through this one rule."""
+    wanted = [("viewer_column", cfg.viewer_column), ("tenant_column", cfg.tenant_column), ("key", cfg.key),
+              ("time_column", cfg.time_column), ("parent_key", cfg.parent_key)]
+    for key, col in wanted:
+        if col is not None and col not in columns:
+            close = difflib.get_close_matches(col, list(columns), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; columns: {', '.join(columns)}"
+            raise StoreError(f"table {cfg.name!r} has no column {col!r} ({where}.{key}){hint}")
+    return wanted
+
+
 def reflect(conn: Connection, tables: Sequence[StoreTable], dialect: Dialect, safe_url: str) -> Plan:
     """The plan for ``tables``, checked against the schema the database really has.
 
@@ -47,13 +61,7 @@ def reflect(conn: Connection, tables: Sequence[StoreTable], dialect: Dialect, sa
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", sa_exc.SAWarning)  # exotic types elsewhere in the table are not our concern
             columns = {c["name"]: c["type"] for c in insp.get_columns(cfg.name)}
-        wanted = [("viewer_column", cfg.viewer_column), ("tenant_column", cfg.tenant_column), ("key", cfg.key),
-                  ("time_column", cfg.time_column), ("parent_key", cfg.parent_key)]
-        for key, col in wanted:
-            if col is not None and col not in columns:
-                close = difflib.get_close_matches(col, list(columns), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; columns: {', '.join(columns)}"
-                raise StoreError(f"table {cfg.name!r} has no column {col!r} ({where}.{key}){hint}")
+        wanted = require_columns(cfg, columns, where)
         for key, col in wanted[:2]:
             if col is not None and not isinstance(columns[col], sa.String):
                 raise StoreError(
