@@ -7,6 +7,7 @@ the view store and the delivery transport, and make sure each is closed again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -226,7 +227,9 @@ def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
 
     results: dict[str, retention.PurgeResult] = {}
     failures: list[tuple[str, Exception]] = []
-    with Stores.from_config(config) as stores:
+    with contextlib.ExitStack() as opened:
+        stores = opened.enter_context(Stores.from_config(config))
+        desk = None if dry_run else opened.enter_context(Desk.open(config))  # one state handle for every store's event
         for name, store in stores:
             period = days or store.settings.retention_days or config.policy.retention_days
             try:
@@ -237,8 +240,8 @@ def purge(config: Config, *, days: int | None = None, dry_run: bool = False,
                 failures.append((name, exc))
                 continue
             results[name] = result
-            if not dry_run:
-                with Desk.open(config) as desk, desk.state.session() as session:
+            if desk is not None:  # recorded as soon as the store is done: a later store's failure loses nothing
+                with desk.state.session() as session:
                     audit.record(session, "retention_purge", now=now, data={
                         "store": name, "cutoff": result.cutoff.isoformat(), "days": period, "counts": result.counts,
                     })
