@@ -29,11 +29,10 @@ from sqlalchemy.orm import Session
 from erasure.config import Config
 from erasure.deadlines import days_left, effective_due, is_overdue
 from erasure.models import AuditEvent, ErasureRequest, MailboxCursor, OutboxMessage, RequestStatus, StoreProgress
+from erasure.status import DUE_SOON_DAYS  # "due soon" means what it means on the status screen
 
 S = RequestStatus
 
-#: Open requests due within this many days count as "due soon" (as on the status screen).
-DUE_SOON_DAYS = 7
 
 
 @dataclass(frozen=True)
