@@ -37,6 +37,22 @@ AUTHSERV = "mx.privacy.example"
 
 TENANTS = {"acme": ["env_acme_prod", "env_acme_staging"], "globex": ["env_globex_prod"]}
 
+# Both demo stores hold the same two tables (as the EU ingest and the analytics store do).
+STORE_TABLES = """\
+[[stores.tables]]
+name = "views"
+viewer_column = "viewer_id"
+tenant_column = "environment_id"
+key = "view_id"
+time_column = "view_start"
+
+[[stores.tables]]
+name = "view_events"
+parent = "views"
+parent_key = "view_id"
+time_column = "ts"
+"""
+
 CONFIG = f"""\
 # Written by `erasure demo`. Everything here is relative to this file.
 [state]
@@ -51,37 +67,13 @@ description = "EU ingest, Frankfurt"
 url = "sqlite:///eu-ingest.db"
 retention_days = 30
 
-[[stores.tables]]
-name = "views"
-viewer_column = "viewer_id"
-tenant_column = "environment_id"
-key = "view_id"
-time_column = "view_start"
-
-[[stores.tables]]
-name = "view_events"
-parent = "views"
-parent_key = "view_id"
-time_column = "ts"
-
+{STORE_TABLES}
 [[stores]]
 name = "analytics"
 description = "analytics, United States"
 url = "sqlite:///analytics.db"
 
-[[stores.tables]]
-name = "views"
-viewer_column = "viewer_id"
-tenant_column = "environment_id"
-key = "view_id"
-time_column = "view_start"
-
-[[stores.tables]]
-name = "view_events"
-parent = "views"
-parent_key = "view_id"
-time_column = "ts"
-
+{STORE_TABLES}
 [mailbox]
 kind = "maildir"
 path = "Maildir"
