@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pytest
@@ -84,6 +85,23 @@ def _migrator(engine):
     return migrate
 
 
+@contextlib.contextmanager
+def migrating(url: str):
+    """(engine, migrate) on a fresh state database; on leaving, upgraded back to head (checked) and disposed."""
+    from alembic import command
+
+    from erasure.state import make_engine
+
+    engine = make_engine(url)
+    migrate = _migrator(engine)
+    try:
+        yield engine, migrate
+        migrate(command.upgrade, "head")
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
 def test_0004_drops_last_uid_and_keeps_each_sources_cursor(state_url):
     import sqlalchemy as sa
     from alembic import command
@@ -116,15 +134,10 @@ def test_0005_adds_a_nullable_controller_due_on_and_takes_it_back(state_url):
     import sqlalchemy as sa
     from alembic import command
 
-    from erasure.state import make_engine
+    with migrating(state_url) as (engine, migrate):
+        def columns():
+            return {c["name"]: c for c in sa.inspect(engine).get_columns("requests")}
 
-    engine = make_engine(state_url)
-    migrate = _migrator(engine)
-
-    def columns():
-        return {c["name"]: c for c in sa.inspect(engine).get_columns("requests")}
-
-    try:
         migrate(command.upgrade, "0004")
         assert "controller_due_on" not in columns()
         migrate(command.upgrade, "0005")
@@ -132,28 +145,19 @@ def test_0005_adds_a_nullable_controller_due_on_and_takes_it_back(state_url):
         assert column["nullable"] and isinstance(column["type"], sa.Date)  # earlier requests have none
         migrate(command.downgrade, "0004")
         assert "controller_due_on" not in columns()
-        migrate(command.upgrade, "head")
-        assert current_revision(engine) == head_revision()
-    finally:
-        engine.dispose()
 
 
 def test_0009_adds_legal_holds_and_held_from_and_takes_them_back(state_url):
     import sqlalchemy as sa
     from alembic import command
 
-    from erasure.state import make_engine
+    with migrating(state_url) as (engine, migrate):
+        def tables():
+            return set(sa.inspect(engine).get_table_names())
 
-    engine = make_engine(state_url)
-    migrate = _migrator(engine)
+        def request_columns():
+            return {c["name"]: c for c in sa.inspect(engine).get_columns("requests")}
 
-    def tables():
-        return set(sa.inspect(engine).get_table_names())
-
-    def request_columns():
-        return {c["name"]: c for c in sa.inspect(engine).get_columns("requests")}
-
-    try:
         migrate(command.upgrade, "0008")
         assert "legal_holds" not in tables() and "held_from" not in request_columns()
         migrate(command.upgrade, "0009")
@@ -162,28 +166,16 @@ def test_0009_adds_legal_holds_and_held_from_and_takes_them_back(state_url):
         assert holds["viewer_hmac"]["nullable"] and not holds["reason"]["nullable"]  # a tenant hold has no viewer
         migrate(command.downgrade, "0008")
         assert "legal_holds" not in tables() and "held_from" not in request_columns()
-        migrate(command.upgrade, "head")
-        assert current_revision(engine) == head_revision()
-    finally:
-        engine.dispose()
 
 
 def test_0011_adds_the_audit_checkpoint_and_takes_it_back(state_url):
     import sqlalchemy as sa
     from alembic import command
 
-    from erasure.state import make_engine
-
-    engine = make_engine(state_url)
-    migrate = _migrator(engine)
-    try:
+    with migrating(state_url) as (engine, migrate):
         migrate(command.upgrade, "0010")
         assert "audit_checkpoint" not in sa.inspect(engine).get_table_names()
         migrate(command.upgrade, "0011")
         assert "audit_checkpoint" in sa.inspect(engine).get_table_names()
         migrate(command.downgrade, "0010")
         assert "audit_checkpoint" not in sa.inspect(engine).get_table_names()
-        migrate(command.upgrade, "head")
-        assert current_revision(engine) == head_revision()
-    finally:
-        engine.dispose()
