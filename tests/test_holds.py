@@ -31,7 +31,7 @@ from erasure.models import AuditEvent, ErasureRequest, LegalHold, OutboxMessage
 from erasure.status import status
 from erasure.workflow import Desk
 from tests.test_intake_hostile import db_world  # noqa: F401 - every state database, as a fixture
-from tests.world import KEY_ENV, NOW, World, config_dict, mail, make_world, shown_events
+from tests.world import KEY_ENV, NOW, World, config_dict, count_views, mail, make_world, shown_events
 
 ACME = "dpo@acme.example"
 GLOBEX = "privacy@globex.example"
@@ -103,14 +103,8 @@ def test_hold_ids_as_officers_type_them(text, expected):
 
 
 def store_views(w: World, env: str, viewer: str) -> int:
-    engine = sa.create_engine(w.config.store.url if "sqlite" not in w.config.store.url else
-                              f"sqlite:///{w.root / 'views.db'}")
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text("SELECT COUNT(*) FROM views WHERE environment_id = :e AND viewer_id = :v"),
-                                {"e": env, "v": viewer}).scalar_one()
-    finally:
-        engine.dispose()
+    url = w.config.store.url if "sqlite" not in w.config.store.url else f"sqlite:///{w.root / 'views.db'}"
+    return count_views(url, env, viewer)
 
 
 def requests(w: World) -> list[ErasureRequest]:

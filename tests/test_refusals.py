@@ -22,7 +22,7 @@ from erasure.models import AuditEvent, ErasureRequest, OutboxMessage, Subject
 from erasure.refusals import OTHER, REFUSALS, codes_for, letter_basis, refusal_for
 from erasure.suppression import suppression_list
 from tests.test_intake_hostile import _state_url, make_db_world
-from tests.world import KEY_ENV, World, config_dict, mail, make_world, shown_events
+from tests.world import KEY_ENV, World, config_dict, count_views, mail, make_world, shown_events
 
 ACME = "dpo@acme.example"
 
@@ -350,16 +350,6 @@ def test_reject_help_lists_the_codes():
 
 
 # ---------------------------------------------------------------- end to end on every database
-
-
-def count_views(url: str, env: str, viewer: str) -> int:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text("SELECT COUNT(*) FROM views WHERE environment_id = :e AND viewer_id = :v"),
-                                {"e": env, "v": viewer}).scalar_one()
-    finally:
-        engine.dispose()
 
 
 def test_a_partial_refusal_end_to_end(store_backend: str, store_url: str, tmp_path: Path,

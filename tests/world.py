@@ -185,3 +185,14 @@ def shown_events(w: World, name: str) -> list:  # type: ignore[type-arg]
                                              request_ref=row.request_ref, tenant=row.tenant, reason=reason,
                                              data=json.dumps(data, sort_keys=True, separators=(",", ":"))))
         return out
+
+
+def count_views(url: str, env: str, viewer: str) -> int:
+    """Views of one viewer in one environment, read from the store database itself."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT COUNT(*) FROM views WHERE environment_id = :e AND viewer_id = :v"),
+                                {"e": env, "v": viewer}).scalar_one()
+    finally:
+        engine.dispose()
