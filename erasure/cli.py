@@ -205,7 +205,7 @@ def init(
              "policy.time_zone when it names none. Asked for on a terminal if missing.",
     ),
 ) -> None:
-    """Create or upgrade the state database, check the view store's tables and columns and,
+    """Create or upgrade the state database, check every view store's tables and columns and,
     for an IMAP mailbox, log in and check its folders (creating the processed and review folders).
 
     The config file must name the office time zone (policy.time_zone): the day a
